@@ -1,0 +1,38 @@
+# Model Serving Stack: the two commands are `make run` and `make test`.
+SHELL := /bin/bash
+export UV_PYTHON_DOWNLOADS := never
+MODELS ?= models
+API_PORT ?= 8000
+UI_PORT ?= 8501
+
+.PHONY: setup setup-test models run run-api run-ui test lint format bench clean
+
+setup:  ## uv and the locked virtual environment
+	scripts/setup.sh
+
+setup-test:  ## also the system tools the tests drive (chromium, prometheus, docker, ...)
+	scripts/setup.sh --test
+
+models: setup  ## train the example penguin models into $(MODELS)/ when missing
+	uv run model-api build-examples --repository $(MODELS)
+
+run: models  ## API on :8000 and UI on :8501; Ctrl-C stops both
+	scripts/run.sh $(MODELS) $(API_PORT) $(UI_PORT)
+
+run-api: models  ## the API alone
+	MODEL_API_MODEL_REPOSITORY=$(MODELS) uv run model-api serve --port $(API_PORT)
+
+lint: setup  ## ruff and mypy
+	uv run ruff check .
+	uv run ruff format --check .
+	uv run mypy
+
+format: setup
+	uv run ruff format .
+	uv run ruff check --fix .
+
+test: setup-test lint  ## the whole suite: lint, unit, integration, UI, browser, chart, containers
+	uv run pytest
+
+clean:
+	rm -rf $(MODELS) .pytest_cache .mypy_cache .ruff_cache

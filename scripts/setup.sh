@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Install what the project needs on a fresh machine of this kind, idempotently.
+#   scripts/setup.sh          Python toolchain (uv) and the locked virtual environment
+#   scripts/setup.sh --test   also the system tools the test suite drives for real
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# System packages the tests use: chromium (browser tests), prometheus/promtool (metrics and
+# alert-rule tests), docker.io + debootstrap (image tests), wrk (load generator).
+TEST_APT_PACKAGES=(chromium prometheus docker.io debootstrap wrk curl ca-certificates)
+
+apt_install() {
+  local missing=()
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  if ((${#missing[@]})); then
+    echo "setup: installing ${missing[*]}"
+    local sudo=""
+    [[ $(id -u) -eq 0 ]] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+}
+
+ensure_uv() {
+  if ! uv --version >/dev/null 2>&1; then
+    echo "setup: installing uv"
+    python3 -m pip install --quiet --disable-pip-version-check uv
+    command -v pyenv >/dev/null && pyenv rehash || true
+  fi
+  uv --version >/dev/null
+}
+
+if [[ "${1:-}" == "--test" ]]; then
+  apt_install "${TEST_APT_PACKAGES[@]}"
+fi
+ensure_uv
+# Never let uv fetch an interpreter from the internet: use the machine's Python 3.12+.
+export UV_PYTHON_DOWNLOADS=never
+uv sync --frozen --quiet

@@ -1,0 +1,70 @@
+"""Domain errors and the single place that maps them to HTTP status codes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ModelAPIError(Exception):
+    """Base of every error the API answers on purpose; ``status`` is the HTTP status code."""
+
+    status = 500
+    code = "internal_error"
+
+    def __init__(self, message: str, details: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or []
+
+
+class InvalidInputError(ModelAPIError):
+    """The request's data does not match the model's features (422)."""
+
+    status = 422
+    code = "invalid_input"
+
+
+class BadRequestError(ModelAPIError):
+    """The request is malformed: not JSON, wrong content type, bad tensor (400)."""
+
+    status = 400
+    code = "bad_request"
+
+
+class ModelNotFoundError(ModelAPIError):
+    """No model (or version) by that name in the repository (404)."""
+
+    status = 404
+    code = "model_not_found"
+
+
+class PayloadTooLargeError(ModelAPIError):
+    """The body or the row count is past the configured limit (413)."""
+
+    status = 413
+    code = "payload_too_large"
+
+
+class UnsupportedMediaTypeError(ModelAPIError):
+    """A content type the endpoint does not take (415)."""
+
+    status = 415
+    code = "unsupported_media_type"
+
+
+class NotReadyError(ModelAPIError):
+    """Models are still loading or failed to load (503)."""
+
+    status = 503
+    code = "not_ready"
+
+
+class UnauthorizedError(ModelAPIError):
+    """Missing or wrong API key (401)."""
+
+    status = 401
+    code = "unauthorized"
+
+
+class BundleError(Exception):
+    """A model bundle on disk is missing, corrupt or inconsistent; the message names the problem."""

@@ -1,0 +1,60 @@
+"""Small HTTP helpers shared by the routes: fast JSON responses, bounded body reads."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import Request
+from starlette.responses import Response
+
+from model_api.errors import BadRequestError, PayloadTooLargeError, UnsupportedMediaTypeError
+
+JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
+
+
+class JSONBytes(Response):
+    """A JSON response serialised with orjson (numpy arrays included)."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content, option=JSON_OPTIONS)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The whole body, refusing (413) past ``limit`` bytes even without a Content-Length."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLargeError(f"request body of {declared} bytes exceeds the limit of {limit}")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLargeError(f"request body exceeds the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+def require_json_type(request: Request) -> None:
+    """Accept application/json (or +json, or no content type); 415 otherwise."""
+    kind = media_type(request)
+    if kind and kind != "application/json" and not kind.endswith("+json"):
+        raise UnsupportedMediaTypeError(
+            f"content type {kind!r} is not supported here; send application/json (curl: -H 'Content-Type: application/json')"
+        )
+
+
+def parse_json(body: bytes) -> Any:
+    """Parse a JSON body; 400 with the parser's position on malformed JSON."""
+    if not body:
+        raise BadRequestError("request body is empty; expected a JSON object")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequestError(f"request body is not valid JSON: {exc}") from None

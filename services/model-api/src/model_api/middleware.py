@@ -1,0 +1,125 @@
+"""Pure ASGI middleware: request ids, API key, body-size guard, metrics and access logs."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+import orjson
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from model_api import metrics
+from model_api.logs import request_id_var
+from model_api.settings import Settings
+
+log = logging.getLogger("model_api.access")
+
+# Probes and scrapes: no key, no request metrics, access log only at debug level.
+UNPROTECTED_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/v2/health/live", "/v2/health/ready"})
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def error_body(path: str, status: int, code: str, message: str, request_id: str | None) -> bytes:
+    """The error shape of the path's API: ``{"error": "..."}`` for V2, the v1 shape otherwise."""
+    if path.startswith("/v2"):
+        return orjson.dumps({"error": message})
+    return orjson.dumps(
+        {"error": {"code": code, "message": message, "details": []}, "request_id": request_id}
+    )
+
+
+class RequestMiddleware:
+    """Wraps every HTTP request; one instance per app."""
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+        key = settings.api_key.get_secret_value() if settings.api_key else ""
+        self._api_key = key.encode() if key else None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        incoming_id = headers.get("x-request-id", "")
+        request_id = incoming_id if _REQUEST_ID.match(incoming_id) else uuid.uuid4().hex
+        token = request_id_var.set(request_id)
+        quiet = path in UNPROTECTED_PATHS
+        started = time.perf_counter()
+        status_holder = [500]
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder[0] = message["status"]
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        if not quiet:
+            metrics.HTTP_IN_FLIGHT.inc()
+        try:
+            refusal = self._refusal(path, headers)
+            if refusal is not None:
+                status, code, message, extra = refusal
+                metrics.ERRORS.labels(code).inc()
+                await _send_json(send_with_id, status, error_body(path, status, code, message, request_id), extra)
+            else:
+                await self.app(scope, receive, send_with_id)
+        finally:
+            elapsed = time.perf_counter() - started
+            status = status_holder[0]
+            if not quiet:
+                metrics.HTTP_IN_FLIGHT.dec()
+                route = scope.get("route")
+                template = getattr(route, "path", None) or "unmatched"
+                metrics.HTTP_REQUESTS.labels(template, scope["method"], str(status)).inc()
+                metrics.HTTP_DURATION.labels(template, scope["method"]).observe(elapsed)
+            level = logging.DEBUG if quiet and status < 400 else logging.INFO
+            if log.isEnabledFor(level):
+                log.log(
+                    level,
+                    "request",
+                    extra={
+                        "method": scope["method"],
+                        "path": path,
+                        "status": status,
+                        "duration_ms": round(elapsed * 1000, 3),
+                        "client": (scope.get("client") or ("", 0))[0],
+                    },
+                )
+            request_id_var.reset(token)
+
+    def _refusal(self, path: str, headers: dict[str, str]) -> tuple[int, str, str, dict[str, str]] | None:
+        """A reason to answer before the app runs: missing key (401) or oversized body (413)."""
+        if self._api_key is not None and path not in UNPROTECTED_PATHS:
+            offered = headers.get("x-api-key", "")
+            authorization = headers.get("authorization", "")
+            if not offered and authorization.lower().startswith("bearer "):
+                offered = authorization[7:].strip()
+            if not offered:
+                return 401, "unauthorized", "missing API key: send it in the X-API-Key header", {
+                    "www-authenticate": "Bearer"
+                }
+            if not hmac.compare_digest(offered.encode(), self._api_key):
+                return 401, "unauthorized", "invalid API key", {"www-authenticate": "Bearer"}
+        declared = headers.get("content-length", "")
+        if declared.isdigit():
+            is_csv = headers.get("content-type", "").lower().startswith("text/csv")
+            limit = self.settings.max_csv_bytes if is_csv else self.settings.max_request_bytes
+            if int(declared) > limit:
+                return 413, "payload_too_large", (
+                    f"request body of {declared} bytes exceeds the limit of {limit} bytes"
+                ), {}
+        return None
+
+
+async def _send_json(send: Any, status: int, body: bytes, extra_headers: dict[str, str]) -> None:
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    headers += [(k.encode(), v.encode()) for k, v in extra_headers.items()]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,224 @@
+"""The model repository: finds bundles, loads them, and answers ``get(name, version)``."""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from model_api import metrics
+from model_api.batching import MicroBatcher, ObserveFn
+from model_api.bundle import METADATA_FILE, BundleMetadata, load_bundle
+from model_api.encoding import FeatureEncoder
+from model_api.errors import BundleError, ModelNotFoundError, NotReadyError
+from model_api.runtime import ModelRuntime, Prediction
+from model_api.settings import Settings
+
+log = logging.getLogger("model_api.registry")
+
+
+def version_key(version: str) -> tuple[tuple[int, int | str], ...]:
+    """Sort key that orders "2" before "10" and "1.9" before "1.10"."""
+    return tuple((0, int(p)) if p.isdigit() else (1, p) for p in re.split(r"[._-]", version))
+
+
+@dataclass
+class LoadedModel:
+    """A servable model: its metadata, runtime, input encoder and micro-batcher."""
+
+    name: str
+    version: str
+    path: Path
+    metadata: BundleMetadata
+    runtime: ModelRuntime
+    encoder: FeatureEncoder
+    batcher: MicroBatcher = field(repr=False)
+    observe: ObserveFn = field(repr=False)
+
+    async def predict(self, matrix: np.ndarray) -> Prediction:
+        return await self.batcher.predict(matrix)
+
+
+@dataclass
+class RegistryState:
+    loading: bool = True
+    failures: dict[str, str] = field(default_factory=dict)
+
+
+class ModelRegistry:
+    """Holds every model of the repository; loading runs once, in a background thread."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._models: dict[str, dict[str, LoadedModel]] = {}
+        self._state = RegistryState()
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ loading
+    def discover(self) -> list[tuple[str, str | None, Path]]:
+        """``(name, folder version or None, path)`` for every bundle folder in the repository."""
+        root = self.settings.model_repository
+        if not root.is_dir():
+            raise BundleError(f"model repository {root} does not exist or is not a folder")
+        found: list[tuple[str, str | None, Path]] = []
+        for model_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            if (model_dir / METADATA_FILE).exists() or any(model_dir.glob("model.*")):
+                found.append((model_dir.name, None, model_dir))
+                continue
+            versions = [p for p in model_dir.iterdir() if p.is_dir() and not p.name.startswith(".")]
+            if not versions:
+                found.append((model_dir.name, None, model_dir))  # reported as a missing metadata file
+            for version_dir in sorted(versions, key=lambda p: version_key(p.name)):
+                found.append((model_dir.name, version_dir.name, version_dir))
+        return found
+
+    def load_all(self) -> None:
+        """Load every bundle; a bad one is recorded (and logged) while the rest keep serving."""
+        failures: dict[str, str] = {}
+        try:
+            bundles = self.discover()
+        except BundleError as exc:
+            bundles, failures["<repository>"] = [], str(exc)
+        if not bundles and not failures:
+            failures["<repository>"] = (
+                f"model repository {self.settings.model_repository} holds no model bundles"
+            )
+        for name, folder_version, path in bundles:
+            label = name if folder_version is None else f"{name}/{folder_version}"
+            try:
+                self._add(self._load_one(name, folder_version, path))
+            except BundleError as exc:
+                failures[label] = str(exc)
+                metrics.MODEL_LOAD_FAILURES.labels(label).set(1)
+                log.error("model bundle failed to load", extra={"bundle": label, "error": str(exc)})
+            except Exception as exc:  # an unexpected failure still names the bundle
+                failures[label] = f"bundle {path}: {type(exc).__name__}: {exc}"
+                metrics.MODEL_LOAD_FAILURES.labels(label).set(1)
+                log.exception("model bundle failed to load", extra={"bundle": label})
+        with self._lock:
+            self._state = RegistryState(loading=False, failures=failures)
+        metrics.MODELS_READY.set(1 if self.ready else 0)
+
+    def _load_one(self, name: str, folder_version: str | None, path: Path) -> LoadedModel:
+        metadata, booster = load_bundle(path)
+        version = folder_version or metadata.version
+        runtime = ModelRuntime(metadata, booster, threads=self.settings.xgboost_threads)
+        encoder = FeatureEncoder(metadata)
+        observe = _observer(name, version, metadata, encoder)
+        batcher = MicroBatcher(
+            runtime.predict,
+            observe,
+            max_rows=self.settings.batch_max_rows,
+            max_wait_s=self.settings.batch_max_wait_ms / 1000.0,
+        )
+        metrics.MODEL_INFO.labels(
+            name, version, metadata.task, metadata.model_sha256, metadata.xgboost_version
+        ).set(1)
+        log.info(
+            "model loaded",
+            extra={"model": name, "version": version, "task": metadata.task, "path": str(path)},
+        )
+        return LoadedModel(name, version, path, metadata, runtime, encoder, batcher, observe)
+
+    def _add(self, model: LoadedModel) -> None:
+        with self._lock:
+            self._models.setdefault(model.name, {})[model.version] = model
+
+    def close(self) -> None:
+        for versions in self._models.values():
+            for model in versions.values():
+                model.batcher.close()
+
+    # ------------------------------------------------------------------ queries
+    @property
+    def loading(self) -> bool:
+        return self._state.loading
+
+    @property
+    def failures(self) -> dict[str, str]:
+        return dict(self._state.failures)
+
+    @property
+    def ready(self) -> bool:
+        """Ready when loading finished, at least one model serves and no bundle failed."""
+        return not self._state.loading and bool(self._models) and not self._state.failures
+
+    def names(self) -> list[str]:
+        return sorted(self._models)
+
+    def versions(self, name: str) -> list[str]:
+        """Versions of a model, newest first."""
+        return sorted(self._models.get(name, {}), key=version_key, reverse=True)
+
+    def all_models(self) -> list[LoadedModel]:
+        return [self._models[n][v] for n in self.names() for v in self.versions(n)]
+
+    def get(self, name: str, version: str | None = None) -> LoadedModel:
+        """The model ``name`` at ``version`` (newest when None); 404 or 503 otherwise."""
+        versions = self._models.get(name)
+        if not versions:
+            if self._state.loading:
+                raise NotReadyError("models are still loading; retry shortly")
+            failed = [msg for label, msg in self._state.failures.items() if label.split("/")[0] == name]
+            if failed:
+                raise NotReadyError(f"model {name!r} failed to load: {failed[0]}")
+            known = ", ".join(self.names()) or "none"
+            raise ModelNotFoundError(f"model {name!r} not found; available models: {known}")
+        if version is None:
+            return versions[self.versions(name)[0]]
+        if version not in versions:
+            raise ModelNotFoundError(
+                f"model {name!r} has no version {version!r}; available versions: "
+                f"{', '.join(self.versions(name))}"
+            )
+        return versions[version]
+
+
+def _observer(
+    name: str, version: str, metadata: BundleMetadata, encoder: FeatureEncoder
+) -> ObserveFn:
+    """Build the per-batch callback that records inference, prediction and drift metrics."""
+    rows_counter = metrics.INFERENCE_ROWS.labels(name, version)
+    duration = metrics.INFERENCE_DURATION.labels(name, version)
+    batch_rows = metrics.BATCH_ROWS.labels(name, version)
+    labels = metadata.labels
+    class_counters = [metrics.PREDICTED_CLASS.labels(name, version, label) for label in labels]
+    value_histogram = metrics.PREDICTED_VALUE.labels(name, version)
+    deciles = np.asarray(metadata.target_quantiles or [], dtype=np.float64)
+    decile_counters = [
+        metrics.PREDICTED_DECILE.labels(name, version, f"d{i + 1}") for i in range(len(deciles) + 1)
+    ]
+    missing_counters = [metrics.FEATURE_MISSING.labels(name, version, f.name) for f in metadata.features]
+    outside_counters = [
+        metrics.FEATURE_OUT_OF_RANGE.labels(name, version, f.name) for f in metadata.features
+    ]
+
+    def observe(matrix: np.ndarray, prediction: Prediction, seconds: float) -> None:
+        rows = matrix.shape[0]
+        rows_counter.inc(rows)
+        duration.observe(seconds)
+        batch_rows.observe(rows)
+        if prediction.proba is not None:
+            counts = np.bincount(np.argmax(prediction.proba, axis=1), minlength=len(labels))
+            for counter, count in zip(class_counters, counts, strict=False):
+                if count:
+                    counter.inc(int(count))
+        elif prediction.values is not None:
+            for value in prediction.values:
+                value_histogram.observe(float(value))
+            if deciles.size:
+                bins = np.bincount(np.searchsorted(deciles, prediction.values), minlength=deciles.size + 1)
+                for counter, count in zip(decile_counters, bins, strict=False):
+                    if count:
+                        counter.inc(int(count))
+        missing, outside = encoder.drift_counts(matrix)
+        for j in np.flatnonzero(missing):
+            missing_counters[j].inc(int(missing[j]))
+        for j in np.flatnonzero(outside):
+            outside_counters[j].inc(int(outside[j]))
+
+    return observe

@@ -1,0 +1,230 @@
+"""The simple JSON/CSV API: list models, read metadata, predict and explain."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from model_api import metrics
+from model_api.csv_scoring import csv_response
+from model_api.deps import RegistryDep, SettingsDep
+from model_api.errors import InvalidInputError, PayloadTooLargeError
+from model_api.http import JSONBytes, media_type, parse_json, read_body, require_json_type
+from model_api.outputs import explanation_rows, prediction_rows
+from model_api.registry import LoadedModel, ModelRegistry
+from model_api.schemas import (
+    ErrorResponse,
+    ExplainResponse,
+    ModelList,
+    ModelMetadataResponse,
+    PredictRequest,
+    PredictResponse,
+)
+from model_api.settings import Settings
+
+router = APIRouter(prefix="/v1", tags=["v1"])
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorResponse, "description": text}
+    for status, text in {
+        400: "Malformed body (not JSON, bad CSV)",
+        401: "Missing or wrong API key",
+        404: "Unknown model or version",
+        413: "Body or row count past the limit",
+        415: "Unsupported content type",
+        422: "Input does not match the model's features; details name each field",
+        503: "Models not loaded yet",
+    }.items()
+}
+PREDICT_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/PredictRequest"}},
+            "text/csv": {
+                "schema": {"type": "string"},
+                "example": "feature_a,feature_b\n1.0,red\n",
+            },
+        },
+        "description": "JSON records, or a CSV file with a header naming the features. "
+        "See the per-model paths for each model's exact fields.",
+    }
+}
+EXPLAIN_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/PredictRequest"}}},
+    }
+}
+CSV_RESPONSE = {"text/csv": {"schema": {"type": "string"}, "example": "row,label,proba_a,proba_b,error\n1,a,0.9,0.1,\n"}}
+
+
+def metadata_body(registry: ModelRegistry, model: LoadedModel) -> dict[str, Any]:
+    body = model.metadata.model_dump(mode="json")
+    body["name"], body["version"] = model.name, model.version
+    body["versions"] = registry.versions(model.name)
+    base = f"/v1/models/{model.name}/versions/{model.version}"
+    body["endpoints"] = {
+        "predict": f"{base}/predict",
+        "explain": f"{base}/explain",
+        "v2_infer": f"/v2/models/{model.name}/versions/{model.version}/infer",
+    }
+    return body
+
+
+@router.get("/models", response_model=ModelList, summary="List the models served")
+async def list_models(registry: RegistryDep) -> JSONBytes:
+    models = []
+    for name in registry.names():
+        versions = registry.versions(name)
+        newest = registry.get(name)
+        models.append(
+            {
+                "name": name,
+                "version": versions[0],
+                "versions": versions,
+                "task": newest.metadata.task,
+                "description": newest.metadata.description,
+            }
+        )
+    return JSONBytes({"models": models, "failed": registry.failures})
+
+
+@router.get(
+    "/models/{name}", response_model=ModelMetadataResponse, responses=ERRORS, summary="Model metadata"
+)
+async def model_metadata(name: str, registry: RegistryDep) -> JSONBytes:
+    return JSONBytes(metadata_body(registry, registry.get(name)))
+
+
+@router.get(
+    "/models/{name}/versions/{version}",
+    response_model=ModelMetadataResponse,
+    responses=ERRORS,
+    summary="Metadata of one model version",
+)
+async def version_metadata(name: str, version: str, registry: RegistryDep) -> JSONBytes:
+    return JSONBytes(metadata_body(registry, registry.get(name, version)))
+
+
+async def _predict(
+    request: Request, model: LoadedModel, settings: Settings, delimiter: str
+) -> Response:
+    if media_type(request) in ("text/csv", "application/csv"):
+        return await csv_response(
+            request, model, settings.max_csv_bytes, settings.csv_chunk_rows, delimiter
+        )
+    require_json_type(request)
+    matrix = _matrix_from_json(request, model, settings, await read_body(request, settings.max_request_bytes))
+    metrics.INFERENCE_REQUESTS.labels(model.name, model.version, "predict").inc()
+    prediction = await model.predict(matrix)
+    return JSONBytes(
+        {
+            "model": model.name,
+            "version": model.version,
+            "predictions": prediction_rows(model.metadata, prediction),
+        }
+    )
+
+
+def _matrix_from_json(request: Request, model: LoadedModel, settings: Settings, body: bytes) -> Any:
+    payload = parse_json(body)
+    if not isinstance(payload, dict) or "instances" not in payload:
+        raise InvalidInputError(
+            "body must be an object with an 'instances' array of feature objects",
+            [{"loc": ["instances"], "msg": "field required"}],
+        )
+    extra = [k for k in payload if k != "instances"]
+    if extra:
+        raise InvalidInputError(
+            f"unknown top-level field(s): {', '.join(extra)}; expected only 'instances'",
+            [{"loc": [k], "msg": "unknown field"} for k in extra],
+        )
+    instances = payload["instances"]
+    if isinstance(instances, list) and len(instances) > settings.max_rows_per_request:
+        raise PayloadTooLargeError(
+            f"{len(instances)} rows exceed the limit of {settings.max_rows_per_request} per request; "
+            "split the request or send CSV"
+        )
+    return model.encoder.from_records(instances)
+
+
+@router.post(
+    "/models/{name}/predict",
+    response_model=PredictResponse,
+    responses={**ERRORS, 200: {"content": CSV_RESPONSE}},
+    openapi_extra=PREDICT_BODY,
+    summary="Predict with the newest version (JSON records or CSV)",
+)
+async def predict(
+    name: str,
+    request: Request,
+    registry: RegistryDep,
+    settings: SettingsDep,
+    delimiter: str = Query(",", description="CSV only: , ; tab or |"),
+) -> Response:
+    return await _predict(request, registry.get(name), settings, delimiter)
+
+
+@router.post(
+    "/models/{name}/versions/{version}/predict",
+    response_model=PredictResponse,
+    responses={**ERRORS, 200: {"content": CSV_RESPONSE}},
+    openapi_extra=PREDICT_BODY,
+    summary="Predict with one model version (JSON records or CSV)",
+)
+async def predict_version(
+    name: str,
+    version: str,
+    request: Request,
+    registry: RegistryDep,
+    settings: SettingsDep,
+    delimiter: str = Query(",", description="CSV only: , ; tab or |"),
+) -> Response:
+    return await _predict(request, registry.get(name, version), settings, delimiter)
+
+
+async def _explain(request: Request, model: LoadedModel, settings: Settings) -> JSONBytes:
+    require_json_type(request)
+    matrix = _matrix_from_json(request, model, settings, await read_body(request, settings.max_request_bytes))
+    metrics.INFERENCE_REQUESTS.labels(model.name, model.version, "explain").inc()
+    prediction = await model.predict(matrix)
+    contributions = await run_in_threadpool(model.runtime.contributions, matrix, prediction.proba)
+    return JSONBytes(
+        {
+            "model": model.name,
+            "version": model.version,
+            "output_space": "value" if model.metadata.task == "regression" else "margin",
+            "explanations": explanation_rows(model.metadata, prediction, contributions),
+        }
+    )
+
+
+@router.post(
+    "/models/{name}/explain",
+    response_model=ExplainResponse,
+    responses=ERRORS,
+    openapi_extra=EXPLAIN_BODY,
+    summary="Per-feature SHAP contributions (newest version)",
+)
+async def explain(name: str, request: Request, registry: RegistryDep, settings: SettingsDep) -> JSONBytes:
+    return await _explain(request, registry.get(name), settings)
+
+
+@router.post(
+    "/models/{name}/versions/{version}/explain",
+    response_model=ExplainResponse,
+    responses=ERRORS,
+    openapi_extra=EXPLAIN_BODY,
+    summary="Per-feature SHAP contributions (one version)",
+)
+async def explain_version(
+    name: str, version: str, request: Request, registry: RegistryDep, settings: SettingsDep
+) -> JSONBytes:
+    return await _explain(request, registry.get(name, version), settings)
+
+
+__all__ = ["PredictRequest", "router"]

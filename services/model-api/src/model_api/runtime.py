@@ -1,0 +1,105 @@
+"""The XGBoost side of serving: predictions, probabilities and SHAP contributions.
+
+Inputs are float32 matrices in the model's feature order (categorical features as category
+codes, missing values as NaN), so the hot path never builds a DataFrame or a DMatrix.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import xgboost as xgb
+
+from model_api.bundle import BundleMetadata
+
+
+@dataclass(frozen=True, slots=True)
+class Prediction:
+    """Model output for a batch: ``proba`` [N, K] for classifiers, ``values`` [N] for regression."""
+
+    proba: np.ndarray | None = None
+    values: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        data = self.proba if self.proba is not None else self.values
+        return 0 if data is None else int(data.shape[0])
+
+    def slice(self, start: int, stop: int) -> Prediction:
+        """Rows ``start:stop`` of this prediction (used to split a micro-batch)."""
+        return Prediction(
+            proba=None if self.proba is None else self.proba[start:stop],
+            values=None if self.values is None else self.values[start:stop],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Contributions:
+    """Per-feature SHAP contributions of the explained output and its base value, margin space."""
+
+    values: np.ndarray  # [N, F]
+    base_values: np.ndarray  # [N]
+    explained_class: np.ndarray | None  # [N] class index explained, classifiers only
+
+
+class ModelRuntime:
+    """Wraps one Booster; safe to call from several threads (XGBoost prediction is thread-safe)."""
+
+    def __init__(self, metadata: BundleMetadata, booster: xgb.Booster, threads: int = 1) -> None:
+        self.metadata = metadata
+        self.booster = booster
+        if threads:
+            booster.set_param({"nthread": threads})
+        objective = json.loads(booster.save_config())["learner"]["objective"]["name"]
+        # multi:softmax and binary:logitraw give labels or margins; take margins and squash them.
+        self._margin_softmax = objective in ("multi:softmax",)
+        self._margin_sigmoid = objective in ("binary:logitraw", "binary:hinge")
+        self._feature_names = [f.name for f in metadata.features]
+        self._feature_types = ["c" if f.type == "categorical" else "float" for f in metadata.features]
+
+    @property
+    def num_features(self) -> int:
+        return len(self._feature_names)
+
+    def predict(self, matrix: np.ndarray) -> Prediction:
+        """Predict a float32 [N, F] matrix."""
+        task = self.metadata.task
+        if task == "regression":
+            values = self.booster.inplace_predict(matrix, validate_features=False)
+            return Prediction(values=np.asarray(values, dtype=np.float64).reshape(-1))
+        if self._margin_softmax or self._margin_sigmoid:
+            margin = np.asarray(
+                self.booster.inplace_predict(matrix, predict_type="margin", validate_features=False),
+                dtype=np.float64,
+            )
+            if task == "binary":
+                positive = 1.0 / (1.0 + np.exp(-margin.reshape(-1)))
+                return Prediction(proba=np.column_stack((1.0 - positive, positive)))
+            shifted = np.exp(margin - margin.max(axis=1, keepdims=True))
+            return Prediction(proba=shifted / shifted.sum(axis=1, keepdims=True))
+        output = np.asarray(self.booster.inplace_predict(matrix, validate_features=False))
+        if task == "binary":
+            positive = output.reshape(-1).astype(np.float64)
+            return Prediction(proba=np.column_stack((1.0 - positive, positive)))
+        return Prediction(proba=output.astype(np.float64).reshape(matrix.shape[0], -1))
+
+    def contributions(self, matrix: np.ndarray, proba: np.ndarray | None) -> Contributions:
+        """SHAP contributions (XGBoost's ``pred_contribs``) for each row.
+
+        Multiclass models explain each row's predicted class; binary models the positive class.
+        """
+        dmatrix = xgb.DMatrix(
+            matrix,
+            feature_names=self._feature_names,
+            feature_types=self._feature_types,
+            enable_categorical=True,
+            missing=np.nan,
+        )
+        contribs = np.asarray(self.booster.predict(dmatrix, pred_contribs=True), dtype=np.float64)
+        if contribs.ndim == 3:  # multiclass: [N, K, F + 1]
+            chosen = np.argmax(proba, axis=1) if proba is not None else np.zeros(len(matrix), int)
+            picked = contribs[np.arange(len(matrix)), chosen]
+            return Contributions(picked[:, :-1], picked[:, -1], chosen)
+        explained = None if self.metadata.task == "regression" else np.ones(len(matrix), int)
+        return Contributions(contribs[:, :-1], contribs[:, -1], explained)

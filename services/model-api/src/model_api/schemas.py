@@ -1,0 +1,174 @@
+"""Request and response models: they document the API (OpenAPI) and type the handlers."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from model_api.bundle import BundleMetadata
+
+Scalar = float | int | bool | str | None
+
+
+# ------------------------------------------------------------------------------- errors
+class ErrorDetail(BaseModel):
+    loc: list[str | int] = Field(description="Where the problem is, e.g. ['instances', 0, 'sex'].")
+    msg: str = Field(description="What is wrong and what was expected.")
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(description="Machine-readable kind: invalid_input, model_not_found, ...")
+    message: str = Field(description="Human-readable summary naming the field and the expectation.")
+    details: list[ErrorDetail] = Field(default_factory=list)
+
+
+class ErrorResponse(BaseModel):
+    """The one error shape of every /v1 endpoint."""
+
+    error: ErrorBody
+    request_id: str | None = None
+
+
+class V2ErrorResponse(BaseModel):
+    """The Open Inference Protocol's error shape."""
+
+    error: str
+
+
+# ------------------------------------------------------------------------------- v1
+class ModelSummary(BaseModel):
+    name: str
+    version: str = Field(description="Default (newest) version.")
+    versions: list[str] = Field(description="Every version served, newest first.")
+    task: Literal["binary", "multiclass", "regression"]
+    description: str | None = None
+
+
+class ModelList(BaseModel):
+    models: list[ModelSummary]
+    failed: dict[str, str] = Field(
+        default_factory=dict, description="Bundles that failed to load, with the reason."
+    )
+
+
+class ModelMetadataResponse(BundleMetadata):
+    """A bundle's metadata plus where it is served."""
+
+    versions: list[str]
+    endpoints: dict[str, str]
+
+
+class PredictRequest(BaseModel):
+    """Rows to score, one object per row mapping feature name to value (null = missing)."""
+
+    instances: list[dict[str, Scalar]] = Field(min_length=1)
+
+
+class RowPrediction(BaseModel):
+    label: str | None = Field(None, description="Predicted class (classifiers).")
+    probabilities: dict[str, float] | None = Field(None, description="Class probabilities.")
+    value: float | None = Field(None, description="Predicted value (regression).")
+
+
+class PredictResponse(BaseModel):
+    model: str
+    version: str
+    predictions: list[RowPrediction]
+
+
+class RowExplanation(BaseModel):
+    label: str | None = Field(None, description="Predicted class (classifiers).")
+    value: float | None = Field(None, description="Predicted value (regression).")
+    explained_class: str | None = Field(
+        None, description="Class whose score is explained (the predicted one; binary: positive)."
+    )
+    base_value: float = Field(description="Expected model output (margin) before any feature.")
+    contributions: dict[str, float] = Field(
+        description="SHAP contribution per feature; base_value + sum = the row's margin."
+    )
+
+
+class ExplainResponse(BaseModel):
+    model: str
+    version: str
+    output_space: str = Field(description="'margin' (log-odds for classifiers) or 'value'.")
+    explanations: list[RowExplanation]
+
+
+class Health(BaseModel):
+    status: Literal["ok", "loading", "not_ready"]
+    models: dict[str, list[str]] = Field(default_factory=dict)
+    failed: dict[str, str] = Field(default_factory=dict)
+
+
+# ------------------------------------------------------------------------------- v2 (OIP)
+Datatype = Literal[
+    "BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64",
+    "FP16", "FP32", "FP64", "BYTES",
+]  # fmt: skip
+
+
+class TensorMetadata(BaseModel):
+    name: str
+    datatype: Datatype
+    shape: list[int]
+    parameters: dict[str, Any] | None = None
+
+
+class RequestInput(BaseModel):
+    name: str
+    shape: list[int]
+    datatype: Datatype
+    parameters: dict[str, Any] | None = None
+    data: list[Any]
+
+
+class RequestOutput(BaseModel):
+    name: str
+    parameters: dict[str, Any] | None = None
+
+
+class InferenceRequest(BaseModel):
+    """Either one input of shape [N, F] or one input per feature of shape [N] (or [N, 1])."""
+
+    id: str | None = None
+    parameters: dict[str, Any] | None = None
+    inputs: list[RequestInput] = Field(min_length=1)
+    outputs: list[RequestOutput] | None = None
+
+
+class ResponseOutput(BaseModel):
+    name: str
+    shape: list[int]
+    datatype: Datatype
+    parameters: dict[str, Any] | None = None
+    data: list[Any]
+
+
+class InferenceResponse(BaseModel):
+    model_name: str
+    model_version: str | None = None
+    id: str | None = None
+    parameters: dict[str, Any] | None = None
+    outputs: list[ResponseOutput]
+
+
+class ServerMetadata(BaseModel):
+    name: str
+    version: str
+    extensions: list[str]
+
+
+class ModelMetadataV2(BaseModel):
+    name: str
+    versions: list[str]
+    platform: str
+    inputs: list[TensorMetadata]
+    outputs: list[TensorMetadata]
+    parameters: dict[str, Any] | None = None
+
+
+class ReadyResponse(BaseModel):
+    name: str | None = None
+    ready: bool

@@ -1,0 +1,96 @@
+"""Test helpers shared by every test folder: real servers on loopback ports."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Server:
+    """A real process serving HTTP on a loopback port."""
+
+    url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return int(self.process.returncode)
+
+
+def wait_for(url: str, process: subprocess.Popen[bytes], log_path: Path, timeout: float = 60, status: int = 200) -> None:
+    deadline = time.monotonic() + timeout
+    last = ""
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}:\n{log_path.read_text(errors='replace')}")
+        try:
+            response = httpx.get(url, timeout=2)
+            if response.status_code == status:
+                return
+            last = f"{response.status_code} {response.text[:200]}"
+        except httpx.HTTPError as exc:
+            last = repr(exc)
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} not answering {status} after {timeout}s (last: {last}):\n{log_path.read_text(errors='replace')}")
+
+
+def start_api(repository: Path, log_dir: Path, ready: bool = True, **env: str) -> Server:
+    """Start ``model-api serve`` as its own process; wait until /readyz (or /healthz) answers."""
+    port = free_port()
+    environment = {
+        **os.environ,
+        "MODEL_API_MODEL_REPOSITORY": str(repository),
+        "MODEL_API_PORT": str(port),
+        "MODEL_API_HOST": "127.0.0.1",
+        **env,
+    }
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / f"api-{port}.log"
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "model_api.cli", "serve"],
+            env=environment,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    wait_for(f"{url}/readyz" if ready else f"{url}/healthz", process, log_path)
+    return Server(url, process, log_path)
+
+
+@contextmanager
+def running_api(repository: Path, log_dir: Path, **env: str) -> Iterator[Server]:
+    server = start_api(repository, log_dir, **env)
+    try:
+        yield server
+    finally:
+        server.stop()
