@@ -29,7 +29,9 @@ def example_repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def api_server(example_repository: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def api_server(
+    example_repository: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
     """A real API process (uvicorn on a loopback port) serving the example models."""
     server = start_api(example_repository, tmp_path_factory.mktemp("logs"))
     yield server

@@ -46,12 +46,20 @@ class Server:
         return int(self.process.returncode)
 
 
-def wait_for(url: str, process: subprocess.Popen[bytes], log_path: Path, timeout: float = 60, status: int = 200) -> None:
+def wait_for(
+    url: str,
+    process: subprocess.Popen[bytes],
+    log_path: Path,
+    timeout: float = 60,
+    status: int = 200,
+) -> None:
     deadline = time.monotonic() + timeout
     last = ""
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}:\n{log_path.read_text(errors='replace')}")
+            raise RuntimeError(
+                f"server exited with {process.returncode}:\n{log_path.read_text(errors='replace')}"
+            )
         try:
             response = httpx.get(url, timeout=2)
             if response.status_code == status:
@@ -60,7 +68,9 @@ def wait_for(url: str, process: subprocess.Popen[bytes], log_path: Path, timeout
         except httpx.HTTPError as exc:
             last = repr(exc)
         time.sleep(0.1)
-    raise RuntimeError(f"{url} not answering {status} after {timeout}s (last: {last}):\n{log_path.read_text(errors='replace')}")
+    raise RuntimeError(
+        f"{url} not answering {status} after {timeout}s (last: {last}):\n{log_path.read_text(errors='replace')}"
+    )
 
 
 def start_api(repository: Path, log_dir: Path, ready: bool = True, **env: str) -> Server:

@@ -117,7 +117,11 @@ def infer_features(sample: pd.DataFrame) -> list[FeatureSpec]:
         if pd.api.types.is_bool_dtype(dtype):
             mode = column.dropna().mode()
             features.append(
-                FeatureSpec(name=str(name), type="boolean", default=bool(mode.iloc[0]) if len(mode) else False)
+                FeatureSpec(
+                    name=str(name),
+                    type="boolean",
+                    default=bool(mode.iloc[0]) if len(mode) else False,
+                )
             )
         elif isinstance(dtype, pd.CategoricalDtype) or not pd.api.types.is_numeric_dtype(dtype):
             if isinstance(dtype, pd.CategoricalDtype):
@@ -145,7 +149,7 @@ def infer_features(sample: pd.DataFrame) -> list[FeatureSpec]:
                     type="integer" if is_int else "numeric",
                     min=low,
                     max=high,
-                    default=int(round(median)) if is_int else round(median, 6),
+                    default=round(median) if is_int else round(median, 6),
                 )
             )
     return features
@@ -171,7 +175,9 @@ def _infer_task(booster: xgb.Booster) -> Task:
         return "binary"
     if objective.startswith(("reg:", "count:", "survival:")):
         return "regression"
-    raise BundleError(f"objective {objective!r} is not supported (binary, multiclass or regression)")
+    raise BundleError(
+        f"objective {objective!r} is not supported (binary, multiclass or regression)"
+    )
 
 
 def save_bundle(
@@ -205,7 +211,9 @@ def save_bundle(
     if class_labels is None and task != "regression" and hasattr(model, "classes_"):
         class_labels = [str(c) for c in model.classes_]
     if task == "multiclass" and class_labels is None:
-        num_class = int(json.loads(booster.save_config())["learner"]["learner_model_param"]["num_class"])
+        num_class = int(
+            json.loads(booster.save_config())["learner"]["learner_model_param"]["num_class"]
+        )
         class_labels = [str(i) for i in range(num_class)]
 
     features = infer_features(sample)
@@ -288,7 +296,9 @@ def load_bundle(folder: str | Path) -> tuple[BundleMetadata, xgb.Booster]:
         booster = xgb.Booster(model_file=str(model_path))
     except xgb.core.XGBoostError as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else "unreadable"
-        raise BundleError(f"bundle {folder}: cannot read {metadata.model_file}: {first_line}") from exc
+        raise BundleError(
+            f"bundle {folder}: cannot read {metadata.model_file}: {first_line}"
+        ) from exc
     check_model_matches(folder, metadata, booster)
     return metadata, booster
 

@@ -14,7 +14,15 @@ def _serve(args: argparse.Namespace) -> int:
     from model_api.main import create_app
     from model_api.settings import Settings
 
-    overrides = {k: v for k, v in {"host": args.host, "port": args.port, "model_repository": args.repository}.items() if v is not None}
+    overrides = {
+        k: v
+        for k, v in {
+            "host": args.host,
+            "port": args.port,
+            "model_repository": args.repository,
+        }.items()
+        if v is not None
+    }
     settings = Settings(**overrides)
     configure_logging(settings.log_level)
     config = uvicorn.Config(
@@ -57,7 +65,9 @@ def _bundle(args: argparse.Namespace) -> int:
     if booster.feature_names:
         missing = [f for f in booster.feature_names if f not in sample.columns]
         if missing:
-            print(f"error: sample lacks the model's features: {', '.join(missing)}", file=sys.stderr)
+            print(
+                f"error: sample lacks the model's features: {', '.join(missing)}", file=sys.stderr
+            )
             return 2
         sample = sample[list(booster.feature_names)]
     metadata = save_bundle(
@@ -85,7 +95,9 @@ def _validate(args: argparse.Namespace) -> int:
     except BundleError as exc:
         print(f"invalid: {exc}", file=sys.stderr)
         return 1
-    print(f"ok: {metadata.name} {metadata.version} ({metadata.task}, {len(metadata.features)} features)")
+    print(
+        f"ok: {metadata.name} {metadata.version} ({metadata.task}, {len(metadata.features)} features)"
+    )
     return 0
 
 

@@ -48,7 +48,9 @@ async def spool_upload(request: Request, limit: int) -> IO[bytes]:
         decoder.decode(b"", final=True)
     except UnicodeDecodeError:
         spool.close()
-        raise BadRequestError("CSV is not valid UTF-8: it ends in the middle of a character") from None
+        raise BadRequestError(
+            "CSV is not valid UTF-8: it ends in the middle of a character"
+        ) from None
     except Exception:
         spool.close()
         raise
@@ -59,7 +61,9 @@ async def spool_upload(request: Request, limit: int) -> IO[bytes]:
     return spool
 
 
-def column_positions(model: LoadedModel, header: list[str], delimiter: str) -> tuple[list[int], list[str]]:
+def column_positions(
+    model: LoadedModel, header: list[str], delimiter: str
+) -> tuple[list[int], list[str]]:
     """Position of each feature in the header, and the extra columns that will be ignored."""
     names = [h.strip() for h in header]
     index = {n: i for i, n in enumerate(names)}
@@ -82,7 +86,9 @@ def output_header(model: LoadedModel) -> list[str]:
     return ["row", "label", *[f"proba_{label}" for label in model.metadata.labels], "error"]
 
 
-def score_lines(model: LoadedModel, reader: Iterator[list[str]], positions: list[int], chunk_rows: int) -> Iterator[str]:
+def score_lines(
+    model: LoadedModel, reader: Iterator[list[str]], positions: list[int], chunk_rows: int
+) -> Iterator[str]:
     """Yield the output CSV, one chunk of rows at a time."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
@@ -116,7 +122,9 @@ def score_lines(model: LoadedModel, reader: Iterator[list[str]], positions: list
             assert prediction is not None
             if prediction.proba is not None:
                 probs = prediction.proba[k]
-                writer.writerow([number, labels[int(np.argmax(probs))], *(f"{p:.6g}" for p in probs), ""])
+                writer.writerow(
+                    [number, labels[int(np.argmax(probs))], *(f"{p:.6g}" for p in probs), ""]
+                )
             else:
                 assert prediction.values is not None
                 writer.writerow([number, f"{prediction.values[k]:.6g}", ""])
@@ -125,7 +133,9 @@ def score_lines(model: LoadedModel, reader: Iterator[list[str]], positions: list
         yield out.getvalue()
 
 
-async def csv_response(request: Request, model: LoadedModel, limit: int, chunk_rows: int, delimiter: str) -> StreamingResponse:
+async def csv_response(
+    request: Request, model: LoadedModel, limit: int, chunk_rows: int, delimiter: str
+) -> StreamingResponse:
     """Check the upload and its header, then stream the scored CSV back."""
     if delimiter not in DELIMITERS:
         raise BadRequestError(f"delimiter {delimiter!r} is not supported; use one of , ; tab |")

@@ -7,7 +7,7 @@ slow path that walks the values to say exactly which field is wrong and what was
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -52,13 +52,17 @@ class FeatureEncoder:
             if type(row) is not dict or row.keys() != name_set:
                 self._raise_record_errors(rows, field)
         matrix = np.empty((len(rows), len(self.names)), dtype=np.float32)
+        problems: list[dict[str, Any]] = []
         for j, feature in enumerate(self.features):
             name = feature.name
             column = [row[name] for row in rows]
             converted = self._fast_column(feature, column)
             if converted is None:
-                converted = self._slow_column(feature, column, lambda i: [field, i, name])
+                converted = self._slow_column(
+                    feature, column, lambda i, n=name: [field, i, n], problems
+                )
             matrix[:, j] = converted
+        _raise_if(problems)
         return matrix
 
     def _raise_record_errors(self, rows: list[Any], field: str) -> None:
@@ -66,14 +70,20 @@ class FeatureEncoder:
         for i, row in enumerate(rows):
             if not isinstance(row, dict):
                 details.append(
-                    {"loc": [field, i], "msg": f"expected an object of features, got {_type_name(row)}"}
+                    {
+                        "loc": [field, i],
+                        "msg": f"expected an object of features, got {_type_name(row)}",
+                    }
                 )
                 continue
             for name in self.names:
                 if name not in row:
                     feature = next(f for f in self.features if f.name == name)
                     details.append(
-                        {"loc": [field, i, name], "msg": f"missing feature; expected {_expected(feature)}"}
+                        {
+                            "loc": [field, i, name],
+                            "msg": f"missing feature; expected {_expected(feature)}",
+                        }
                     )
             for key in row:
                 if key not in self.name_set:
@@ -88,7 +98,9 @@ class FeatureEncoder:
         raise InvalidInputError(_summary(details), details[:MAX_LISTED_ERRORS])
 
     # ---------------------------------------------------------------- named columns (V2)
-    def from_columns(self, columns: dict[str, Sequence[Any] | np.ndarray], rows: int) -> np.ndarray:
+    def from_columns(
+        self, columns: Mapping[str, Sequence[Any] | np.ndarray], rows: int
+    ) -> np.ndarray:
         """One array per feature (V2 named inputs) → matrix."""
         missing = [n for n in self.names if n not in columns]
         unknown = [n for n in columns if n not in self.name_set]
@@ -102,6 +114,7 @@ class FeatureEncoder:
                 "; ".join(parts) + f" (the model's inputs are {', '.join(self.names)})"
             )
         matrix = np.empty((rows, len(self.names)), dtype=np.float32)
+        problems: list[dict[str, Any]] = []
         for j, feature in enumerate(self.features):
             values = columns[feature.name]
             if len(values) != rows:
@@ -113,10 +126,16 @@ class FeatureEncoder:
             else:
                 column = values.tolist() if isinstance(values, np.ndarray) else list(values)
                 column = [v.decode() if isinstance(v, bytes) else v for v in column]
-                converted = self._fast_column(feature, column)
-                if converted is None:
-                    converted = self._slow_column(feature, column, lambda i, n=feature.name: [n, i])
+                fast = self._fast_column(feature, column)
+                converted = (
+                    fast
+                    if fast is not None
+                    else self._slow_column(
+                        feature, column, lambda i, n=feature.name: [n, i], problems
+                    )
+                )
             matrix[:, j] = converted
+        _raise_if(problems)
         return matrix
 
     # ---------------------------------------------------------------- [N, F] tensors (V2)
@@ -129,7 +148,9 @@ class FeatureEncoder:
             )
         matrix = np.empty(tensor.shape, dtype=np.float32)
         for j, feature in enumerate(self.features):
-            matrix[:, j] = self._check_array(feature, tensor[:, j], [input_name, f"column {j} ({feature.name})"])
+            matrix[:, j] = self._check_array(
+                feature, tensor[:, j], [input_name, f"column {j} ({feature.name})"]
+            )
         return matrix
 
     def _check_array(self, feature: FeatureSpec, values: np.ndarray, loc: list[Any]) -> np.ndarray:
@@ -139,7 +160,9 @@ class FeatureEncoder:
             raise InvalidInputError(f"{_loc(loc)}: infinite value; expected {_expected(feature)}")
         if feature.type == "categorical":
             codes = as_float[present]
-            bad = (codes != np.floor(codes)) | (codes < 0) | (codes >= len(feature.categories or []))
+            bad = (
+                (codes != np.floor(codes)) | (codes < 0) | (codes >= len(feature.categories or []))
+            )
             if bad.any():
                 raise InvalidInputError(
                     f"{_loc(loc)}: {codes[bad][0]!r} is not a category code of {feature.name!r}; "
@@ -158,7 +181,9 @@ class FeatureEncoder:
         return as_float.astype(np.float32)
 
     # ---------------------------------------------------------------- CSV rows
-    def from_text_rows(self, rows: list[list[str]], order: list[int]) -> tuple[np.ndarray, dict[int, str]]:
+    def from_text_rows(
+        self, rows: list[list[str]], order: list[int]
+    ) -> tuple[np.ndarray, dict[int, str]]:
         """CSV cells → (matrix, {row index: reason}) ; bad rows become NaN and are reported."""
         matrix = np.empty((len(rows), len(self.names)), dtype=np.float32)
         errors: dict[int, str] = {}
@@ -171,7 +196,9 @@ class FeatureEncoder:
             matrix[:, j] = self._text_column(feature, column, errors)
         return matrix, errors
 
-    def _text_column(self, feature: FeatureSpec, column: list[str], errors: dict[int, str]) -> np.ndarray:
+    def _text_column(
+        self, feature: FeatureSpec, column: list[str], errors: dict[int, str]
+    ) -> np.ndarray:
         if feature.type in ("numeric", "integer"):
             try:
                 values = np.array(column, dtype=np.float64)
@@ -246,18 +273,20 @@ class FeatureEncoder:
             return None
         return array.astype(np.float32)
 
-    def _slow_column(self, feature: FeatureSpec, column: list[Any], loc_of: Any) -> np.ndarray:
+    def _slow_column(
+        self, feature: FeatureSpec, column: list[Any], loc_of: Any, problems: list[dict[str, Any]]
+    ) -> np.ndarray:
+        """Convert value by value, adding one problem per wrong value to ``problems``."""
         out = np.empty(len(column), dtype=np.float32)
-        details: list[dict[str, Any]] = []
         for i, value in enumerate(column):
             try:
                 out[i] = self._json_value(feature, value)
             except ValueError as exc:
-                details.append({"loc": loc_of(i), "msg": str(exc)})
-                if len(details) >= MAX_LISTED_ERRORS:
-                    break
-        if details:
-            raise InvalidInputError(_summary(details), details)
+                out[i] = np.nan
+                if len(problems) < MAX_LISTED_ERRORS:
+                    problems.append({"loc": loc_of(i), "msg": str(exc)})
+                else:
+                    problems.append({})  # counted, not listed
         return out
 
     def _json_value(self, feature: FeatureSpec, value: Any) -> float:
@@ -310,7 +339,14 @@ def _loc(loc: list[Any]) -> str:
     return ".".join(str(p) for p in loc)
 
 
-def _summary(details: list[dict[str, Any]]) -> str:
+def _raise_if(problems: list[dict[str, Any]]) -> None:
+    if problems:
+        listed = [p for p in problems if p]
+        raise InvalidInputError(_summary(listed, len(problems)), listed)
+
+
+def _summary(details: list[dict[str, Any]], total: int | None = None) -> str:
     first = details[0]
-    more = f" (and {len(details) - 1} more)" if len(details) > 1 else ""
+    total = len(details) if total is None else total
+    more = f" (and {total - 1} more)" if total > 1 else ""
     return f"{_loc(first['loc'])}: {first['msg']}{more}"

@@ -83,7 +83,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-def _error_response(request: Request, status: int, code: str, message: str, details: list[Any]) -> Response:
+def _error_response(
+    request: Request, status: int, code: str, message: str, details: list[Any]
+) -> Response:
     path = request.url.path
     metrics.ERRORS.labels(code).inc()
     if path.startswith("/v2") and status == 422:
@@ -113,7 +115,9 @@ def _add_error_handlers(app: FastAPI) -> None:
             {"loc": [str(p) for p in err.get("loc", [])], "msg": err.get("msg", "invalid")}
             for err in exc.errors()
         ]
-        message = "; ".join(f"{'.'.join(d['loc'])}: {d['msg']}" for d in details) or "invalid request"
+        message = (
+            "; ".join(f"{'.'.join(d['loc'])}: {d['msg']}" for d in details) or "invalid request"
+        )
         return _error_response(request, 422, "invalid_input", message, details)
 
     @app.exception_handler(StarletteHTTPException)
@@ -122,7 +126,9 @@ def _add_error_handlers(app: FastAPI) -> None:
         message = str(exc.detail)
         if exc.status_code == 404:
             message = f"no endpoint at {request.url.path}; see /docs"
-        response = _error_response(request, exc.status_code, codes.get(exc.status_code, "http_error"), message, [])
+        response = _error_response(
+            request, exc.status_code, codes.get(exc.status_code, "http_error"), message, []
+        )
         if exc.headers:
             response.headers.update(exc.headers)
         return response
@@ -130,7 +136,9 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def unexpected_error(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error", extra={"path": request.url.path})
-        return _error_response(request, 500, "internal_error", "internal error; see the server log", [])
+        return _error_response(
+            request, 500, "internal_error", "internal error; see the server log", []
+        )
 
 
 def _install_openapi(app: FastAPI, registry: ModelRegistry) -> None:

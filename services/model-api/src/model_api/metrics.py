@@ -10,9 +10,7 @@ LATENCY_BUCKETS = (
     5.0, 10.0,
 )  # fmt: skip
 ROW_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 16384, 65536)
-VALUE_BUCKETS = tuple(
-    sign * m * 10.0**e for sign in (1,) for e in range(-3, 7) for m in (1, 2, 5)
-)
+VALUE_BUCKETS = tuple(sign * m * 10.0**e for sign in (1,) for e in range(-3, 7) for m in (1, 2, 5))
 
 HTTP_REQUESTS = Counter(
     "model_api_http_requests_total",

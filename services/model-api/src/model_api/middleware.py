@@ -19,7 +19,9 @@ from model_api.settings import Settings
 log = logging.getLogger("model_api.access")
 
 # Probes and scrapes: no key, no request metrics, access log only at debug level.
-UNPROTECTED_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/v2/health/live", "/v2/health/ready"})
+UNPROTECTED_PATHS = frozenset(
+    {"/healthz", "/readyz", "/metrics", "/v2/health/live", "/v2/health/ready"}
+)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
@@ -57,7 +59,10 @@ class RequestMiddleware:
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status_holder[0] = message["status"]
-                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"x-request-id", request_id.encode()),
+                ]
             await send(message)
 
         if not quiet:
@@ -67,7 +72,9 @@ class RequestMiddleware:
             if refusal is not None:
                 status, code, message, extra = refusal
                 metrics.ERRORS.labels(code).inc()
-                await _send_json(send_with_id, status, error_body(path, status, code, message, request_id), extra)
+                await _send_json(
+                    send_with_id, status, error_body(path, status, code, message, request_id), extra
+                )
             else:
                 await self.app(scope, receive, send_with_id)
         finally:
@@ -94,7 +101,9 @@ class RequestMiddleware:
                 )
             request_id_var.reset(token)
 
-    def _refusal(self, path: str, headers: dict[str, str]) -> tuple[int, str, str, dict[str, str]] | None:
+    def _refusal(
+        self, path: str, headers: dict[str, str]
+    ) -> tuple[int, str, str, dict[str, str]] | None:
         """A reason to answer before the app runs: missing key (401) or oversized body (413)."""
         if self._api_key is not None and path not in UNPROTECTED_PATHS:
             offered = headers.get("x-api-key", "")
@@ -102,9 +111,12 @@ class RequestMiddleware:
             if not offered and authorization.lower().startswith("bearer "):
                 offered = authorization[7:].strip()
             if not offered:
-                return 401, "unauthorized", "missing API key: send it in the X-API-Key header", {
-                    "www-authenticate": "Bearer"
-                }
+                return (
+                    401,
+                    "unauthorized",
+                    "missing API key: send it in the X-API-Key header",
+                    {"www-authenticate": "Bearer"},
+                )
             if not hmac.compare_digest(offered.encode(), self._api_key):
                 return 401, "unauthorized", "invalid API key", {"www-authenticate": "Bearer"}
         declared = headers.get("content-length", "")
@@ -112,9 +124,12 @@ class RequestMiddleware:
             is_csv = headers.get("content-type", "").lower().startswith("text/csv")
             limit = self.settings.max_csv_bytes if is_csv else self.settings.max_request_bytes
             if int(declared) > limit:
-                return 413, "payload_too_large", (
-                    f"request body of {declared} bytes exceeds the limit of {limit} bytes"
-                ), {}
+                return (
+                    413,
+                    "payload_too_large",
+                    (f"request body of {declared} bytes exceeds the limit of {limit} bytes"),
+                    {},
+                )
         return None
 
 

@@ -59,7 +59,7 @@ def typed_request(model: LoadedModel) -> tuple[type[BaseModel], type[BaseModel]]
         __config__=ConfigDict(extra="forbid"),
         **{f.name: _field(f) for f in model.metadata.features},
     )
-    request = create_model(  # type: ignore[call-overload]
+    request = create_model(
         f"{prefix}PredictRequest",
         __config__=ConfigDict(
             extra="forbid", json_schema_extra={"example": {"instances": [example_row(model)]}}
@@ -89,9 +89,13 @@ def build_openapi(app: FastAPI, registry: ModelRegistry) -> dict[str, Any]:
             generic = paths[f"/v1/models/{{name}}/{action}"]["post"]
             operation = deepcopy(generic)
             operation["operationId"] = f"{action}_{schema_name(model.name).lower()}"
-            operation["summary"] = f"{action.capitalize()} with {model.name} ({model.metadata.task})"
+            operation["summary"] = (
+                f"{action.capitalize()} with {model.name} ({model.metadata.task})"
+            )
             operation["tags"] = [f"model: {model.name}"]
-            operation["parameters"] = [p for p in operation.get("parameters", []) if p["name"] != "name"]
+            operation["parameters"] = [
+                p for p in operation.get("parameters", []) if p["name"] != "name"
+            ]
             operation["requestBody"]["content"]["application/json"] = {
                 "schema": ref,
                 "example": {"instances": [example_row(model)]},

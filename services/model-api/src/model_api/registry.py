@@ -65,13 +65,17 @@ class ModelRegistry:
         if not root.is_dir():
             raise BundleError(f"model repository {root} does not exist or is not a folder")
         found: list[tuple[str, str | None, Path]] = []
-        for model_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        for model_dir in sorted(
+            p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")
+        ):
             if (model_dir / METADATA_FILE).exists() or any(model_dir.glob("model.*")):
                 found.append((model_dir.name, None, model_dir))
                 continue
             versions = [p for p in model_dir.iterdir() if p.is_dir() and not p.name.startswith(".")]
             if not versions:
-                found.append((model_dir.name, None, model_dir))  # reported as a missing metadata file
+                found.append(
+                    (model_dir.name, None, model_dir)
+                )  # reported as a missing metadata file
             for version_dir in sorted(versions, key=lambda p: version_key(p.name)):
                 found.append((model_dir.name, version_dir.name, version_dir))
         return found
@@ -163,7 +167,9 @@ class ModelRegistry:
         if not versions:
             if self._state.loading:
                 raise NotReadyError("models are still loading; retry shortly")
-            failed = [msg for label, msg in self._state.failures.items() if label.split("/")[0] == name]
+            failed = [
+                msg for label, msg in self._state.failures.items() if label.split("/")[0] == name
+            ]
             if failed:
                 raise NotReadyError(f"model {name!r} failed to load: {failed[0]}")
             known = ", ".join(self.names()) or "none"
@@ -192,7 +198,9 @@ def _observer(
     decile_counters = [
         metrics.PREDICTED_DECILE.labels(name, version, f"d{i + 1}") for i in range(len(deciles) + 1)
     ]
-    missing_counters = [metrics.FEATURE_MISSING.labels(name, version, f.name) for f in metadata.features]
+    missing_counters = [
+        metrics.FEATURE_MISSING.labels(name, version, f.name) for f in metadata.features
+    ]
     outside_counters = [
         metrics.FEATURE_OUT_OF_RANGE.labels(name, version, f.name) for f in metadata.features
     ]
@@ -211,7 +219,9 @@ def _observer(
             for value in prediction.values:
                 value_histogram.observe(float(value))
             if deciles.size:
-                bins = np.bincount(np.searchsorted(deciles, prediction.values), minlength=deciles.size + 1)
+                bins = np.bincount(
+                    np.searchsorted(deciles, prediction.values), minlength=deciles.size + 1
+                )
                 for counter, count in zip(decile_counters, bins, strict=False):
                     if count:
                         counter.inc(int(count))

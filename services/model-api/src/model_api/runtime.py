@@ -56,7 +56,9 @@ class ModelRuntime:
         self._margin_softmax = objective in ("multi:softmax",)
         self._margin_sigmoid = objective in ("binary:logitraw", "binary:hinge")
         self._feature_names = [f.name for f in metadata.features]
-        self._feature_types = ["c" if f.type == "categorical" else "float" for f in metadata.features]
+        self._feature_types = [
+            "c" if f.type == "categorical" else "float" for f in metadata.features
+        ]
 
     @property
     def num_features(self) -> int:
@@ -70,7 +72,9 @@ class ModelRuntime:
             return Prediction(values=np.asarray(values, dtype=np.float64).reshape(-1))
         if self._margin_softmax or self._margin_sigmoid:
             margin = np.asarray(
-                self.booster.inplace_predict(matrix, predict_type="margin", validate_features=False),
+                self.booster.inplace_predict(
+                    matrix, predict_type="margin", validate_features=False
+                ),
                 dtype=np.float64,
             )
             if task == "binary":

@@ -17,7 +17,9 @@ class Settings(BaseSettings):
     model_repository: Path = Field(
         Path("models"), description="Folder holding model bundles: <name>/ or <name>/<version>/."
     )
-    host: str = Field("127.0.0.1", description="Interface uvicorn binds to (0.0.0.0 in containers).")
+    host: str = Field(
+        "127.0.0.1", description="Interface uvicorn binds to (0.0.0.0 in containers)."
+    )
     port: int = Field(8000, ge=1, le=65535, description="TCP port uvicorn listens on.")
     max_request_bytes: int = Field(
         8 * 1024 * 1024, ge=1024, description="Largest JSON request body accepted (413 beyond)."

@@ -49,7 +49,9 @@ def split_binary_body(body: bytes, header_length: str | None) -> tuple[dict[str,
     return payload, rest
 
 
-def decode_input(spec: Any, binary: memoryview, offset: int) -> tuple[str, np.ndarray | list[Any], int]:
+def decode_input(
+    spec: Any, binary: memoryview, offset: int
+) -> tuple[str, np.ndarray | list[Any], int]:
     """One request input → (name, array or list of strings shaped as declared, new offset)."""
     if not isinstance(spec, dict):
         raise BadRequestError("each input must be an object with name, shape, datatype and data")
@@ -58,7 +60,9 @@ def decode_input(spec: Any, binary: memoryview, offset: int) -> tuple[str, np.nd
     datatype = spec.get("datatype")
     if not isinstance(name, str) or not name:
         raise BadRequestError("an input lacks its 'name'")
-    if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
+    if not isinstance(shape, list) or not all(
+        isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
+    ):
         raise BadRequestError(f"input {name!r}: 'shape' must be a list of non-negative integers")
     if datatype != "BYTES" and datatype not in NUMPY_TYPES:
         raise BadRequestError(

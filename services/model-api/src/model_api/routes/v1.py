@@ -56,10 +56,17 @@ PREDICT_BODY: dict[str, Any] = {
 EXPLAIN_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/PredictRequest"}}},
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/PredictRequest"}}
+        },
     }
 }
-CSV_RESPONSE = {"text/csv": {"schema": {"type": "string"}, "example": "row,label,proba_a,proba_b,error\n1,a,0.9,0.1,\n"}}
+CSV_RESPONSE = {
+    "text/csv": {
+        "schema": {"type": "string"},
+        "example": "row,label,proba_a,proba_b,error\n1,a,0.9,0.1,\n",
+    }
+}
 
 
 def metadata_body(registry: ModelRegistry, model: LoadedModel) -> dict[str, Any]:
@@ -94,7 +101,10 @@ async def list_models(registry: RegistryDep) -> JSONBytes:
 
 
 @router.get(
-    "/models/{name}", response_model=ModelMetadataResponse, responses=ERRORS, summary="Model metadata"
+    "/models/{name}",
+    response_model=ModelMetadataResponse,
+    responses=ERRORS,
+    summary="Model metadata",
 )
 async def model_metadata(name: str, registry: RegistryDep) -> JSONBytes:
     return JSONBytes(metadata_body(registry, registry.get(name)))
@@ -118,7 +128,9 @@ async def _predict(
             request, model, settings.max_csv_bytes, settings.csv_chunk_rows, delimiter
         )
     require_json_type(request)
-    matrix = _matrix_from_json(request, model, settings, await read_body(request, settings.max_request_bytes))
+    matrix = _matrix_from_json(
+        request, model, settings, await read_body(request, settings.max_request_bytes)
+    )
     metrics.INFERENCE_REQUESTS.labels(model.name, model.version, "predict").inc()
     prediction = await model.predict(matrix)
     return JSONBytes(
@@ -189,7 +201,9 @@ async def predict_version(
 
 async def _explain(request: Request, model: LoadedModel, settings: Settings) -> JSONBytes:
     require_json_type(request)
-    matrix = _matrix_from_json(request, model, settings, await read_body(request, settings.max_request_bytes))
+    matrix = _matrix_from_json(
+        request, model, settings, await read_body(request, settings.max_request_bytes)
+    )
     metrics.INFERENCE_REQUESTS.labels(model.name, model.version, "explain").inc()
     prediction = await model.predict(matrix)
     contributions = await run_in_threadpool(model.runtime.contributions, matrix, prediction.proba)
@@ -210,7 +224,9 @@ async def _explain(request: Request, model: LoadedModel, settings: Settings) -> 
     openapi_extra=EXPLAIN_BODY,
     summary="Per-feature SHAP contributions (newest version)",
 )
-async def explain(name: str, request: Request, registry: RegistryDep, settings: SettingsDep) -> JSONBytes:
+async def explain(
+    name: str, request: Request, registry: RegistryDep, settings: SettingsDep
+) -> JSONBytes:
     return await _explain(request, registry.get(name), settings)
 
 

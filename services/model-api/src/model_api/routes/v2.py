@@ -44,13 +44,22 @@ INFER_BODY: dict[str, Any] = {
         },
     }
 }
-FEATURE_DATATYPES = {"numeric": "FP32", "integer": "INT64", "boolean": "BOOL", "categorical": "BYTES"}
+FEATURE_DATATYPES = {
+    "numeric": "FP32",
+    "integer": "INT64",
+    "boolean": "BOOL",
+    "categorical": "BYTES",
+}
 
 
 @router.get("", response_model=ServerMetadata, summary="Server metadata")
 async def server_metadata() -> JSONBytes:
     return JSONBytes(
-        {"name": "model-serving-stack", "version": __version__, "extensions": ["binary_tensor_data"]}
+        {
+            "name": "model-serving-stack",
+            "version": __version__,
+            "extensions": ["binary_tensor_data"],
+        }
     )
 
 
@@ -59,9 +68,7 @@ async def live() -> JSONBytes:
     return JSONBytes({"live": True})
 
 
-@router.get(
-    "/health/ready", response_model=ReadyResponse, responses=ERRORS, summary="Server ready"
-)
+@router.get("/health/ready", response_model=ReadyResponse, responses=ERRORS, summary="Server ready")
 async def ready(registry: RegistryDep) -> JSONBytes:
     return JSONBytes({"ready": registry.ready}, status_code=200 if registry.ready else 503)
 
@@ -97,7 +104,9 @@ def model_metadata_v2(registry: ModelRegistry, model: LoadedModel) -> dict[str, 
     }
 
 
-@router.get("/models/{name}", response_model=ModelMetadataV2, responses=ERRORS, summary="Model metadata")
+@router.get(
+    "/models/{name}", response_model=ModelMetadataV2, responses=ERRORS, summary="Model metadata"
+)
 async def model_metadata(name: str, registry: RegistryDep) -> JSONBytes:
     return JSONBytes(model_metadata_v2(registry, registry.get(name)))
 
@@ -120,7 +129,9 @@ def _model_ready(registry: ModelRegistry, name: str, version: str | None) -> JSO
     return JSONBytes({"name": name, "ready": True})
 
 
-@router.get("/models/{name}/ready", response_model=ReadyResponse, responses=ERRORS, summary="Model ready")
+@router.get(
+    "/models/{name}/ready", response_model=ReadyResponse, responses=ERRORS, summary="Model ready"
+)
 async def model_ready(name: str, registry: RegistryDep) -> JSONBytes:
     return _model_ready(registry, name, None)
 
@@ -143,11 +154,13 @@ def _matrix(model: LoadedModel, inputs: list[tuple[str, Any]], max_rows: int) ->
         if isinstance(data, list):  # BYTES [N, F]: strings allowed, split into named columns
             width = len(encoder.names)
             if len(data) % width:
-                raise BadRequestError(f"input {name!r}: {len(data)} values do not make rows of {width}")
+                raise BadRequestError(
+                    f"input {name!r}: {len(data)} values do not make rows of {width}"
+                )
             rows = len(data) // width
             _check_rows(rows, max_rows)
-            columns = {f: data[j::width] for j, f in enumerate(encoder.names)}
-            return encoder.from_columns(columns, rows)
+            split = {f: data[j::width] for j, f in enumerate(encoder.names)}
+            return encoder.from_columns(split, rows)
         tensor = data if data.ndim == 2 else data.reshape(1, -1) if data.ndim == 1 else data
         _check_rows(tensor.shape[0], max_rows)
         return encoder.from_tensor(tensor, name)
@@ -203,10 +216,16 @@ async def _infer(request: Request, model: LoadedModel, settings: Settings) -> Re
         produced["predict"] = (prediction.values, "FP64")
     outputs, blobs = [], []
     for name in requested:
-        output, blob = encode_output(name, produced[name][0], produced[name][1], name in binary_names)
+        output, blob = encode_output(
+            name, produced[name][0], produced[name][1], name in binary_names
+        )
         outputs.append(output)
         blobs.append(blob)
-    response: dict[str, Any] = {"model_name": model.name, "model_version": model.version, "outputs": outputs}
+    response: dict[str, Any] = {
+        "model_name": model.name,
+        "model_version": model.version,
+        "outputs": outputs,
+    }
     if isinstance(payload.get("id"), str):
         response["id"] = payload["id"]
     header = orjson.dumps(response, option=JSON_OPTIONS)
@@ -247,7 +266,9 @@ def _requested_outputs(payload: dict[str, Any], model: LoadedModel) -> tuple[lis
     openapi_extra=INFER_BODY,
     summary="Inference (newest version)",
 )
-async def infer(name: str, request: Request, registry: RegistryDep, settings: SettingsDep) -> Response:
+async def infer(
+    name: str, request: Request, registry: RegistryDep, settings: SettingsDep
+) -> Response:
     return await _infer(request, registry.get(name), settings)
 
 

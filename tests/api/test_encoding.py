@@ -1,0 +1,107 @@
+"""Input conversion: fast paths give the right matrix, slow paths name every wrong field."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from model_api.bundle import load_bundle
+from model_api.encoding import FeatureEncoder
+from model_api.errors import InvalidInputError
+
+ROW = {"size": 9.5, "count": 3, "flag": True, "colour": "red"}
+
+
+@pytest.fixture
+def encoder(binary_bundle: Path) -> FeatureEncoder:
+    return FeatureEncoder(load_bundle(binary_bundle)[0])
+
+
+def test_records_become_the_model_matrix(encoder: FeatureEncoder) -> None:
+    rows = [ROW, {"size": None, "count": 4.0, "flag": False, "colour": "blue"}]
+    matrix = encoder.from_records(rows)
+    assert matrix.dtype == np.float32
+    np.testing.assert_array_equal(matrix[0], [9.5, 3, 1, 2])
+    assert math.isnan(matrix[1, 0])
+    np.testing.assert_array_equal(matrix[1, 1:], [4, 0, 0])
+
+
+@pytest.mark.parametrize(
+    ("change", "loc", "message"),
+    [
+        ({"size": "big"}, ["instances", 0, "size"], "expected a number (training range"),
+        ({"size": True}, ["instances", 0, "size"], "got bool"),
+        ({"size": 1e300}, ["instances", 0, "size"], "number out of range"),
+        ({"count": 2.5}, ["instances", 0, "count"], "expected an integer"),
+        ({"flag": "yes"}, ["instances", 0, "flag"], "expected a boolean"),
+        (
+            {"colour": "purple"},
+            ["instances", 0, "colour"],
+            "unknown category 'purple'; expected one of blue, green, red",
+        ),
+        ({"colour": 2}, ["instances", 0, "colour"], "expected a string, one of blue, green, red"),
+        ({"colour": [1]}, ["instances", 0, "colour"], "expected a string"),
+        ({"size": [1, 2]}, ["instances", 0, "size"], "got list"),
+    ],
+)
+def test_wrong_values_are_named(
+    encoder: FeatureEncoder, change: dict[str, object], loc: list[object], message: str
+) -> None:
+    with pytest.raises(InvalidInputError) as caught:
+        encoder.from_records([{**ROW, **change}])
+    assert caught.value.details[0]["loc"] == loc
+    assert message in caught.value.details[0]["msg"]
+
+
+def test_missing_and_unknown_features_are_all_listed(encoder: FeatureEncoder) -> None:
+    row = {k: v for k, v in ROW.items() if k != "count"} | {"colour_code": 1}
+    with pytest.raises(InvalidInputError) as caught:
+        encoder.from_records([ROW, row])
+    details = caught.value.details
+    assert {"loc": ["instances", 1, "count"], "msg": details[0]["msg"]} == details[0]
+    assert "missing feature" in details[0]["msg"]
+    assert details[1]["loc"] == ["instances", 1, "colour_code"]
+    assert "unknown feature" in details[1]["msg"]
+
+
+@pytest.mark.parametrize("bad", [[], {}, "rows", [1, 2]])
+def test_instances_must_be_objects(encoder: FeatureEncoder, bad: object) -> None:
+    with pytest.raises(InvalidInputError):
+        encoder.from_records(bad)
+
+
+def test_columns_and_tensors(encoder: FeatureEncoder) -> None:
+    columns = {
+        "size": np.array([1.5, 2.0]),
+        "count": [1, 2],
+        "flag": [True, False],
+        "colour": [b"green", "red"],
+    }
+    matrix = encoder.from_columns(columns, 2)
+    np.testing.assert_array_equal(matrix, [[1.5, 1, 1, 1], [2.0, 2, 0, 2]])
+    np.testing.assert_array_equal(encoder.from_tensor(matrix, "input-0"), matrix)
+    with pytest.raises(InvalidInputError, match="not a category code of 'colour'"):
+        encoder.from_tensor(np.array([[1, 1, 1, 3]], dtype=np.float32), "input-0")
+    with pytest.raises(InvalidInputError, match=r"shape \[1, 3\], expected \[N, 4\]"):
+        encoder.from_tensor(np.ones((1, 3)), "input-0")
+    with pytest.raises(InvalidInputError, match="missing inputs: flag"):
+        encoder.from_columns({k: v for k, v in columns.items() if k != "flag"}, 2)
+
+
+def test_text_rows_report_bad_rows_without_failing_the_rest(encoder: FeatureEncoder) -> None:
+    rows = [["9.5", "3", "true", "red"], ["x", "3", "true", "red"], ["", "1", "0", "teal"], ["1"]]
+    matrix, errors = encoder.from_text_rows(rows, [0, 1, 2, 3])
+    np.testing.assert_array_equal(matrix[0], [9.5, 3, 1, 2])
+    assert "size: 'x' is not a number" in errors[1]
+    assert "unknown category 'teal'" in errors[2]
+    assert "row has 1 fields, expected at least 4" in errors[3]
+    assert 0 not in errors
+
+
+def test_drift_counts(encoder: FeatureEncoder) -> None:
+    matrix = encoder.from_records([ROW, {**ROW, "size": None}, {**ROW, "size": 1e6}])
+    missing, outside = encoder.drift_counts(matrix)
+    assert missing.tolist() == [1, 0, 0, 0]
+    assert outside.tolist() == [1, 0, 0, 0]

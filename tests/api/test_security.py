@@ -1,0 +1,96 @@
+"""The optional API key: required everywhere but health and metrics, never leaked."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support import Server, running_api
+
+KEY = "s3cret-test-key-0123456789"
+ADELIE = {
+    "bill_length_mm": 39.1,
+    "bill_depth_mm": 18.7,
+    "flipper_length_mm": 181,
+    "body_mass_g": 3750,
+    "island": "Torgersen",
+    "sex": "male",
+}
+PROTECTED = [
+    ("GET", "/v1/models", None),
+    ("GET", "/v1/models/penguin-species", None),
+    ("POST", "/v1/models/penguin-species/predict", {"instances": [ADELIE]}),
+    ("POST", "/v1/models/penguin-species/explain", {"instances": [ADELIE]}),
+    ("GET", "/v2", None),
+    ("GET", "/v2/models/penguin-species", None),
+    (
+        "POST",
+        "/v2/models/penguin-species/infer",
+        {
+            "inputs": [
+                {
+                    "name": "x",
+                    "shape": [1, 6],
+                    "datatype": "FP32",
+                    "data": [39.1, 18.7, 181, 3750, 2, 1],
+                }
+            ]
+        },
+    ),
+    ("GET", "/openapi.json", None),
+]
+
+
+@pytest.fixture(scope="module")
+def keyed_server(
+    example_repository: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    with running_api(
+        example_repository, tmp_path_factory.mktemp("keyed"), MODEL_API_API_KEY=KEY
+    ) as server:
+        yield server
+
+
+@pytest.mark.parametrize(("method", "path", "body"), PROTECTED)
+def test_protected_endpoints_need_the_key(
+    keyed_server: Server, method: str, path: str, body: object
+) -> None:
+    url = keyed_server.url + path
+    missing = httpx.request(method, url, json=body)
+    assert missing.status_code == 401
+    assert "missing API key" in missing.text
+    wrong = httpx.request(method, url, json=body, headers={"X-API-Key": "wrong"})
+    assert wrong.status_code == 401
+    assert "invalid API key" in wrong.text
+    right = httpx.request(method, url, json=body, headers={"X-API-Key": KEY})
+    assert right.status_code == 200, right.text
+    bearer = httpx.request(method, url, json=body, headers={"Authorization": f"Bearer {KEY}"})
+    assert bearer.status_code == 200
+
+
+def test_v2_refusal_uses_the_protocol_shape(keyed_server: Server) -> None:
+    response = httpx.get(f"{keyed_server.url}/v2/models/penguin-species")
+    assert response.status_code == 401
+    assert response.json() == {"error": "missing API key: send it in the X-API-Key header"}
+
+
+@pytest.mark.parametrize(
+    "path", ["/healthz", "/readyz", "/metrics", "/v2/health/live", "/v2/health/ready"]
+)
+def test_health_and_metrics_are_open(keyed_server: Server, path: str) -> None:
+    assert httpx.get(keyed_server.url + path).status_code == 200
+
+
+def test_the_key_never_appears_in_logs_or_errors(keyed_server: Server) -> None:
+    httpx.get(f"{keyed_server.url}/v1/models", headers={"X-API-Key": KEY})
+    httpx.get(f"{keyed_server.url}/v1/models", headers={"X-API-Key": KEY[:-1]})
+    response = httpx.post(
+        f"{keyed_server.url}/v1/models/penguin-species/predict",
+        json={"instances": [{"x": KEY}]},
+        headers={"X-API-Key": KEY},
+    )
+    assert response.status_code == 422
+    assert KEY not in keyed_server.log()
