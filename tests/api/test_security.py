@@ -94,3 +94,26 @@ def test_the_key_never_appears_in_logs_or_errors(keyed_server: Server) -> None:
     )
     assert response.status_code == 422
     assert KEY not in keyed_server.log()
+
+
+def test_cors_is_off_by_default_and_follows_the_setting(example_repository: Path) -> None:
+    import asyncio
+
+    from model_api.main import create_app
+    from model_api.settings import Settings
+
+    async def preflight(settings: Settings) -> httpx.Response:
+        transport = httpx.ASGITransport(app=create_app(settings))
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            return await client.options(
+                "/v1/models",
+                headers={"Origin": "https://app.example", "Access-Control-Request-Method": "GET"},
+            )
+
+    closed = asyncio.run(preflight(Settings(model_repository=example_repository)))
+    assert "access-control-allow-origin" not in closed.headers
+    opened = asyncio.run(
+        preflight(Settings(model_repository=example_repository, cors_origins=["https://app.example"]))
+    )
+    assert opened.status_code == 200
+    assert opened.headers["access-control-allow-origin"] == "https://app.example"

@@ -68,7 +68,7 @@ class RequestMiddleware:
         if not quiet:
             metrics.HTTP_IN_FLIGHT.inc()
         try:
-            refusal = self._refusal(path, headers)
+            refusal = self._refusal(scope["method"], path, headers)
             if refusal is not None:
                 status, code, message, extra = refusal
                 metrics.ERRORS.labels(code).inc()
@@ -102,10 +102,12 @@ class RequestMiddleware:
             request_id_var.reset(token)
 
     def _refusal(
-        self, path: str, headers: dict[str, str]
+        self, method: str, path: str, headers: dict[str, str]
     ) -> tuple[int, str, str, dict[str, str]] | None:
         """A reason to answer before the app runs: missing key (401) or oversized body (413)."""
-        if self._api_key is not None and path not in UNPROTECTED_PATHS:
+        # CORS preflights never carry credentials; CORS itself decides about them.
+        needs_key = path not in UNPROTECTED_PATHS and method != "OPTIONS"
+        if self._api_key is not None and needs_key:
             offered = headers.get("x-api-key", "")
             authorization = headers.get("authorization", "")
             if not offered and authorization.lower().startswith("bearer "):
