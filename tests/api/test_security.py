@@ -113,7 +113,9 @@ def test_cors_is_off_by_default_and_follows_the_setting(example_repository: Path
     closed = asyncio.run(preflight(Settings(model_repository=example_repository)))
     assert "access-control-allow-origin" not in closed.headers
     opened = asyncio.run(
-        preflight(Settings(model_repository=example_repository, cors_origins=["https://app.example"]))
+        preflight(
+            Settings(model_repository=example_repository, cors_origins=["https://app.example"])
+        )
     )
     assert opened.status_code == 200
     assert opened.headers["access-control-allow-origin"] == "https://app.example"
