@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 import schemathesis
-from schemathesis import checks
 from fastapi import FastAPI
 from hypothesis import HealthCheck, given, settings
-
 from model_api.main import create_app
 from model_api.settings import Settings
+from schemathesis import checks
+
 from tests.support import Server
 
 EXAMPLES_PER_OPERATION = 40
