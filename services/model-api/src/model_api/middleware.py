@@ -42,6 +42,7 @@ class RequestMiddleware:
         self.settings = settings
         key = settings.api_key.get_secret_value() if settings.api_key else ""
         self._api_key = key.encode() if key else None
+        self._in_flight = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -67,8 +68,11 @@ class RequestMiddleware:
 
         if not quiet:
             metrics.HTTP_IN_FLIGHT.inc()
+            self._in_flight += 1
         try:
-            refusal = self._refusal(scope["method"], path, headers)
+            refusal = self._refusal(scope["method"], path, headers) or (
+                None if quiet else self._overload()
+            )
             if refusal is not None:
                 status, code, message, extra = refusal
                 metrics.ERRORS.labels(code).inc()
@@ -82,6 +86,7 @@ class RequestMiddleware:
             status = status_holder[0]
             if not quiet:
                 metrics.HTTP_IN_FLIGHT.dec()
+                self._in_flight -= 1
                 route = scope.get("route")
                 template = getattr(route, "path", None) or "unmatched"
                 metrics.HTTP_REQUESTS.labels(template, scope["method"], str(status)).inc()
@@ -100,6 +105,18 @@ class RequestMiddleware:
                     },
                 )
             request_id_var.reset(token)
+
+    def _overload(self) -> tuple[int, str, str, dict[str, str]] | None:
+        """Past the in-flight limit, answer 503 at once instead of queueing without bound."""
+        limit = self.settings.max_in_flight
+        if limit and self._in_flight > limit:
+            return (
+                503,
+                "overloaded",
+                f"server busy: more than {limit} requests in flight; retry after 1 second",
+                {"retry-after": "1"},
+            )
+        return None
 
     def _refusal(
         self, method: str, path: str, headers: dict[str, str]

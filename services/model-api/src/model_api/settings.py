@@ -30,6 +30,11 @@ class Settings(BaseSettings):
     max_rows_per_request: int = Field(
         100_000, ge=1, description="Most rows one JSON or V2 request may carry (413 beyond)."
     )
+    max_in_flight: int = Field(
+        256,
+        ge=0,
+        description="Requests served at once; past it a fast 503 with Retry-After (0 = no limit).",
+    )
     batch_max_rows: int = Field(
         4096, ge=1, description="Micro-batching: most rows combined into one XGBoost call."
     )
