@@ -5,7 +5,7 @@ MODELS ?= models
 API_PORT ?= 8000
 UI_PORT ?= 8501
 
-.PHONY: setup setup-test models run run-api run-ui test lint format bench clean
+.PHONY: setup setup-test models run run-api run-ui test lint format bench soak clean
 
 setup:  ## uv and the locked virtual environment
 	scripts/setup.sh
@@ -31,8 +31,27 @@ format: setup
 	uv run ruff format .
 	uv run ruff check --fix .
 
+.PHONY: images
+images:  ## both container images, model-serving-api:latest and model-serving-ui:latest (docs/readme-containers.md)
+	scripts/build-images.sh
+
 test: setup-test lint  ## the whole suite: lint, unit, integration, UI, browser, chart, containers
 	uv run pytest
 
+soak: setup-test  ## long load run: mixed endpoints, 64 connections, SOAK_SECONDS (default 120)
+	SOAK_SECONDS=$${SOAK_SECONDS:-120} uv run pytest tests/reliability/test_load.py -s
+
 clean:
 	rm -rf $(MODELS) .pytest_cache .mypy_cache .ruff_cache
+
+# Local Kubernetes (docs/readme-kubernetes.md): needs docker, kind, kubectl (helm is optional).
+.PHONY: kind-up kind-down kind-monitoring
+MONITORING ?= 0
+kind-up: setup  ## kind cluster with API + UI (localhost:8000, :8501); MONITORING=1 adds Prometheus + Grafana
+	MONITORING=$(MONITORING) scripts/kind-up.sh
+
+kind-monitoring: setup  ## kind-up with kube-prometheus-stack (Grafana on localhost:3000)
+	MONITORING=1 scripts/kind-up.sh
+
+kind-down:  ## delete the kind cluster
+	scripts/kind-down.sh
