@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from model_api.bundle import sha256_of
 from model_api.main import create_app
 from model_api.settings import Settings
 
@@ -29,19 +30,55 @@ ADELIE = {
 }
 
 
-@pytest.fixture
-def repository_with_a_broken_bundle(example_repository: Path, tmp_path: Path) -> Path:
+def _tamper(folder: Path) -> None:
+    with (folder / "model.ubj").open("ab") as handle:
+        handle.write(b"tampered")
+
+
+def _corrupt(folder: Path) -> None:
+    (folder / "model.ubj").write_bytes(b"\x00garbage, not a model")
+    metadata = json.loads((folder / "metadata.json").read_text())
+    metadata["model_sha256"] = sha256_of(folder / "model.ubj")
+    (folder / "metadata.json").write_text(json.dumps(metadata))
+
+
+def _disagree(folder: Path) -> None:
+    metadata = json.loads((folder / "metadata.json").read_text())
+    metadata["features"] = metadata["features"][:-1]
+    (folder / "metadata.json").write_text(json.dumps(metadata))
+
+
+BREAKERS = {
+    "hash mismatch": _tamper,
+    "cannot read model.ubj": _corrupt,
+    "model expects 6 features, metadata lists 5": _disagree,
+}
+
+
+@pytest.fixture(params=list(BREAKERS))
+def broken(
+    request: pytest.FixtureRequest, example_repository: Path, tmp_path: Path
+) -> tuple[Path, str]:
+    """A copy of the example repository whose penguin-mass bundle is broken in one way."""
     repository = tmp_path / "repo"
     shutil.copytree(example_repository, repository)
-    with (repository / "penguin-mass" / "1" / "model.ubj").open("ab") as handle:
-        handle.write(b"tampered")
+    BREAKERS[request.param](repository / "penguin-mass" / "1")
+    return repository, request.param
+
+
+@pytest.fixture
+def repository_with_a_broken_bundle(example_repository: Path, tmp_path: Path) -> Path:
+    repository = tmp_path / "repo-tampered"
+    shutil.copytree(example_repository, repository)
+    _tamper(repository / "penguin-mass" / "1")
     return repository
 
 
 def test_a_broken_bundle_is_named_and_the_others_keep_serving(
-    repository_with_a_broken_bundle: Path, tmp_path: Path
+    broken: tuple[Path, str], tmp_path: Path
 ) -> None:
-    server = start_api(repository_with_a_broken_bundle, tmp_path, ready=False)
+    repository, problem = broken
+    server = start_api(repository, tmp_path, ready=False)
     try:
         deadline = time.monotonic() + 30
         while (ready := httpx.get(f"{server.url}/readyz")).json()[
@@ -52,24 +89,26 @@ def test_a_broken_bundle_is_named_and_the_others_keep_serving(
         body = ready.json()
         assert body["status"] == "not_ready"
         assert "penguin-mass/1" in body["failed"]
-        assert "hash mismatch" in body["failed"]["penguin-mass/1"]
+        assert problem in body["failed"]["penguin-mass/1"]
+        assert "penguin-mass" in body["failed"]["penguin-mass/1"]
         assert body["models"] == {"penguin-species": ["1"]}
         ok = httpx.post(
             f"{server.url}/v1/models/penguin-species/predict", json={"instances": [ADELIE]}
         )
         assert ok.status_code == 200
-        broken = httpx.post(
+        refused = httpx.post(
             f"{server.url}/v1/models/penguin-mass/predict", json={"instances": [ADELIE]}
         )
-        assert broken.status_code == 503
-        assert "hash mismatch" in broken.json()["error"]["message"]
+        assert refused.status_code == 503
+        assert problem in refused.json()["error"]["message"]
         assert httpx.get(f"{server.url}/v2/models/penguin-mass/ready").status_code == 503
         assert httpx.get(f"{server.url}/v2/health/ready").status_code == 503
         assert httpx.get(f"{server.url}/healthz").status_code == 200
         assert "penguin-mass/1" in httpx.get(f"{server.url}/v1/models").json()["failed"]
         log_lines = [json.loads(line) for line in server.log().splitlines() if line.startswith("{")]
         failure = next(e for e in log_lines if e["message"] == "model bundle failed to load")
-        assert failure["bundle"] == "penguin-mass/1" and "hash mismatch" in failure["error"]
+        assert failure["bundle"] == "penguin-mass/1"
+        assert problem in failure["error"]
     finally:
         server.stop()
 

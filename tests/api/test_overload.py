@@ -12,10 +12,19 @@ import httpx
 
 from tests.support import running_api
 
-ADELIE = {"bill_length_mm": 39.1, "bill_depth_mm": 18.7, "flipper_length_mm": 181, "body_mass_g": 3750, "island": "Torgersen", "sex": "male"}
+ADELIE = {
+    "bill_length_mm": 39.1,
+    "bill_depth_mm": 18.7,
+    "flipper_length_mm": 181,
+    "body_mass_g": 3750,
+    "island": "Torgersen",
+    "sex": "male",
+}
 
 
-def test_excess_requests_get_a_fast_503_with_retry_after(example_repository: Path, tmp_path: Path) -> None:
+def test_excess_requests_get_a_fast_503_with_retry_after(
+    example_repository: Path, tmp_path: Path
+) -> None:
     body = json.dumps({"instances": [ADELIE]}).encode()
     release = threading.Event()
     statuses: list[int] = []
@@ -26,7 +35,9 @@ def test_excess_requests_get_a_fast_503_with_retry_after(example_repository: Pat
         yield body[10:]
 
     def stalled_request(url: str) -> None:
-        response = httpx.post(url, content=stalled_body(), headers={"content-type": "application/json"}, timeout=30)
+        response = httpx.post(
+            url, content=stalled_body(), headers={"content-type": "application/json"}, timeout=30
+        )
         statuses.append(response.status_code)
 
     with running_api(example_repository, tmp_path, MODEL_API_MAX_IN_FLIGHT="2") as server:
