@@ -93,7 +93,12 @@ def start_api(repository: Path, log_dir: Path, ready: bool = True, **env: str) -
             stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
-    wait_for(f"{url}/readyz" if ready else f"{url}/healthz", process, log_path)
+    try:
+        wait_for(f"{url}/readyz" if ready else f"{url}/healthz", process, log_path)
+    except BaseException:
+        process.kill()  # never leave a half-started server behind
+        process.wait()
+        raise
     return Server(url, process, log_path)
 
 
