@@ -52,6 +52,9 @@ def test_metrics_move_with_traffic(api_server: Server) -> None:
         ).status_code
         == 200
     )
+    bad_csv = "bill_length_mm,bill_depth_mm,flipper_length_mm,body_mass_g,island,sex\nx,1,1,1,Dream,male\n"
+    csv_response = httpx.post(url, content=bad_csv, headers={"content-type": "text/csv"})
+    assert csv_response.status_code == 200
     after = scrape(api_server)
 
     def delta(name: str, **labels: str) -> float:
@@ -59,13 +62,14 @@ def test_metrics_move_with_traffic(api_server: Server) -> None:
 
     species = {"model": "penguin-species", "version": "1"}
     route = {"route": "/v1/models/{name}/predict", "method": "POST"}
-    assert delta("model_api_http_requests_total", **route, status="200") == 2
+    assert delta("model_api_http_requests_total", **route, status="200") == 3
     assert delta("model_api_http_requests_total", **route, status="422") == 1
-    assert delta("model_api_http_request_duration_seconds_count", **route) == 3
+    assert delta("model_api_http_request_duration_seconds_count", **route) == 4
     assert delta("model_api_inference_requests_total", **species, endpoint="predict") == 1
     assert delta("model_api_inference_rows_total", **species) == 3
     assert delta("model_api_inference_duration_seconds_count", **species) >= 1
     assert delta("model_api_errors_total", kind="invalid_input") == 1
+    assert delta("model_api_csv_rows_rejected_total", **species) == 1
     assert delta("model_api_predictions_total", **species, label="Adelie") >= 2
     assert delta("model_api_feature_missing_total", **species, feature="bill_length_mm") == 1
     assert delta("model_api_feature_out_of_range_total", **species, feature="body_mass_g") == 1

@@ -95,6 +95,7 @@ def score_lines(
     writer.writerow(output_header(model))
     yield out.getvalue()
     labels = model.metadata.labels
+    rejected = metrics.CSV_ROWS_REJECTED.labels(model.name, model.version)
     first_row = 1
     while True:
         rows = [row for _, row in zip(range(chunk_rows), reader, strict=False)]
@@ -102,6 +103,8 @@ def score_lines(
             return
         rows = [r for r in rows if r]  # blank lines are not rows
         matrix, errors = model.encoder.from_text_rows(rows, positions)
+        if errors:
+            rejected.inc(len(errors))
         valid = np.ones(len(rows), dtype=bool)
         valid[list(errors)] = False
         out.seek(0)
@@ -122,12 +125,10 @@ def score_lines(
             assert prediction is not None
             if prediction.proba is not None:
                 probs = prediction.proba[k]
-                writer.writerow(
-                    [number, labels[int(np.argmax(probs))], *(f"{p:.6g}" for p in probs), ""]
-                )
+                writer.writerow([number, labels[int(np.argmax(probs))], *probs.tolist(), ""])
             else:
                 assert prediction.values is not None
-                writer.writerow([number, f"{prediction.values[k]:.6g}", ""])
+                writer.writerow([number, float(prediction.values[k]), ""])
             k += 1
         first_row += len(rows)
         yield out.getvalue()

@@ -51,6 +51,11 @@ ERRORS = Counter(
     "Requests answered with an error, by kind (invalid_input, model_not_found, ...).",
     ["kind"],
 )
+CSV_ROWS_REJECTED = Counter(
+    "model_api_csv_rows_rejected_total",
+    "CSV rows answered with an error instead of a prediction (the file itself was accepted).",
+    ["model", "version"],
+)
 MODEL_INFO = Gauge(
     "model_api_model_info",
     "1 for every loaded model, with its identity as labels.",
