@@ -9,8 +9,8 @@ trap stop EXIT INT TERM
 MODEL_API_MODEL_REPOSITORY="$models" uv run model-api serve --port "$api_port" &
 pids+=($!)
 if [[ -f services/ui/src/model_ui/app.py ]]; then
-  MODEL_UI_API_URL="http://127.0.0.1:$api_port" uv run streamlit run services/ui/src/model_ui/app.py \
-    --server.port "$ui_port" --server.address 127.0.0.1 &
+  # model-ui applies services/ui/.streamlit/config.toml as flags, whatever the working directory.
+  uv run model-ui --api-url "http://127.0.0.1:$api_port" --port "$ui_port" --address 127.0.0.1 &
   pids+=($!)
 fi
 echo "API: http://localhost:$api_port/docs   UI: http://localhost:$ui_port   (Ctrl-C stops both)"

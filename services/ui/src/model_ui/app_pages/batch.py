@@ -1,0 +1,149 @@
+"""Batch: score a CSV through the API's CSV endpoint in chunks; download the result."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+import streamlit as st
+
+from model_ui import csvbatch, layout, state
+from model_ui.client import ApiError
+from model_ui.schemas import ModelMetadata
+
+RESULT = "batch_result"
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    key: str
+    file_name: str
+    frame: pd.DataFrame
+    scored_rows: int
+    total_rows: int
+    failure: ApiError | None
+
+
+def _score(metadata: ModelMetadata, upload: csvbatch.Upload, file_name: str) -> BatchResult:
+    """Send the rows chunk by chunk with a progress bar; stop at the first refused chunk."""
+    client, size = state.client(), state.settings().batch_chunk_rows
+    total = len(upload.rows)
+    progress = st.progress(0.0, text=f"Scoring {total:,} rows…")
+    header: list[str] = []
+    scored: list[list[str]] = []
+    failure = None
+    done = 0
+    for offset, rows in csvbatch.chunks(upload.rows, size):
+        try:
+            answer = client.predict_csv(
+                metadata.name, metadata.version, csvbatch.to_csv(upload.header, rows)
+            )
+            header, lines = csvbatch.parse_scores(answer.text, offset)
+        except ApiError as error:
+            failure = error
+            break
+        except ValueError as exc:
+            failure = ApiError(client.base_url, str(exc), kind="invalid_response")
+            break
+        scored.extend(lines)
+        done = offset + len(rows)
+        progress.progress(done / total, text=f"Scored {done:,} of {total:,} rows")
+    progress.empty()
+    frame = csvbatch.assemble(upload, header, scored) if header else pd.DataFrame()
+    key = f"{metadata.name}@{metadata.version}"
+    return BatchResult(key, file_name, frame, done, total, failure)
+
+
+def _show(metadata: ModelMetadata, result: BatchResult) -> None:
+    if result.failure is not None:
+        layout.error_banner(
+            result.failure,
+            f"scoring rows {result.scored_rows + 1:,} onwards (rows before it are scored below)",
+            retry=False,
+        )
+    if result.frame.empty:
+        return
+    rejected = result.frame[result.frame["error"] != ""]
+    accepted = len(result.frame) - len(rejected)
+    st.success(f"Scored {accepted:,} of {result.total_rows:,} rows; {len(rejected):,} rejected.")
+    stem = result.file_name.rsplit(".", 1)[0]
+    st.download_button(
+        "Download the scored CSV",
+        result.frame.to_csv(index=False).encode("utf-8"),
+        file_name=f"{stem}-scored-{metadata.name}-v{metadata.version}.csv",
+        mime="text/csv",
+        type="primary",
+        icon=":material/download:",
+    )
+    outputs = [c for c in result.frame.columns if c in ("label", "value", "error")]
+    probabilities = [c for c in result.frame.columns if c.startswith("proba_")]
+    first = ["row", *outputs, *probabilities]
+    order = [*first, *(c for c in result.frame.columns if c not in first)]
+    st.dataframe(result.frame, hide_index=True, column_order=order)
+    if len(rejected):
+        st.subheader(f"Rows the API rejected ({len(rejected):,})")
+        st.dataframe(rejected[["row", "error"]], hide_index=True)
+
+
+metadata = layout.selected_model()
+st.title(f"Batch · {metadata.name}")
+st.caption(
+    f"Version {metadata.version}. Upload a CSV whose header names the features: "
+    + ", ".join(metadata.feature_names)
+    + ". Empty cells are missing values. Rows go to the API in chunks of "
+    f"{state.settings().batch_chunk_rows:,}."
+)
+st.download_button(
+    "Template CSV with one typical row",
+    csvbatch.template_csv(metadata, dict(state.form_values(metadata))),
+    file_name=f"{metadata.name}-template.csv",
+    mime="text/csv",
+    icon=":material/description:",
+)
+left, right = st.columns([3, 1])
+uploaded = left.file_uploader("CSV file", type=["csv", "txt"], key="batch_file")
+delimiter = right.selectbox(
+    "Delimiter", list(csvbatch.DELIMITERS), help="auto: guessed from the header"
+)
+if uploaded is None:
+    st.stop()
+
+try:
+    upload = csvbatch.parse_upload(uploaded.getvalue(), delimiter)
+except ValueError as exc:
+    st.error(f"**{uploaded.name} cannot be used:** {exc}", icon=":material/error:")
+    st.stop()
+
+check = csvbatch.check_columns(upload.header, metadata)
+if check.missing:
+    st.error(
+        f"**{uploaded.name} lacks the feature column(s): {', '.join(check.missing)}.** "
+        "Nothing was sent. Columns found: " + ", ".join(upload.header),
+        icon=":material/error:",
+    )
+if check.duplicated:
+    st.error(f"**Columns appear twice: {', '.join(check.duplicated)}.** Nothing was sent.")
+if check.unknown:
+    st.warning(
+        f"The model does not know the column(s) {', '.join(check.unknown)}; the API ignores them "
+        "(they stay in the download)."
+    )
+if not check.ok:
+    st.stop()
+if not upload.rows:
+    st.warning(f"{uploaded.name} has a header but no rows.")
+    st.stop()
+
+rows_text = f"{len(upload.rows):,} row{'s' if len(upload.rows) != 1 else ''}"
+st.markdown(f"**{rows_text}** · columns match the model.")
+st.dataframe(
+    pd.DataFrame([dict(zip(upload.header, r, strict=False)) for r in upload.rows[:5]]),
+    hide_index=True,
+)
+batch_key = f"{metadata.name}@{metadata.version}:{uploaded.file_id}"
+if st.button(f"Score {rows_text}", type="primary", icon=":material/play_arrow:"):
+    st.session_state[RESULT] = (batch_key, _score(metadata, upload, uploaded.name))
+
+stored = st.session_state.get(RESULT)
+if isinstance(stored, tuple) and stored[0] == batch_key:
+    _show(metadata, stored[1])

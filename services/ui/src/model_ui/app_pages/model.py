@@ -1,0 +1,93 @@
+"""Model: the model card (task, features, classes, metrics, identity) and feature importance."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from model_ui import charts, layout, state
+from model_ui.client import ApiError
+from model_ui.features import range_text
+from model_ui.schemas import ModelMetadata
+
+
+def _features_table(metadata: ModelMetadata) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "feature": f.name,
+                "type": f.type,
+                "range or categories": range_text(f)
+                .removeprefix("training range ")
+                .removeprefix("one of "),
+                "default": "" if f.default is None else str(f.default),
+                "description": f.description or "",
+            }
+            for f in metadata.features
+        ]
+    )
+
+
+def _metrics_table(metadata: ModelMetadata) -> pd.DataFrame:
+    return pd.DataFrame(
+        [{"metric": name, "value": f"{value:.6g}"} for name, value in metadata.metrics.items()]
+    )
+
+
+metadata = layout.selected_model()
+st.title(f"Model · {metadata.name}")
+if metadata.description:
+    st.markdown(metadata.description)
+
+task, version, target = st.columns(3)
+task.metric("Task", metadata.task)
+version.metric("Version", metadata.version, help="Versions served: " + ", ".join(metadata.versions))
+target.metric("Target", metadata.target)
+
+st.subheader("Features")
+st.caption("In the order the model takes them; ranges are those seen in the training sample.")
+st.dataframe(_features_table(metadata), hide_index=True)
+
+if metadata.labels:
+    st.subheader("Classes")
+    st.markdown(" · ".join(f"`{label}`" for label in metadata.labels))
+
+st.subheader("Training metrics")
+if metadata.metrics:
+    st.dataframe(_metrics_table(metadata), hide_index=True)
+else:
+    st.caption("The bundle records no metrics.")
+
+st.subheader("Identity")
+st.dataframe(
+    pd.DataFrame(
+        [
+            {"field": "model file", "value": metadata.model_file or ""},
+            {"field": "SHA-256", "value": metadata.model_sha256 or ""},
+            {"field": "created", "value": metadata.created_at or ""},
+            {"field": "XGBoost", "value": metadata.xgboost_version or ""},
+        ]
+    ),
+    hide_index=True,
+)
+
+st.subheader("Feature importance")
+rows = state.settings().importance_rows
+st.caption(
+    f"Mean absolute SHAP contribution per feature, from the API's explain endpoint over {rows} "
+    "synthetic rows drawn uniformly and independently within each feature's training range (or "
+    "categories). It shows how much each feature moves the model over the region it was trained "
+    "on, not over real data, which the API does not serve. "
+    + (
+        "Classifiers: each row's contributions are to the log-odds of the class predicted for it."
+        if metadata.task != "regression"
+        else f"Units: {metadata.target}."
+    )
+)
+try:
+    with st.spinner("Explaining sample rows…"):
+        importance = state.importance(metadata)
+except ApiError as error:
+    layout.error_banner(error, f"explaining sample rows with {metadata.name}")
+else:
+    st.altair_chart(charts.importance(importance), width="stretch")

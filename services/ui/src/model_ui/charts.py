@@ -1,0 +1,127 @@
+"""Altair charts of the UI: class probabilities, feature contributions, importance, monitoring."""
+
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+
+from model_ui.schemas import Scalar
+
+POSITIVE, NEGATIVE, NEUTRAL, HIGHLIGHT = "#c0392b", "#2e86c1", "#b0b7bf", "#0b6e4f"
+
+
+def probabilities(probs: dict[str, float], predicted: str | None) -> alt.LayerChart:
+    """One bar per class, the predicted class highlighted, percentages printed."""
+    frame = pd.DataFrame(
+        {
+            "class": list(probs),
+            "probability": list(probs.values()),
+            "predicted": [c == predicted for c in probs],
+        }
+    )
+    base = alt.Chart(frame).encode(
+        y=alt.Y("class:N", sort=list(probs), title=None),
+        x=alt.X("probability:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
+        tooltip=["class", alt.Tooltip("probability:Q", format=".2%")],
+    )
+    bars = base.mark_bar().encode(
+        color=alt.condition(alt.datum.predicted, alt.value(HIGHLIGHT), alt.value(NEUTRAL))
+    )
+    text = base.mark_text(align="left", dx=4).encode(text=alt.Text("probability:Q", format=".1%"))
+    chart: alt.LayerChart = (bars + text).properties(height=alt.Step(30))
+    return chart
+
+
+def contribution_frame(contributions: dict[str, float], row: dict[str, Scalar]) -> pd.DataFrame:
+    """Contributions sorted by size, with the row's value beside each feature."""
+    frame = pd.DataFrame(
+        {
+            "feature": list(contributions),
+            "contribution": list(contributions.values()),
+            "value": [str(row.get(name, "")) for name in contributions],
+        }
+    )
+    frame["feature = value"] = frame["feature"] + " = " + frame["value"]
+    frame["effect"] = frame["contribution"].map(
+        lambda v: "raises" if v > 0 else "lowers" if v < 0 else "no effect"
+    )
+    order = frame["contribution"].abs().sort_values(ascending=False).index
+    return frame.loc[order].reset_index(drop=True)
+
+
+def contributions(frame: pd.DataFrame, axis_title: str) -> alt.LayerChart:
+    """Diverging bars: right of zero raises the output, left lowers it; largest effect on top."""
+    base = alt.Chart(frame).encode(
+        y=alt.Y(
+            "feature = value:N",
+            sort=list(frame["feature = value"]),
+            title=None,
+            axis=alt.Axis(labelLimit=320),
+        ),
+        x=alt.X("contribution:Q", title=axis_title),
+        tooltip=["feature", "value", alt.Tooltip("contribution:Q", format="+.4g"), "effect"],
+    )
+    bars = base.mark_bar().encode(
+        color=alt.Color(
+            "effect:N",
+            scale=alt.Scale(
+                domain=["raises", "lowers", "no effect"], range=[POSITIVE, NEGATIVE, NEUTRAL]
+            ),
+            legend=alt.Legend(orient="bottom", title=None),
+        )
+    )
+    rule = alt.Chart(pd.DataFrame({"zero": [0.0]})).mark_rule(color="#555").encode(x="zero:Q")
+    chart: alt.LayerChart = (bars + rule).properties(height=alt.Step(30))
+    return chart
+
+
+def importance(frame: pd.DataFrame) -> alt.Chart:
+    """Mean |contribution| per feature, largest first (frame: feature, importance)."""
+    chart: alt.Chart = (
+        alt.Chart(frame)
+        .mark_bar(color=HIGHLIGHT)
+        .encode(
+            y=alt.Y("feature:N", sort="-x", title=None, axis=alt.Axis(labelLimit=320)),
+            x=alt.X("importance:Q", title="mean |contribution|"),
+            tooltip=["feature", alt.Tooltip("importance:Q", format=".4g")],
+        )
+        .properties(height=alt.Step(30))
+    )
+    return chart
+
+
+def lines(frame: pd.DataFrame, y_title: str) -> alt.Chart:
+    """Time series in long form (time, series, value), one coloured line per series."""
+    chart: alt.Chart = (
+        alt.Chart(frame)
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("time:T", title=None, axis=alt.Axis(format="%H:%M:%S")),
+            y=alt.Y("value:Q", title=y_title),
+            color=alt.Color("series:N", title=None, legend=alt.Legend(orient="bottom")),
+            tooltip=[
+                "series",
+                alt.Tooltip("time:T", format="%H:%M:%S"),
+                alt.Tooltip("value:Q", format=".4g"),
+            ],
+        )
+        .properties(height=220)
+    )
+    return chart
+
+
+def predicted_classes(frame: pd.DataFrame) -> alt.Chart:
+    """Predictions per class (frame: model, label, count), one row of bars per model."""
+    chart: alt.Chart = (
+        alt.Chart(frame)
+        .mark_bar()
+        .encode(
+            y=alt.Y("label:N", title=None),
+            x=alt.X("count:Q", title="predictions"),
+            color=alt.Color("label:N", legend=None),
+            row=alt.Row("model:N", title=None),
+            tooltip=["model", "label", alt.Tooltip("count:Q", format=",.0f")],
+        )
+        .properties(height=alt.Step(22))
+    )
+    return chart

@@ -1,0 +1,256 @@
+"""The one HTTP client of the model API: timeouts on every call, retries for reads, clear errors.
+
+Every failure becomes an :class:`ApiError` that names the URL tried and what went wrong, with
+the API's own error message passed up intact, so pages can show it instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Literal
+from urllib.parse import quote
+
+import httpx
+from pydantic import BaseModel, ValidationError
+
+from model_ui import __version__
+from model_ui.schemas import (
+    CsvScores,
+    ExplainResponse,
+    ModelList,
+    ModelMetadata,
+    PredictResponse,
+    Readiness,
+    Scalar,
+)
+from model_ui.settings import UISettings
+
+ErrorKind = Literal["unreachable", "timeout", "http", "invalid_response"]
+RETRY_STATUSES = frozenset({502, 503, 504})
+READINESS_TIMEOUT_SECONDS = 3.0
+SLOW_ANSWER = (httpx.ReadTimeout, httpx.WriteTimeout, httpx.PoolTimeout)
+
+
+class ApiError(Exception):
+    """A call to the API failed; ``message`` is the API's own words when it answered."""
+
+    def __init__(
+        self,
+        url: str,
+        message: str,
+        *,
+        kind: ErrorKind = "http",
+        status: int | None = None,
+        code: str | None = None,
+        details: list[str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.url = url
+        self.message = message
+        self.kind = kind
+        self.status = status
+        self.code = code
+        self.details = details or []
+
+    @property
+    def headline(self) -> str:
+        """One line saying what went wrong, for a banner title."""
+        if self.kind == "unreachable":
+            return "The model API cannot be reached"
+        if self.kind == "timeout":
+            return "The model API did not answer in time"
+        if self.kind == "invalid_response":
+            return "The model API sent an answer the UI does not understand"
+        code = f" ({self.code})" if self.code else ""
+        return f"The model API answered {self.status}{code}"
+
+    def __str__(self) -> str:
+        return f"{self.headline}: {self.message} [{self.url}]"
+
+
+def _model_path(name: str, version: str | None) -> str:
+    path = f"/v1/models/{quote(name, safe='')}"
+    return f"{path}/versions/{quote(version, safe='')}" if version else path
+
+
+def _error_from_response(url: str, response: httpx.Response) -> ApiError:
+    """The API's error body (v1 or V2 shape) as an ApiError, message intact."""
+    code, details = None, []
+    try:
+        body: Any = response.json()
+    except ValueError:
+        body = None
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict):
+        message = str(error.get("message") or response.reason_phrase)
+        code = str(error["code"]) if error.get("code") else None
+        for item in error.get("details") or []:
+            if isinstance(item, dict):
+                loc = ".".join(str(part) for part in item.get("loc") or [])
+                details.append(f"{loc}: {item.get('msg', '')}" if loc else str(item.get("msg", "")))
+    elif isinstance(error, str):
+        message = error
+    else:
+        message = response.text.strip()[:300] or response.reason_phrase
+    return ApiError(url, message, status=response.status_code, code=code, details=details)
+
+
+def _transport_error(url: str, exc: httpx.TransportError, timeout: float) -> ApiError:
+    if isinstance(exc, httpx.ConnectTimeout):
+        return ApiError(url, f"no connection within {timeout:g} s", kind="timeout")
+    if isinstance(exc, httpx.TimeoutException):
+        return ApiError(
+            url, f"no answer within {timeout:g} s ({type(exc).__name__})", kind="timeout"
+        )
+    reason = str(exc) or type(exc).__name__
+    return ApiError(url, f"{type(exc).__name__}: {reason}", kind="unreachable")
+
+
+class ApiClient:
+    """Synchronous client of the model API; one instance is shared by all sessions."""
+
+    def __init__(self, settings: UISettings, transport: httpx.BaseTransport | None = None) -> None:
+        self.settings = settings
+        headers = {"User-Agent": f"model-ui/{__version__}"}
+        if settings.api_key is not None:
+            headers["X-API-Key"] = settings.api_key.get_secret_value()
+        self._http = httpx.Client(
+            base_url=settings.base_url,
+            headers=headers,
+            timeout=httpx.Timeout(
+                settings.timeout_seconds, connect=settings.connect_timeout_seconds
+            ),
+            transport=transport,
+        )
+
+    @property
+    def base_url(self) -> str:
+        return self.settings.base_url
+
+    def close(self) -> None:
+        self._http.close()
+
+    # ------------------------------------------------------------------------- plumbing
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        retries: int = 0,
+        timeout: float | None = None,
+        **kwargs: Any,
+    ) -> httpx.Response:
+        """One call with a timeout; ``retries`` extra attempts with doubling back-off.
+
+        Retried: refused or dropped connections, connect timeouts and 502/503/504 answers.
+        Not retried: other HTTP errors (the API's answer stands) and read timeouts.
+        """
+        url = self.base_url + path
+        read_timeout = timeout or self.settings.timeout_seconds
+        limits = httpx.Timeout(read_timeout, connect=self.settings.connect_timeout_seconds)
+        attempt = 0
+        while True:
+            try:
+                response = self._http.request(method, path, timeout=limits, **kwargs)
+            except httpx.TransportError as exc:
+                error = _transport_error(url, exc, read_timeout)
+                if isinstance(exc, SLOW_ANSWER):  # the API is slow: asking again adds load
+                    raise error from None
+            else:
+                if not response.is_error:
+                    return response
+                error = _error_from_response(url, response)
+                if response.status_code not in RETRY_STATUSES:
+                    raise error
+            if attempt >= retries:
+                raise error from None
+            time.sleep(self.settings.retry_backoff_seconds * 2**attempt)
+            attempt += 1
+
+    def _read(self, path: str) -> httpx.Response:
+        return self._send("GET", path, retries=self.settings.read_retries)
+
+    @staticmethod
+    def _parse[M: BaseModel](model: type[M], response: httpx.Response) -> M:
+        try:
+            return model.model_validate_json(response.content)
+        except ValidationError as exc:
+            problem = exc.errors()[0]
+            where = ".".join(str(part) for part in problem["loc"]) or "body"
+            raise ApiError(
+                str(response.url), f"{where}: {problem['msg']}", kind="invalid_response"
+            ) from None
+
+    # ------------------------------------------------------------------------- endpoints
+    def readiness(self) -> Readiness:
+        """GET /readyz once, with a short timeout; never raises."""
+        url = f"{self.base_url}/readyz"
+        timeout = min(READINESS_TIMEOUT_SECONDS, self.settings.timeout_seconds)
+        try:
+            response = self._http.get("/readyz", timeout=timeout)
+        except httpx.TransportError as exc:
+            error = _transport_error(url, exc, timeout)
+            return Readiness(reachable=False, ready=False, status=error.kind, problem=error.message)
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        body = body if isinstance(body, dict) else {}
+        models = body.get("models") if isinstance(body.get("models"), dict) else {}
+        failed = body.get("failed") if isinstance(body.get("failed"), dict) else {}
+        ready = response.status_code == 200
+        problem: str | None = None
+        if not ready:
+            problem = f"/readyz answered {response.status_code}"
+            if body.get("status"):
+                problem += f" (status: {body['status']})"
+            if failed:
+                problem += "; failed: " + "; ".join(f"{k}: {v}" for k, v in failed.items())
+            elif not body:
+                problem += f": {_error_from_response(url, response).message}"
+        return Readiness(
+            reachable=True,
+            ready=ready,
+            status=str(body.get("status") or ("ok" if ready else response.status_code)),
+            models=models or {},
+            failed=failed or {},
+            problem=problem,
+        )
+
+    def list_models(self) -> ModelList:
+        return self._parse(ModelList, self._read("/v1/models"))
+
+    def metadata(self, name: str, version: str | None = None) -> ModelMetadata:
+        return self._parse(ModelMetadata, self._read(_model_path(name, version)))
+
+    def predict(
+        self, name: str, version: str | None, instances: list[dict[str, Scalar]]
+    ) -> PredictResponse:
+        response = self._send(
+            "POST", f"{_model_path(name, version)}/predict", json={"instances": instances}
+        )
+        return self._parse(PredictResponse, response)
+
+    def explain(
+        self, name: str, version: str | None, instances: list[dict[str, Scalar]]
+    ) -> ExplainResponse:
+        response = self._send(
+            "POST", f"{_model_path(name, version)}/explain", json={"instances": instances}
+        )
+        return self._parse(ExplainResponse, response)
+
+    def predict_csv(self, name: str, version: str | None, csv_text: str) -> CsvScores:
+        """Score a CSV (header + rows) through the CSV endpoint; returns the scored CSV."""
+        response = self._send(
+            "POST",
+            f"{_model_path(name, version)}/predict",
+            content=csv_text.encode("utf-8"),
+            headers={"Content-Type": "text/csv; charset=utf-8"},
+            timeout=self.settings.batch_timeout_seconds,
+        )
+        ignored = response.headers.get("x-ignored-columns", "")
+        return CsvScores(text=response.text, ignored_columns=[c for c in ignored.split(",") if c])
+
+    def metrics_text(self) -> str:
+        """The Prometheus exposition text of GET /metrics."""
+        return self._read("/metrics").text

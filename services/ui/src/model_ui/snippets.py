@@ -1,0 +1,110 @@
+"""Ready-to-copy requests for one model and one row: curl, Python (httpx) and V2 (OIP)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from model_ui.schemas import ModelMetadata, Scalar
+
+V2_DATATYPES = {"numeric": "FP32", "integer": "INT64", "boolean": "BOOL", "categorical": "BYTES"}
+KEY_VARIABLE = "MODEL_API_KEY"
+
+
+def _shell_quote(text: str) -> str:
+    return "'" + text.replace("'", "'\\''") + "'"
+
+
+def paths(metadata: ModelMetadata) -> dict[str, str]:
+    """The model version's endpoints (as the API announces them, or built the same way)."""
+    base = f"/v1/models/{metadata.name}/versions/{metadata.version}"
+    return {
+        "predict": metadata.endpoints.get("predict", f"{base}/predict"),
+        "explain": metadata.endpoints.get("explain", f"{base}/explain"),
+        "v2_infer": metadata.endpoints.get(
+            "v2_infer", f"/v2/models/{metadata.name}/versions/{metadata.version}/infer"
+        ),
+    }
+
+
+def v2_request(metadata: ModelMetadata, row: dict[str, Scalar]) -> dict[str, Any]:
+    """An Open Inference Protocol request: one [1]-shaped input per feature."""
+    inputs = []
+    for feature in metadata.features:
+        value = row.get(feature.name)
+        if feature.type == "integer" and isinstance(value, float):
+            value = round(value)
+        inputs.append(
+            {
+                "name": feature.name,
+                "shape": [1],
+                "datatype": V2_DATATYPES[feature.type],
+                "data": [value],
+            }
+        )
+    return {"inputs": inputs}
+
+
+def curl_predict(base_url: str, metadata: ModelMetadata, row: dict[str, Scalar], key: bool) -> str:
+    body = json.dumps({"instances": [row]})
+    lines = [
+        f"curl -sS -X POST {_shell_quote(base_url + paths(metadata)['predict'])}",
+        "  -H 'Content-Type: application/json'",
+    ]
+    if key:
+        lines.append(f'  -H "X-API-Key: ${KEY_VARIABLE}"')
+    lines.append(f"  -d {_shell_quote(body)}")
+    return " \\\n".join(lines)
+
+
+def curl_csv(base_url: str, metadata: ModelMetadata, key: bool) -> str:
+    lines = [
+        f"curl -sS -X POST {_shell_quote(base_url + paths(metadata)['predict'])}",
+        "  -H 'Content-Type: text/csv'",
+    ]
+    if key:
+        lines.append(f'  -H "X-API-Key: ${KEY_VARIABLE}"')
+    lines.append("  --data-binary @rows.csv -o scored.csv")
+    return " \\\n".join(lines)
+
+
+def _python_literal(value: Scalar) -> str:
+    return json.dumps(value) if isinstance(value, str) else repr(value)
+
+
+def python_predict(
+    base_url: str, metadata: ModelMetadata, row: dict[str, Scalar], key: bool
+) -> str:
+    fields = "".join(
+        f"            {json.dumps(name)}: {_python_literal(value)},\n"
+        for name, value in row.items()
+    )
+    headers = f'    headers={{"X-API-Key": os.environ["{KEY_VARIABLE}"]}},\n' if key else ""
+    imports = "import os\n\nimport httpx\n" if key else "import httpx\n"
+    return (
+        f"{imports}\n"
+        "response = httpx.post(\n"
+        f'    "{base_url}{paths(metadata)["predict"]}",\n'
+        '    json={"instances": [\n'
+        "        {\n"
+        f"{fields}"
+        "        },\n"
+        "    ]},\n"
+        f"{headers}"
+        "    timeout=10,\n"
+        ")\n"
+        "response.raise_for_status()\n"
+        'print(response.json()["predictions"][0])\n'
+    )
+
+
+def curl_v2(base_url: str, metadata: ModelMetadata, row: dict[str, Scalar], key: bool) -> str:
+    body = json.dumps(v2_request(metadata, row))
+    lines = [
+        f"curl -sS -X POST {_shell_quote(base_url + paths(metadata)['v2_infer'])}",
+        "  -H 'Content-Type: application/json'",
+    ]
+    if key:
+        lines.append(f'  -H "X-API-Key: ${KEY_VARIABLE}"')
+    lines.append(f"  -d {_shell_quote(body)}")
+    return " \\\n".join(lines)

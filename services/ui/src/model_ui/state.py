@@ -1,0 +1,92 @@
+"""What the pages share: the cached API client, cached metadata and remembered form values.
+
+Caches are keyed by the ``MODEL_UI_*`` environment, so a change of API URL or key (or two test
+runs against two APIs in one process) never reuses the wrong client or stale metadata.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pandas as pd
+import streamlit as st
+
+from model_ui.client import ApiClient
+from model_ui.features import default_row, synthetic_rows
+from model_ui.schemas import ModelList, ModelMetadata, Scalar
+from model_ui.settings import UISettings
+
+METADATA_TTL = UISettings().metadata_ttl_seconds  # read once, when the app starts
+FORM_VALUES = "form_values"
+
+
+def settings() -> UISettings:
+    return UISettings()
+
+
+def _fingerprint() -> str:
+    return repr(sorted((k, v) for k, v in os.environ.items() if k.upper().startswith("MODEL_UI_")))
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _client(fingerprint: str) -> ApiClient:
+    del fingerprint  # only the cache key
+    return ApiClient(UISettings())
+
+
+def client() -> ApiClient:
+    """The process-wide client for the current settings."""
+    return _client(_fingerprint())
+
+
+@st.cache_data(ttl=METADATA_TTL, show_spinner=False, max_entries=64)
+def _models(fingerprint: str) -> ModelList:
+    return _client(fingerprint).list_models()
+
+
+@st.cache_data(ttl=METADATA_TTL, show_spinner=False, max_entries=256)
+def _metadata(fingerprint: str, name: str, version: str) -> ModelMetadata:
+    return _client(fingerprint).metadata(name, version)
+
+
+@st.cache_data(ttl=METADATA_TTL * 20, show_spinner=False, max_entries=64)
+def _importance(fingerprint: str, name: str, version: str, rows: int) -> pd.DataFrame:
+    metadata = _metadata(fingerprint, name, version)
+    sample = synthetic_rows(metadata.features, rows)
+    explained = _client(fingerprint).explain(name, version, sample)
+    frame = pd.DataFrame([e.contributions for e in explained.explanations])
+    table = frame.abs().mean().rename("importance").rename_axis("feature").reset_index()
+    return table.sort_values("importance", ascending=False, ignore_index=True)
+
+
+def models() -> ModelList:
+    return _models(_fingerprint())
+
+
+def metadata(name: str, version: str) -> ModelMetadata:
+    return _metadata(_fingerprint(), name, version)
+
+
+def importance(metadata: ModelMetadata) -> pd.DataFrame:
+    """Mean |SHAP contribution| per feature over synthetic rows (see features.synthetic_rows)."""
+    return _importance(_fingerprint(), metadata.name, metadata.version, settings().importance_rows)
+
+
+def clear_caches() -> None:
+    _models.clear()
+    _metadata.clear()
+    _importance.clear()
+
+
+def _form_key(metadata: ModelMetadata) -> str:
+    return f"{metadata.name}@{metadata.version}"
+
+
+def form_values(metadata: ModelMetadata) -> dict[str, Scalar]:
+    """The Predict form's last values for this model version (its defaults at first)."""
+    stored: dict[str, dict[str, Scalar]] = st.session_state.get(FORM_VALUES, {})
+    return {**default_row(metadata.features), **stored.get(_form_key(metadata), {})}
+
+
+def remember_form(metadata: ModelMetadata, values: dict[str, Scalar]) -> None:
+    st.session_state.setdefault(FORM_VALUES, {})[_form_key(metadata)] = dict(values)

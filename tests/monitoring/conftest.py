@@ -1,0 +1,102 @@
+"""A real Prometheus (the Debian package's binary) scraping the real API every second."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+import yaml
+
+from tests.support import ROOT, Server, free_port
+
+ALERTS = ROOT / "charts" / "model-serving" / "files" / "alerts.yaml"
+DASHBOARD = ROOT / "charts" / "model-serving" / "files" / "dashboard.json"
+JOB = "model-serving-api"
+
+
+def tool(name: str) -> str:
+    """Path of a tool of the Debian package `prometheus`; a clear failure when it is missing."""
+    path = shutil.which(name) or (f"/usr/bin/{name}" if Path(f"/usr/bin/{name}").exists() else None)
+    if path is None:
+        pytest.fail(
+            f"`{name}` is not installed: run `scripts/setup.sh --test` (make setup-test), which "
+            "installs the Debian package `prometheus` (prometheus and promtool)."
+        )
+    return path
+
+
+@pytest.fixture(scope="session")
+def promtool() -> str:
+    return tool("promtool")
+
+
+@dataclass
+class Prometheus:
+    url: str
+    job: str
+
+    def query(self, expr: str) -> list[dict[str, Any]]:
+        response = httpx.get(f"{self.url}/api/v1/query", params={"query": expr}, timeout=10)
+        assert response.status_code == 200, f"{expr}: {response.status_code} {response.text[:300]}"
+        body = response.json()
+        assert body["status"] == "success", body
+        return body["data"]["result"]  # type: ignore[no-any-return]
+
+    def get(self, path: str, **params: Any) -> Any:
+        response = httpx.get(f"{self.url}{path}", params=params, timeout=10)
+        assert response.status_code == 200, response.text[:300]
+        return response.json()["data"]
+
+
+@pytest.fixture(scope="session")
+def prometheus(
+    api_server: Server, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Prometheus]:
+    """Prometheus on a free loopback port, scraping the API each second and evaluating alerts.yaml."""
+    binary = tool("prometheus")
+    folder = tmp_path_factory.mktemp("prometheus")
+    target = urlsplit(api_server.url).netloc
+    config = {
+        "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
+        "rule_files": [str(ALERTS)],
+        "scrape_configs": [
+            {"job_name": JOB, "metrics_path": "/metrics", "static_configs": [{"targets": [target]}]}
+        ],
+    }
+    (folder / "prometheus.yml").write_text(yaml.safe_dump(config))
+    port = free_port()
+    log_path = folder / "prometheus.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [binary, f"--config.file={folder / 'prometheus.yml'}", f"--storage.tsdb.path={folder / 'data'}",
+             f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
+            stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert process.poll() is None, f"prometheus exited:\n{log_path.read_text()}"
+            try:
+                if httpx.get(f"{url}/-/ready", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, f"prometheus not ready:\n{log_path.read_text()}"
+            time.sleep(0.1)
+        yield Prometheus(url, JOB)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -1,0 +1,58 @@
+"""The alert rules: promtool checks the file and its unit tests; the chart ships the same rules."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import yaml
+
+from tests.chart.helm import CHART, one, render
+from tests.monitoring.conftest import ALERTS
+
+RULES_TEST = Path(__file__).with_name("rules-test.yaml")
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(list(args), capture_output=True, text=True, check=False, timeout=60)
+
+
+def test_promtool_check_rules(promtool: str) -> None:
+    result = run(promtool, "check", "rules", str(ALERTS))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS: 5 rules found" in result.stdout
+
+
+def test_promtool_unit_tests_of_the_alerts(promtool: str) -> None:
+    result = run(promtool, "test", "rules", str(RULES_TEST))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout
+
+
+def test_every_alert_has_firing_and_quiet_unit_tests() -> None:
+    alerts = {r["alert"] for g in yaml.safe_load(ALERTS.read_text())["groups"] for r in g["rules"]}
+    tests = yaml.safe_load(RULES_TEST.read_text())
+    assert [(RULES_TEST.parent / f).resolve() for f in tests["rule_files"]] == [ALERTS.resolve()]
+    firing: set[str] = set()
+    quiet: set[str] = set()
+    for case in tests["tests"]:
+        for check in case.get("alert_rule_test", []):
+            (firing if check.get("exp_alerts") else quiet).add(check["alertname"])
+    assert alerts <= firing, f"never shown firing: {alerts - firing}"
+    assert alerts <= quiet, f"never shown quiet: {alerts - quiet}"
+
+
+def test_every_alert_is_documented() -> None:
+    for group in yaml.safe_load(ALERTS.read_text())["groups"]:
+        for rule in group["rules"]:
+            assert rule["labels"]["severity"] in ("critical", "warning", "info")
+            assert rule["annotations"]["summary"] and rule["annotations"]["description"]
+
+
+def test_the_rendered_prometheus_rule_passes_promtool(promtool: str, tmp_path: Path) -> None:
+    rule = one(render([CHART / "ci" / "monitoring-values.yaml"]), "PrometheusRule")
+    rules_file = tmp_path / "rendered-rules.yaml"
+    rules_file.write_text(yaml.safe_dump(rule["spec"]))
+    result = run(promtool, "check", "rules", str(rules_file))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert yaml.safe_load(rules_file.read_text()) == yaml.safe_load(ALERTS.read_text())

@@ -1,0 +1,73 @@
+"""Helpers of the UI tests: run the real app with AppTest and read what it shows."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import httpx
+import pyarrow as pa
+from streamlit.testing.v1 import AppTest
+
+from tests.support import ROOT, Server
+
+APP = ROOT / "services" / "ui" / "src" / "model_ui" / "app.py"
+API_KEY = "ui-test-key"
+MIXED_MODEL = "mixed-binary"
+
+
+def open_app(page: str | None = None, model: str | None = "penguin-species") -> AppTest:
+    """Run the app (app.py routes), pick ``model`` in the sidebar, go to ``app_pages/<page>.py``."""
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    at.run()
+    assert not at.exception, at.exception
+    if model is not None and at.sidebar.selectbox:
+        at.sidebar.selectbox(key="model").set_value(model).run()
+    if page is not None:
+        at.switch_page(f"app_pages/{page}.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def texts(at: AppTest) -> str:
+    """Every text the page shows (markdown, captions, alerts, titles), joined for searching."""
+    parts: list[str] = []
+    for kind in (
+        "title",
+        "header",
+        "subheader",
+        "markdown",
+        "caption",
+        "error",
+        "warning",
+        "info",
+        "success",
+    ):
+        parts += [str(element.value) for element in getattr(at, kind)]
+    return "\n".join(parts)
+
+
+def form_values(at: AppTest) -> dict[str, Any]:
+    """The Predict form's widget values by feature name."""
+    widgets = [*at.number_input, *at.selectbox, *at.checkbox]
+    return {
+        w.key.rsplit(":", 1)[1]: w.value for w in widgets if (w.key or "").startswith("feature:")
+    }
+
+
+def chart_data(at: AppTest) -> list[list[dict[str, Any]]]:
+    """The rows of every Vega-Lite chart's datasets, in page order."""
+    charts = []
+    for element in at.get("vega_lite_chart"):
+        rows: list[dict[str, Any]] = []
+        for dataset in element.proto.datasets:
+            table = pa.ipc.open_stream(io.BytesIO(dataset.data.data)).read_all()
+            rows += table.to_pylist()
+        charts.append(rows)
+    return charts
+
+
+def api_json(server: Server, method: str, path: str, **kwargs: Any) -> Any:
+    response = httpx.request(method, server.url + path, timeout=30, **kwargs)
+    assert response.status_code == 200, response.text
+    return response.json()
