@@ -73,9 +73,11 @@ def wait_for(
     )
 
 
-def start_api(repository: Path, log_dir: Path, ready: bool = True, **env: str) -> Server:
+def start_api(
+    repository: Path, log_dir: Path, ready: bool = True, port: int | None = None, **env: str
+) -> Server:
     """Start ``model-api serve`` as its own process; wait until /readyz (or /healthz) answers."""
-    port = free_port()
+    port = port or free_port()
     environment = {
         **os.environ,
         "MODEL_API_MODEL_REPOSITORY": str(repository),

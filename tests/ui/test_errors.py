@@ -63,3 +63,33 @@ def test_hung_api_times_out_with_a_clear_banner(
     assert "**The model API did not answer in time** while listing the models" in banner
     assert f"URL tried: `{silent_api_url}/v1/models`" in banner
     assert "Traceback" not in texts(at)
+
+
+def test_the_ui_recovers_when_the_api_comes_back(
+    example_repository: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Same UI session throughout: working, then a banner while the API is away, then working."""
+    server = start_api(example_repository, tmp_path / "first")
+    port = int(server.url.rsplit(":", 1)[1])
+    monkeypatch.setenv("MODEL_UI_API_URL", server.url)
+    monkeypatch.setenv("MODEL_UI_RETRY_BACKOFF_SECONDS", "0.01")
+    at = open_app("predict")
+    assert not at.error
+    assert at.sidebar.success or not at.sidebar.error
+
+    server.stop()
+    at.run()
+    assert not at.exception
+    shown = [e.value for e in at.error]
+    assert any("Unreachable · ConnectError" in text for text in shown), shown
+
+    again = start_api(example_repository, tmp_path / "second", port=port)
+    try:
+        retry = [b for b in at.button if b.label == "Retry"]
+        (retry[0].click() if retry else at).run()  # the next interaction, as a user would
+        assert not at.exception
+        assert not at.error, [e.value for e in at.error]
+        assert not at.sidebar.error
+        assert at.sidebar.selectbox(key="model").value == "penguin-species"
+    finally:
+        again.stop()
