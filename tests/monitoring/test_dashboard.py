@@ -75,6 +75,13 @@ def send_traffic(api: Server) -> None:
             species, content=b"{not json", headers={"Content-Type": "application/json"}
         )
         assert malformed.status_code == 400, malformed.text
+        header = "bill_length_mm,bill_depth_mm,flipper_length_mm,body_mass_g,island,sex"
+        bad_row = client.post(
+            species,
+            content=f"{header}\nlong,18,190,4000,Dream,male\n",
+            headers={"Content-Type": "text/csv"},
+        )
+        assert bad_row.status_code == 200, bad_row.text  # the file is accepted, the row rejected
 
 
 @pytest.fixture(scope="module")
