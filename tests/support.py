@@ -17,6 +17,16 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# One real penguin (an Adelie) in the shape the penguin-species model takes.
+ADELIE = {
+    "bill_length_mm": 39.1,
+    "bill_depth_mm": 18.7,
+    "flipper_length_mm": 181,
+    "body_mass_g": 3750,
+    "island": "Torgersen",
+    "sex": "male",
+}
+
 
 def free_port() -> int:
     with socket.socket() as sock:

@@ -13,7 +13,7 @@ import pytest
 import xgboost as xgb
 from model_api.examples import load_penguins_frame
 
-from tests.support import Server
+from tests.support import ADELIE, Server
 
 SPECIES_FEATURES = [
     "bill_length_mm",
@@ -24,14 +24,6 @@ SPECIES_FEATURES = [
     "sex",
 ]
 MASS_FEATURES = ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "species", "island", "sex"]
-ADELIE = {
-    "bill_length_mm": 39.1,
-    "bill_depth_mm": 18.7,
-    "flipper_length_mm": 181,
-    "body_mass_g": 3750,
-    "island": "Torgersen",
-    "sex": "male",
-}
 
 
 @pytest.fixture(scope="module")

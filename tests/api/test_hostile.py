@@ -10,16 +10,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.support import Server
+from tests.support import ADELIE, Server
 
-ADELIE = {
-    "bill_length_mm": 39.1,
-    "bill_depth_mm": 18.7,
-    "flipper_length_mm": 181,
-    "body_mass_g": 3750,
-    "island": "Torgersen",
-    "sex": "male",
-}
 PREDICT = "/v1/models/penguin-species/predict"
 INFER = "/v2/models/penguin-species/infer"
 JSON = {"content-type": "application/json"}

@@ -18,16 +18,7 @@ from model_api.bundle import sha256_of
 from model_api.main import create_app
 from model_api.settings import Settings
 
-from tests.support import free_port, running_api, start_api
-
-ADELIE = {
-    "bill_length_mm": 39.1,
-    "bill_depth_mm": 18.7,
-    "flipper_length_mm": 181,
-    "body_mass_g": 3750,
-    "island": "Torgersen",
-    "sex": "male",
-}
+from tests.support import ADELIE, free_port, running_api, start_api
 
 
 def _tamper(folder: Path) -> None:

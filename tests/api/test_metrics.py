@@ -5,16 +5,7 @@ from __future__ import annotations
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support import Server
-
-ADELIE = {
-    "bill_length_mm": 39.1,
-    "bill_depth_mm": 18.7,
-    "flipper_length_mm": 181,
-    "body_mass_g": 3750,
-    "island": "Torgersen",
-    "sex": "male",
-}
+from tests.support import ADELIE, Server
 
 
 def scrape(server: Server) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:

@@ -10,16 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.support import running_api
-
-ADELIE = {
-    "bill_length_mm": 39.1,
-    "bill_depth_mm": 18.7,
-    "flipper_length_mm": 181,
-    "body_mass_g": 3750,
-    "island": "Torgersen",
-    "sex": "male",
-}
+from tests.support import ADELIE, running_api
 
 
 def test_excess_requests_get_a_fast_503_with_retry_after(

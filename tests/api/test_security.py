@@ -8,17 +8,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support import Server, running_api
+from tests.support import ADELIE, Server, running_api
 
 KEY = "s3cret-test-key-0123456789"
-ADELIE = {
-    "bill_length_mm": 39.1,
-    "bill_depth_mm": 18.7,
-    "flipper_length_mm": 181,
-    "body_mass_g": 3750,
-    "island": "Torgersen",
-    "sex": "male",
-}
 PROTECTED = [
     ("GET", "/v1/models", None),
     ("GET", "/v1/models/penguin-species", None),

@@ -11,16 +11,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.support import start_api
+from tests.support import ADELIE, start_api
 
-ADELIE = {
-    "bill_length_mm": 39.1,
-    "bill_depth_mm": 18.7,
-    "flipper_length_mm": 181,
-    "body_mass_g": 3750,
-    "island": "Torgersen",
-    "sex": "male",
-}
 WORKERS = 16
 GRACE_SECONDS = 10
 
