@@ -18,7 +18,7 @@ from model_api.bundle import sha256_of
 from model_api.main import create_app
 from model_api.settings import Settings
 
-from tests.support import ADELIE, free_port, running_api, start_api
+from tests.support import ADELIE, Server, free_port, running_api, start_api
 
 
 def _tamper(folder: Path) -> None:
@@ -65,17 +65,22 @@ def repository_with_a_broken_bundle(example_repository: Path, tmp_path: Path) ->
     return repository
 
 
+def readiness_after_loading(server: Server, timeout: float = 30) -> httpx.Response:
+    """The /readyz answer once loading has finished (whatever its outcome)."""
+    deadline = time.monotonic() + timeout
+    while (ready := httpx.get(f"{server.url}/readyz")).json()["status"] == "loading":
+        assert time.monotonic() < deadline, "models still loading"
+        time.sleep(0.1)
+    return ready
+
+
 def test_a_broken_bundle_is_named_and_the_others_keep_serving(
     broken: tuple[Path, str], tmp_path: Path
 ) -> None:
     repository, problem = broken
     server = start_api(repository, tmp_path, ready=False)
     try:
-        deadline = time.monotonic() + 30
-        while (ready := httpx.get(f"{server.url}/readyz")).json()[
-            "status"
-        ] == "loading" and time.monotonic() < deadline:
-            time.sleep(0.1)
+        ready = readiness_after_loading(server)
         assert ready.status_code == 503
         body = ready.json()
         assert body["status"] == "not_ready"
@@ -126,11 +131,7 @@ def test_an_empty_repository_is_not_ready(tmp_path: Path) -> None:
     empty.mkdir()
     server = start_api(empty, tmp_path / "logs", ready=False)
     try:
-        deadline = time.monotonic() + 30
-        while (ready := httpx.get(f"{server.url}/readyz")).json()[
-            "status"
-        ] == "loading" and time.monotonic() < deadline:
-            time.sleep(0.1)
+        ready = readiness_after_loading(server)
         assert ready.status_code == 503
         assert "holds no model bundles" in ready.json()["failed"]["<repository>"]
     finally:
