@@ -55,6 +55,13 @@ if [[ "$MONITORING" == 1 ]]; then
   say "installing kube-prometheus-stack (Prometheus, Grafana) in namespace $MONITORING_NAMESPACE"
   helm_ repo add prometheus-community https://prometheus-community.github.io/helm-charts --force-update >/dev/null
   helm_ repo update prometheus-community >/dev/null
+  # Grafana's admin password: random, in a Secret of the cluster, never in a file of the repository.
+  kubectl_ create namespace "$MONITORING_NAMESPACE" --dry-run=client -o yaml | kubectl_ apply -f - >/dev/null
+  if ! kubectl_ -n "$MONITORING_NAMESPACE" get secret grafana-admin >/dev/null 2>&1; then
+    kubectl_ -n "$MONITORING_NAMESPACE" create secret generic grafana-admin \
+      --from-literal=admin-user=admin \
+      --from-literal=admin-password="$(python3 -c 'import secrets; print(secrets.token_urlsafe(18))')" >/dev/null
+  fi
   helm_ upgrade --install kube-prometheus-stack prometheus-community/kube-prometheus-stack \
     --namespace "$MONITORING_NAMESPACE" --create-namespace \
     -f k8s/monitoring/kube-prometheus-stack-values.yaml --wait --timeout 10m
@@ -83,7 +90,8 @@ say "ready"
 echo "  UI:   http://localhost:8501"
 echo "  API:  http://localhost:8000/docs"
 if [[ "$MONITORING" == 1 ]]; then
-  echo "  Grafana:    http://localhost:3000  (admin / model-serving; dashboard 'Model Serving Stack')"
+  echo "  Grafana:    http://localhost:3000  (user admin; dashboard 'Model Serving Stack'); password:"
+  echo "              kubectl -n $MONITORING_NAMESPACE get secret grafana-admin -o jsonpath='{.data.admin-password}' | base64 -d"
   echo "  Prometheus: http://localhost:9090"
 fi
 echo "  Remove the cluster with: make kind-down"
