@@ -32,7 +32,7 @@ format: setup
 	uv run ruff check --fix .
 
 .PHONY: images
-images:  ## both container images, model-serving-api:latest and model-serving-ui:latest (docs/readme-containers.md)
+images:  ## both container images, model-serving-api:latest and model-serving-ui:latest (README: Container images)
 	scripts/build-images.sh
 
 test: setup-test lint  ## the whole suite: lint, unit, integration, UI, browser, chart, containers
@@ -41,10 +41,17 @@ test: setup-test lint  ## the whole suite: lint, unit, integration, UI, browser,
 soak: setup-test  ## long load run: mixed endpoints, 64 connections, SOAK_SECONDS (default 120)
 	SOAK_SECONDS=$${SOAK_SECONDS:-120} uv run pytest tests/reliability/test_load.py -s
 
+bench: setup  ## benchmark vs the HTTP floor, in-process XGBoost and MLServer (bench/results/latest.md)
+	uv run python -m bench $(BENCH_ARGS)
+
+.PHONY: bench-smoke
+bench-smoke: setup  ## a one-minute run of the benchmark harness, as the test suite does
+	uv run pytest tests/bench -q
+
 clean:
 	rm -rf $(MODELS) .pytest_cache .mypy_cache .ruff_cache
 
-# Local Kubernetes (docs/readme-kubernetes.md): needs docker, kind, kubectl (helm is optional).
+# Local Kubernetes (README: Kubernetes): needs docker, kind, kubectl (helm is optional).
 .PHONY: kind-up kind-down kind-monitoring
 MONITORING ?= 0
 kind-up: setup  ## kind cluster with API + UI (localhost:8000, :8501); MONITORING=1 adds Prometheus + Grafana
