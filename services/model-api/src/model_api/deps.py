@@ -10,12 +10,14 @@ from model_api.registry import ModelRegistry
 from model_api.settings import Settings
 
 
-def get_registry(request: Request) -> ModelRegistry:
+# Both are ``async``: FastAPI runs plain ``def`` dependencies in a worker thread, and that hop
+# would cost more than a whole single-row prediction.
+async def get_registry(request: Request) -> ModelRegistry:
     registry: ModelRegistry = request.app.state.registry
     return registry
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
