@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import itertools
 import logging
 import re
 import time
@@ -23,6 +24,16 @@ UNPROTECTED_PATHS = frozenset(
     {"/healthz", "/readyz", "/metrics", "/v2/health/live", "/v2/health/ready"}
 )
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_HEADERS_USED = frozenset(
+    {b"x-request-id", b"x-api-key", b"authorization", b"content-length", b"content-type"}
+)
+# Request ids: a random per-process prefix and a counter: unique, and far cheaper than uuid4.
+_ID_PREFIX = uuid.uuid4().hex[:12]
+_ID_COUNTER = itertools.count(1)
+
+
+def _next_request_id() -> str:
+    return f"{_ID_PREFIX}{next(_ID_COUNTER):012x}"
 
 
 def error_body(path: str, status: int, code: str, message: str, request_id: str | None) -> bytes:
@@ -49,9 +60,15 @@ class RequestMiddleware:
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        headers = {
+            name.decode("latin-1"): value.decode("latin-1")
+            for name, value in scope["headers"]
+            if name in _HEADERS_USED
+        }
         incoming_id = headers.get("x-request-id", "")
-        request_id = incoming_id if _REQUEST_ID.match(incoming_id) else uuid.uuid4().hex
+        request_id = (
+            incoming_id if incoming_id and _REQUEST_ID.match(incoming_id) else _next_request_id()
+        )
         token = request_id_var.set(request_id)
         quiet = path in UNPROTECTED_PATHS
         started = time.perf_counter()
