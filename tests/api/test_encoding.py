@@ -105,3 +105,20 @@ def test_drift_counts(encoder: FeatureEncoder) -> None:
     missing, outside = encoder.drift_counts(matrix)
     assert missing.tolist() == [1, 0, 0, 0]
     assert outside.tolist() == [1, 0, 0, 0]
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        ([1.0, 2.5, 1, 0], "expected integers"),
+        ([1.0, 2, 0.5, 0], "expected 0 or 1"),
+        ([1.0, 2, 1, -1], "not a category code of 'colour'"),
+        ([np.inf, 2, 1, 0], "infinite value"),
+        ([1e39, 2, 1, 0], "value too large"),
+    ],
+)
+def test_tensor_values_are_checked(encoder: FeatureEncoder, row: list[float], message: str) -> None:
+    with pytest.raises(InvalidInputError, match=message):
+        encoder.from_tensor(np.array([row], dtype=np.float64), "input-0")
+    nan_row = np.array([[np.nan, np.nan, np.nan, np.nan]])
+    assert np.isnan(encoder.from_tensor(nan_row, "input-0")).all()

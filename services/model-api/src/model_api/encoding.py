@@ -49,6 +49,17 @@ class FeatureEncoder:
         self._integer_cols = [
             k for k, j in enumerate(self._numeric_cols) if self.features[j].type == "integer"
         ]
+        # Tensor checks: columns that must hold whole numbers, category codes, or 0/1 flags.
+        self._whole_cols = [
+            j
+            for j, f in enumerate(self.features)
+            if f.type in ("integer", "categorical", "boolean")
+        ]
+        self._category_cols = [j for j, f in enumerate(self.features) if f.type == "categorical"]
+        self._category_counts = np.array(
+            [len(self.features[j].categories or []) for j in self._category_cols], dtype=np.float64
+        )
+        self._boolean_cols = [j for j, f in enumerate(self.features) if f.type == "boolean"]
         self._other_cols = [
             (j, f) for j, f in enumerate(self.features) if f.type not in NUMBER_TYPES
         ]
@@ -185,12 +196,36 @@ class FeatureEncoder:
                 f"input {input_name!r} has shape {list(tensor.shape)}, expected [N, {len(self.names)}] "
                 f"with columns {', '.join(self.names)}"
             )
+        values = tensor.astype(np.float64, copy=False)
+        if self._tensor_is_valid(values):
+            return values.astype(np.float32)
+        # Something is off: check column by column to name the column and the problem.
         matrix = np.empty(tensor.shape, dtype=np.float32)
         for j, feature in enumerate(self.features):
             matrix[:, j] = self._check_array(
                 feature, tensor[:, j], [input_name, f"column {j} ({feature.name})"]
             )
         return matrix
+
+    def _tensor_is_valid(self, values: np.ndarray) -> bool:
+        """Whole-tensor checks in a few numpy calls (the per-column pass only runs on failure)."""
+        with np.errstate(invalid="ignore"):
+            magnitude = np.abs(values)
+            if (magnitude > FLOAT32_MAX).any():  # also catches infinities; NaN compares False
+                return False
+            whole = (values == np.floor(values)) | np.isnan(values)
+            if self._whole_cols and not whole[:, self._whole_cols].all():
+                return False
+            if self._category_cols:
+                codes = values[:, self._category_cols]
+                inside = (codes >= 0) & (codes < self._category_counts) | np.isnan(codes)
+                if not inside.all():
+                    return False
+            if self._boolean_cols:
+                flags = values[:, self._boolean_cols]
+                if not ((flags == 0) | (flags == 1) | np.isnan(flags)).all():
+                    return False
+        return True
 
     def _check_array(self, feature: FeatureSpec, values: np.ndarray, loc: list[Any]) -> np.ndarray:
         as_float = values.astype(np.float64)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from model_api import metrics
 from model_api.csv_scoring import csv_response
-from model_api.deps import RegistryDep, SettingsDep
+from model_api.deps import RegistryDep, SettingsDep, hot_path_state
 from model_api.errors import InvalidInputError, PayloadTooLargeError
 from model_api.http import JSONBytes, media_type, parse_json, read_body, require_json_type
 from model_api.outputs import explanation_rows, prediction_rows
@@ -40,6 +40,15 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     }.items()
 }
 PREDICT_BODY: dict[str, Any] = {
+    "parameters": [
+        {
+            "name": "delimiter",
+            "in": "query",
+            "required": False,
+            "schema": {"type": "string", "enum": [",", ";", "tab", "|"], "default": ","},
+            "description": "CSV only: the field separator.",
+        }
+    ],
     "requestBody": {
         "required": True,
         "content": {
@@ -51,7 +60,7 @@ PREDICT_BODY: dict[str, Any] = {
         },
         "description": "JSON records, or a CSV file with a header naming the features. "
         "See the per-model paths for each model's exact fields.",
-    }
+    },
 }
 EXPLAIN_BODY: dict[str, Any] = {
     "requestBody": {
@@ -120,10 +129,9 @@ async def version_metadata(name: str, version: str, registry: RegistryDep) -> JS
     return JSONBytes(metadata_body(registry, registry.get(name, version)))
 
 
-async def _predict(
-    request: Request, model: LoadedModel, settings: Settings, delimiter: str
-) -> Response:
+async def _predict(request: Request, model: LoadedModel, settings: Settings) -> Response:
     if media_type(request) in ("text/csv", "application/csv"):
+        delimiter = request.query_params.get("delimiter", ",")
         return await csv_response(
             request, model, settings.max_csv_bytes, settings.csv_chunk_rows, delimiter
         )
@@ -171,14 +179,10 @@ def _matrix_from_json(request: Request, model: LoadedModel, settings: Settings, 
     openapi_extra=PREDICT_BODY,
     summary="Predict with the newest version (JSON records or CSV)",
 )
-async def predict(
-    name: str,
-    request: Request,
-    registry: RegistryDep,
-    settings: SettingsDep,
-    delimiter: str = Query(",", description="CSV only: , ; tab or |"),
-) -> Response:
-    return await _predict(request, registry.get(name), settings, delimiter)
+async def predict(name: str, request: Request) -> Response:
+    # The hot path: no FastAPI dependencies or query models (each costs more than a prediction).
+    registry, settings = hot_path_state(request)
+    return await _predict(request, registry.get(name), settings)
 
 
 @router.post(
@@ -188,15 +192,9 @@ async def predict(
     openapi_extra=PREDICT_BODY,
     summary="Predict with one model version (JSON records or CSV)",
 )
-async def predict_version(
-    name: str,
-    version: str,
-    request: Request,
-    registry: RegistryDep,
-    settings: SettingsDep,
-    delimiter: str = Query(",", description="CSV only: , ; tab or |"),
-) -> Response:
-    return await _predict(request, registry.get(name, version), settings, delimiter)
+async def predict_version(name: str, version: str, request: Request) -> Response:
+    registry, settings = hot_path_state(request)
+    return await _predict(request, registry.get(name, version), settings)
 
 
 async def _explain(request: Request, model: LoadedModel, settings: Settings) -> JSONBytes:
