@@ -169,5 +169,5 @@ async def csv_response(
             text.close()
 
     headers = {"x-ignored-columns": ",".join(extra)} if extra else {}
-    metrics.INFERENCE_REQUESTS.labels(model.name, model.version, "predict_csv").inc()
+    model.count_request("predict_csv")
     return StreamingResponse(body(), media_type="text/csv; charset=utf-8", headers=headers)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hmac
 import itertools
 import logging
@@ -30,6 +31,16 @@ _HEADERS_USED = frozenset(
 # Request ids: a random per-process prefix and a counter: unique, and far cheaper than uuid4.
 _ID_PREFIX = uuid.uuid4().hex[:12]
 _ID_COUNTER = itertools.count(1)
+
+
+@functools.cache
+def _request_series(template: str, method: str, status: int) -> tuple[Any, Any]:
+    """The labelled request counter and duration histogram, looked up once per combination
+    (route templates, methods and statuses are bounded, so the cache is too)."""
+    return (
+        metrics.HTTP_REQUESTS.labels(template, method, str(status)),
+        metrics.HTTP_DURATION.labels(template, method),
+    )
 
 
 def _next_request_id() -> str:
@@ -106,8 +117,9 @@ class RequestMiddleware:
                 self._in_flight -= 1
                 route = scope.get("route")
                 template = getattr(route, "path", None) or "unmatched"
-                metrics.HTTP_REQUESTS.labels(template, scope["method"], str(status)).inc()
-                metrics.HTTP_DURATION.labels(template, scope["method"]).observe(elapsed)
+                counter, histogram = _request_series(template, scope["method"], status)
+                counter.inc()
+                histogram.observe(elapsed)
             level = logging.DEBUG if quiet and status < 400 else logging.INFO
             if log.isEnabledFor(level):
                 log.log(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -19,6 +21,11 @@ from model_api.runtime import ModelRuntime, Prediction
 from model_api.settings import Settings
 
 log = logging.getLogger("model_api.registry")
+
+
+@functools.cache
+def _inference_requests(name: str, version: str, endpoint: str) -> Any:
+    return metrics.INFERENCE_REQUESTS.labels(name, version, endpoint)
 
 
 def version_key(version: str) -> tuple[tuple[int, int | str], ...]:
@@ -41,6 +48,10 @@ class LoadedModel:
 
     async def predict(self, matrix: np.ndarray) -> Prediction:
         return await self.batcher.predict(matrix)
+
+    def count_request(self, endpoint: str) -> None:
+        """Count one inference request (labelled series cached per model and endpoint)."""
+        _inference_requests(self.name, self.version, endpoint).inc()
 
 
 @dataclass

@@ -8,7 +8,6 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from model_api import metrics
 from model_api.csv_scoring import csv_response
 from model_api.deps import RegistryDep, SettingsDep, hot_path_state
 from model_api.errors import InvalidInputError, PayloadTooLargeError
@@ -139,7 +138,7 @@ async def _predict(request: Request, model: LoadedModel, settings: Settings) -> 
     matrix = _matrix_from_json(
         request, model, settings, await read_body(request, settings.max_request_bytes)
     )
-    metrics.INFERENCE_REQUESTS.labels(model.name, model.version, "predict").inc()
+    model.count_request("predict")
     prediction = await model.predict(matrix)
     return JSONBytes(
         {
@@ -202,7 +201,7 @@ async def _explain(request: Request, model: LoadedModel, settings: Settings) -> 
     matrix = _matrix_from_json(
         request, model, settings, await read_body(request, settings.max_request_bytes)
     )
-    metrics.INFERENCE_REQUESTS.labels(model.name, model.version, "explain").inc()
+    model.count_request("explain")
     prediction = await model.predict(matrix)
     contributions = await run_in_threadpool(model.runtime.contributions, matrix, prediction.proba)
     return JSONBytes(

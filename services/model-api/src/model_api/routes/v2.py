@@ -9,7 +9,7 @@ import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from model_api import __version__, metrics
+from model_api import __version__
 from model_api.deps import RegistryDep, hot_path_state
 from model_api.errors import BadRequestError, NotReadyError, PayloadTooLargeError
 from model_api.http import JSON_OPTIONS, JSONBytes, read_body
@@ -203,7 +203,7 @@ async def _infer(request: Request, model: LoadedModel, settings: Settings) -> Re
         inputs.append((name, data))
     matrix = _matrix(model, inputs, settings.max_rows_per_request)
     requested, binary_names = _requested_outputs(payload, model)
-    metrics.INFERENCE_REQUESTS.labels(model.name, model.version, "v2_infer").inc()
+    model.count_request("v2_infer")
     prediction = await model.predict(matrix)
 
     produced: dict[str, tuple[Any, str]] = {}
