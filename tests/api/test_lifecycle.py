@@ -160,7 +160,7 @@ def test_requests_get_503_while_models_load(example_repository: Path) -> None:
 
 
 def test_logs_are_json_with_the_request_id(example_repository: Path, tmp_path: Path) -> None:
-    with running_api(example_repository, tmp_path) as server:
+    with running_api(example_repository, tmp_path, MODEL_API_ACCESS_LOG="true") as server:
         response = httpx.get(f"{server.url}/v1/models", headers={"X-Request-ID": "trace-abc-123"})
         assert response.headers["x-request-id"] == "trace-abc-123"
         time.sleep(0.2)

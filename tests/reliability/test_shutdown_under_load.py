@@ -21,7 +21,10 @@ def test_sigterm_during_load_loses_no_accepted_request(
     example_repository: Path, tmp_path: Path, output_dir: Path
 ) -> None:
     server = start_api(
-        example_repository, tmp_path, MODEL_API_GRACEFUL_SHUTDOWN_SECONDS=str(GRACE_SECONDS)
+        example_repository,
+        tmp_path,
+        MODEL_API_GRACEFUL_SHUTDOWN_SECONDS=str(GRACE_SECONDS),
+        MODEL_API_ACCESS_LOG="true",  # the log lists every request the server answered
     )
     url = f"{server.url}/v1/models/penguin-species/predict"
     answered: dict[str, int] = {}

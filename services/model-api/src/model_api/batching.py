@@ -18,6 +18,7 @@ import numpy as np
 
 from model_api.runtime import Prediction
 
+YIELDS_FOR_COMPANY = 8
 PredictFn = Callable[[np.ndarray], Prediction]
 ObserveFn = Callable[[np.ndarray, Prediction, float], None]
 
@@ -56,12 +57,27 @@ class MicroBatcher:
     async def _drain(self) -> None:
         try:
             while self._queue:
-                if self._max_wait_s and self._queued_rows < self._max_rows and len(self._queue) > 0:
+                if self._max_wait_s and self._queued_rows < self._max_rows:
                     await asyncio.sleep(self._max_wait_s)
+                await self._gather_ready_requests()
                 batch = self._take_batch()
                 await self._run(batch)
         finally:
             self._worker = None
+
+    async def _gather_ready_requests(self) -> None:
+        """Let requests that have already arrived join this batch, without waiting for time.
+
+        Each ``sleep(0)`` lets the event loop parse requests whose bytes are already in; we stop
+        as soon as the queue stops growing, so a lone request still goes at once.
+        """
+        for _ in range(YIELDS_FOR_COMPANY):
+            if self._queued_rows >= self._max_rows:
+                return
+            before = len(self._queue)
+            await asyncio.sleep(0)
+            if len(self._queue) == before:
+                return
 
     def _take_batch(self) -> list[tuple[np.ndarray, asyncio.Future[Prediction]]]:
         batch = [self._queue.popleft()]

@@ -120,7 +120,10 @@ class RequestMiddleware:
                 counter, histogram = _request_series(template, scope["method"], status)
                 counter.inc()
                 histogram.observe(elapsed)
-            level = logging.DEBUG if quiet and status < 400 else logging.INFO
+            # Errors are always logged; successful requests only with MODEL_API_ACCESS_LOG
+            # (a log line costs a noticeable share of a single-row prediction).
+            logged = status >= 400 or (self.settings.access_log and not quiet)
+            level = logging.INFO if logged else logging.DEBUG
             if log.isEnabledFor(level):
                 log.log(
                     level,

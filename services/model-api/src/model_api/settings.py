@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="Log level of the JSON logs."
     )
+    access_log: bool = Field(
+        False,
+        description="Log every request at info level (errors are always logged).",
+    )
     api_key: SecretStr | None = Field(
         None, description="When set, every endpoint but health and metrics needs this key."
     )
