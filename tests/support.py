@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -83,6 +84,30 @@ def wait_for(
     )
 
 
+def start_server(
+    command: list[str],
+    port: int,
+    health_path: str,
+    log_path: Path,
+    timeout: float = 60,
+    **popen: Any,
+) -> Server:
+    """Start a server process on a loopback ``port``; wait until ``health_path`` answers 200.
+
+    A process that dies or never answers is killed and its log is in the error."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, **popen)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(f"{url}{health_path}", process, log_path, timeout=timeout)
+    except BaseException:
+        process.kill()  # never leave a half-started server behind
+        process.wait()
+        raise
+    return Server(url, process, log_path)
+
+
 def start_api(
     repository: Path, log_dir: Path, ready: bool = True, port: int | None = None, **env: str
 ) -> Server:
@@ -95,23 +120,13 @@ def start_api(
         "MODEL_API_HOST": "127.0.0.1",
         **env,
     }
-    log_dir.mkdir(parents=True, exist_ok=True)
-    log_path = log_dir / f"api-{port}.log"
-    with log_path.open("wb") as log_file:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "model_api.cli", "serve"],
-            env=environment,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(f"{url}/readyz" if ready else f"{url}/healthz", process, log_path)
-    except BaseException:
-        process.kill()  # never leave a half-started server behind
-        process.wait()
-        raise
-    return Server(url, process, log_path)
+    return start_server(
+        [sys.executable, "-m", "model_api.cli", "serve"],
+        port,
+        "/readyz" if ready else "/healthz",
+        log_dir / f"api-{port}.log",
+        env=environment,
+    )
 
 
 @contextmanager

@@ -85,3 +85,25 @@ def test_waiting_for_company_still_answers(wait_ms: float) -> None:
 
     asyncio.run(scenario())
     assert sum(model.calls) == 8
+
+
+def test_requests_arriving_while_the_batch_forms_join_it() -> None:
+    """Requests parsed one loop turn after another still share one call (no timer involved)."""
+    model = RecordingModel()
+
+    async def arrive_after(turns: int, batcher: MicroBatcher) -> Prediction:
+        for _ in range(turns):
+            await asyncio.sleep(0)
+        return await batcher.predict(np.full((1, 1), float(turns)))
+
+    async def scenario() -> list[Prediction]:
+        batcher = MicroBatcher(model.predict, model.observe, max_rows=64)
+        results = await asyncio.gather(*(arrive_after(i, batcher) for i in range(6)))
+        batcher.close()
+        return list(results)
+
+    results = asyncio.run(scenario())
+    assert model.calls == [6]
+    assert [r.values.tolist() for r in results if r.values is not None] == [
+        [float(i)] for i in range(6)
+    ]

@@ -209,3 +209,18 @@ def test_sigterm_finishes_requests_in_flight(example_repository: Path, tmp_path:
     # uvicorn re-raises the signal once shutdown is complete, so the exit status is "killed by TERM"
     assert server.process.wait(timeout=30) in (0, -signal.SIGTERM)
     assert "Finished server process" in server.log()
+
+
+def test_by_default_only_failed_requests_are_logged(
+    example_repository: Path, tmp_path: Path
+) -> None:
+    with running_api(example_repository, tmp_path) as server:
+        ok = httpx.get(f"{server.url}/v1/models", headers={"X-Request-ID": "quiet-ok"})
+        missing = httpx.get(f"{server.url}/v1/models/nope", headers={"X-Request-ID": "loud-404"})
+        assert (ok.status_code, missing.status_code) == (200, 404)
+        time.sleep(0.2)
+        ids = {
+            json.loads(line).get("request_id") for line in server.log().splitlines() if line.strip()
+        }
+    assert "loud-404" in ids
+    assert "quiet-ok" not in ids

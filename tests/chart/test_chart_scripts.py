@@ -14,7 +14,6 @@ import subprocess
 import sys
 import tarfile
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +21,7 @@ import httpx
 import pytest
 
 from tests.chart.helm import CHART, render
-from tests.support import Server, free_port, running_api
+from tests.support import Server, free_port, running_api, start_server
 
 FETCH = CHART / "files" / "fetch-models.py"
 HELM_TEST = CHART / "files" / "helm-test.py"
@@ -156,36 +155,20 @@ def streamlit_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     app = folder / "app.py"
     app.write_text("import streamlit as st\n\nst.write('probe target')\n")
     port = free_port()
-    log = (folder / "streamlit.log").open("wb")
-    process = subprocess.Popen(
+    server = start_server(
         [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true",
          "--browser.gatherUsageStats", "false"],
-        stdout=log, stderr=subprocess.STDOUT, cwd=folder, env={**os.environ, "HOME": str(folder)},
+        port,
+        "/_stcore/health",
+        folder / "streamlit.log",
+        cwd=folder,
+        env={**os.environ, "HOME": str(folder)},
     )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
     try:
-        while True:
-            assert process.poll() is None, (folder / "streamlit.log").read_text()
-            try:
-                if httpx.get(f"{url}/_stcore/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, (
-                "Streamlit did not start:\n" + (folder / "streamlit.log").read_text()
-            )
-            time.sleep(0.2)
-        yield url
+        yield server.url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
+        server.stop()
 
 
 def test_ui_probe_paths_answer_on_a_real_streamlit(streamlit_server: str) -> None:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +13,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.support import ROOT, Server, free_port
+from tests.support import ROOT, Server, free_port, start_server
 
 ALERTS = ROOT / "charts" / "model-serving" / "files" / "alerts.yaml"
 DASHBOARD = ROOT / "charts" / "model-serving" / "files" / "dashboard.json"
@@ -73,30 +71,15 @@ def prometheus(
     }
     (folder / "prometheus.yml").write_text(yaml.safe_dump(config))
     port = free_port()
-    log_path = folder / "prometheus.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [binary, f"--config.file={folder / 'prometheus.yml'}", f"--storage.tsdb.path={folder / 'data'}",
-             f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
-            stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
+    server = start_server(
+        [binary, f"--config.file={folder / 'prometheus.yml'}", f"--storage.tsdb.path={folder / 'data'}",
+         f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
+        port,
+        "/-/ready",
+        folder / "prometheus.log",
+        timeout=30,
+    )  # fmt: skip
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert process.poll() is None, f"prometheus exited:\n{log_path.read_text()}"
-            try:
-                if httpx.get(f"{url}/-/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, f"prometheus not ready:\n{log_path.read_text()}"
-            time.sleep(0.1)
-        yield Prometheus(url, JOB)
+        yield Prometheus(server.url, JOB)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        server.stop()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support import ROOT, Server, free_port, wait_for
+from tests.support import ROOT, Server, free_port, start_server
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -43,27 +42,15 @@ LABELS = {
 def ui_server(api_server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """``model-ui`` (the console entry point's module) from the repository root, on a free port."""
     port = free_port()
-    log_path = tmp_path_factory.mktemp("ui-logs") / "streamlit.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "model_ui.cli",
-                "--api-url",
-                api_server.url,
-                "--port",
-                str(port),
-                "--address",
-                "127.0.0.1",
-            ],
-            cwd=ROOT,  # not services/ui: the service's config.toml must still apply
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    server = Server(f"http://127.0.0.1:{port}", process, log_path)
+    server = start_server(
+        [sys.executable, "-m", "model_ui.cli", "--api-url", api_server.url,
+         "--port", str(port), "--address", "127.0.0.1"],
+        port,
+        "/_stcore/health",
+        tmp_path_factory.mktemp("ui-logs") / "streamlit.log",
+        cwd=ROOT,  # not services/ui: the service's config.toml must still apply
+    )  # fmt: skip
     try:
-        wait_for(f"{server.url}/_stcore/health", process, log_path, timeout=60)
         yield server
     finally:
         server.stop()

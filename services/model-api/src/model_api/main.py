@@ -106,17 +106,7 @@ def _error_response(
     metrics.ERRORS.labels(code).inc()
     if path.startswith("/v2") and status == 422:
         status = 400  # the Open Inference Protocol reports input errors as 400
-    if path.startswith("/v2"):
-        body = error_body(path, status, code, message, None)
-    else:
-        import orjson
-
-        body = orjson.dumps(
-            {
-                "error": {"code": code, "message": message, "details": details},
-                "request_id": request_id_var.get(),
-            }
-        )
+    body = error_body(path, code, message, request_id_var.get(), details)
     return Response(body, status_code=status, media_type="application/json")
 
 

@@ -47,12 +47,17 @@ def _next_request_id() -> str:
     return f"{_ID_PREFIX}{next(_ID_COUNTER):012x}"
 
 
-def error_body(path: str, status: int, code: str, message: str, request_id: str | None) -> bytes:
+def error_body(
+    path: str, code: str, message: str, request_id: str | None, details: list[Any] | None = None
+) -> bytes:
     """The error shape of the path's API: ``{"error": "..."}`` for V2, the v1 shape otherwise."""
     if path.startswith("/v2"):
         return orjson.dumps({"error": message})
     return orjson.dumps(
-        {"error": {"code": code, "message": message, "details": []}, "request_id": request_id}
+        {
+            "error": {"code": code, "message": message, "details": details or []},
+            "request_id": request_id,
+        }
     )
 
 
@@ -105,7 +110,7 @@ class RequestMiddleware:
                 status, code, message, extra = refusal
                 metrics.ERRORS.labels(code).inc()
                 await _send_json(
-                    send_with_id, status, error_body(path, status, code, message, request_id), extra
+                    send_with_id, status, error_body(path, code, message, request_id), extra
                 )
             else:
                 await self.app(scope, receive, send_with_id)

@@ -60,10 +60,6 @@ class ModelRuntime:
             "c" if f.type == "categorical" else "float" for f in metadata.features
         ]
 
-    @property
-    def num_features(self) -> int:
-        return len(self._feature_names)
-
     def predict(self, matrix: np.ndarray) -> Prediction:
         """Predict a float32 [N, F] matrix."""
         task = self.metadata.task

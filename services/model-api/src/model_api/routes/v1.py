@@ -136,7 +136,7 @@ async def _predict(request: Request, model: LoadedModel, settings: Settings) -> 
         )
     require_json_type(request)
     matrix = _matrix_from_json(
-        request, model, settings, await read_body(request, settings.max_request_bytes)
+        model, settings, await read_body(request, settings.max_request_bytes)
     )
     model.count_request("predict")
     prediction = await model.predict(matrix)
@@ -149,7 +149,7 @@ async def _predict(request: Request, model: LoadedModel, settings: Settings) -> 
     )
 
 
-def _matrix_from_json(request: Request, model: LoadedModel, settings: Settings, body: bytes) -> Any:
+def _matrix_from_json(model: LoadedModel, settings: Settings, body: bytes) -> Any:
     payload = parse_json(body)
     if not isinstance(payload, dict) or "instances" not in payload:
         raise InvalidInputError(
@@ -199,7 +199,7 @@ async def predict_version(name: str, version: str, request: Request) -> Response
 async def _explain(request: Request, model: LoadedModel, settings: Settings) -> JSONBytes:
     require_json_type(request)
     matrix = _matrix_from_json(
-        request, model, settings, await read_body(request, settings.max_request_bytes)
+        model, settings, await read_body(request, settings.max_request_bytes)
     )
     model.count_request("explain")
     prediction = await model.predict(matrix)
