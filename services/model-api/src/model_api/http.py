@@ -40,9 +40,8 @@ def media_type(request: Request) -> str:
     return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
 
 
-def require_json_type(request: Request) -> None:
+def require_json_type(kind: str) -> None:
     """Accept application/json (or +json, or no content type); 415 otherwise."""
-    kind = media_type(request)
     if kind and kind != "application/json" and not kind.endswith("+json"):
         raise UnsupportedMediaTypeError(
             f"content type {kind!r} is not supported here; send application/json (curl: -H 'Content-Type: application/json')"

@@ -66,6 +66,7 @@ class ModelRegistry:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._models: dict[str, dict[str, LoadedModel]] = {}
+        self._newest: dict[str, str] = {}
         self._state = RegistryState()
         self._lock = threading.Lock()
 
@@ -141,7 +142,9 @@ class ModelRegistry:
 
     def _add(self, model: LoadedModel) -> None:
         with self._lock:
-            self._models.setdefault(model.name, {})[model.version] = model
+            versions = self._models.setdefault(model.name, {})
+            versions[model.version] = model
+            self._newest[model.name] = max(versions, key=version_key)
 
     def close(self) -> None:
         for versions in self._models.values():
@@ -186,7 +189,7 @@ class ModelRegistry:
             known = ", ".join(self.names()) or "none"
             raise ModelNotFoundError(f"model {name!r} not found; available models: {known}")
         if version is None:
-            return versions[self.versions(name)[0]]
+            return versions[self._newest[name]]  # kept at load time: no sorting per request
         if version not in versions:
             raise ModelNotFoundError(
                 f"model {name!r} has no version {version!r}; available versions: "

@@ -129,12 +129,13 @@ async def version_metadata(name: str, version: str, registry: RegistryDep) -> JS
 
 
 async def _predict(request: Request, model: LoadedModel, settings: Settings) -> Response:
-    if media_type(request) in ("text/csv", "application/csv"):
+    kind = media_type(request)
+    if kind in ("text/csv", "application/csv"):
         delimiter = request.query_params.get("delimiter", ",")
         return await csv_response(
             request, model, settings.max_csv_bytes, settings.csv_chunk_rows, delimiter
         )
-    require_json_type(request)
+    require_json_type(kind)
     matrix = _matrix_from_json(
         model, settings, await read_body(request, settings.max_request_bytes)
     )
@@ -197,7 +198,7 @@ async def predict_version(name: str, version: str, request: Request) -> Response
 
 
 async def _explain(request: Request, model: LoadedModel, settings: Settings) -> JSONBytes:
-    require_json_type(request)
+    require_json_type(media_type(request))
     matrix = _matrix_from_json(
         model, settings, await read_body(request, settings.max_request_bytes)
     )
