@@ -6,7 +6,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from model_api.errors import ModelNotFoundError
 from model_api.registry import ModelRegistry, version_key
 from model_api.settings import Settings
