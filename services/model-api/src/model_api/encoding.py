@@ -84,7 +84,7 @@ class FeatureEncoder:
         for j, feature in enumerate(self.features):
             name = feature.name
             column = [row[name] for row in rows]
-            converted = self._fast_column(feature, column)
+            converted = self.fast_column(feature, column)
             if converted is None:
                 converted = self._slow_column(
                     feature, column, lambda i, n=name: [field, i, n], problems
@@ -109,7 +109,7 @@ class FeatureEncoder:
                     return None
             matrix[:, self._numeric_cols] = block
         for j, feature in self._other_cols:
-            converted = self._fast_column(feature, [row[feature.name] for row in rows])
+            converted = self.fast_column(feature, [row[feature.name] for row in rows])
             if converted is None:
                 return None
             matrix[:, j] = converted
@@ -176,7 +176,7 @@ class FeatureEncoder:
             else:
                 column = values.tolist() if isinstance(values, np.ndarray) else list(values)
                 column = [v.decode() if isinstance(v, bytes) else v for v in column]
-                fast = self._fast_column(feature, column)
+                fast = self.fast_column(feature, column)
                 converted = (
                     fast
                     if fast is not None
@@ -319,7 +319,7 @@ class FeatureEncoder:
         return value
 
     # ---------------------------------------------------------------- shared helpers
-    def _fast_column(self, feature: FeatureSpec, column: list[Any]) -> np.ndarray | None:
+    def fast_column(self, feature: FeatureSpec, column: list[Any]) -> np.ndarray | None:
         """Convert a column of JSON values, or None when anything needs a closer look."""
         if feature.type == "categorical":
             codes = self.codes[feature.name]

@@ -17,6 +17,7 @@ from model_api.batching import MicroBatcher, ObserveFn
 from model_api.bundle import METADATA_FILE, BundleMetadata, load_bundle
 from model_api.encoding import FeatureEncoder
 from model_api.errors import BundleError, ModelNotFoundError, NotReadyError
+from model_api.records import RecordsDecoder
 from model_api.runtime import ModelRuntime, Prediction
 from model_api.settings import Settings
 
@@ -43,6 +44,7 @@ class LoadedModel:
     metadata: BundleMetadata
     runtime: ModelRuntime
     encoder: FeatureEncoder
+    records: RecordsDecoder = field(repr=False)
     batcher: MicroBatcher = field(repr=False)
     observe: ObserveFn = field(repr=False)
 
@@ -122,7 +124,12 @@ class ModelRegistry:
     def _load_one(self, name: str, folder_version: str | None, path: Path) -> LoadedModel:
         metadata, booster = load_bundle(path)
         version = folder_version or metadata.version
-        runtime = ModelRuntime(metadata, booster, threads=self.settings.xgboost_threads)
+        runtime = ModelRuntime(
+            metadata,
+            booster,
+            threads=self.settings.xgboost_threads,
+            direct=self.settings.direct_predict,
+        )
         encoder = FeatureEncoder(metadata)
         observe = _observer(name, version, metadata, encoder)
         batcher = MicroBatcher(
@@ -138,7 +145,17 @@ class ModelRegistry:
             "model loaded",
             extra={"model": name, "version": version, "task": metadata.task, "path": str(path)},
         )
-        return LoadedModel(name, version, path, metadata, runtime, encoder, batcher, observe)
+        return LoadedModel(
+            name,
+            version,
+            path,
+            metadata,
+            runtime,
+            encoder,
+            RecordsDecoder(encoder),
+            batcher,
+            observe,
+        )
 
     def _add(self, model: LoadedModel) -> None:
         with self._lock:

@@ -7,12 +7,16 @@ codes, missing values as NaN), so the hot path never builds a DataFrame or a DMa
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 
 import numpy as np
 import xgboost as xgb
 
 from model_api.bundle import BundleMetadata
+from model_api.xgb_direct import DensePredictor, DirectPredictUnavailableError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +50,9 @@ class Contributions:
 class ModelRuntime:
     """Wraps one Booster; safe to call from several threads (XGBoost prediction is thread-safe)."""
 
-    def __init__(self, metadata: BundleMetadata, booster: xgb.Booster, threads: int = 1) -> None:
+    def __init__(
+        self, metadata: BundleMetadata, booster: xgb.Booster, threads: int = 1, direct: bool = True
+    ) -> None:
         self.metadata = metadata
         self.booster = booster
         if threads:
@@ -59,26 +65,44 @@ class ModelRuntime:
         self._feature_types = [
             "c" if f.type == "categorical" else "float" for f in metadata.features
         ]
+        self._margin = self._margin_softmax or self._margin_sigmoid
+        self._direct = self._direct_predictor(direct)
+
+    def _direct_predictor(self, wanted: bool) -> DensePredictor | None:
+        if not wanted:
+            return None
+        try:
+            return DensePredictor(self.booster, self._margin, len(self.metadata.features))
+        except DirectPredictUnavailableError as exc:
+            log.warning("using Booster.inplace_predict for %s: %s", self.metadata.name, exc)
+            return None
+
+    @property
+    def direct(self) -> bool:
+        """Whether predictions go through the direct C call (``xgb_direct``)."""
+        return self._direct is not None
+
+    def _raw(self, matrix: np.ndarray) -> np.ndarray:
+        if self._direct is not None:
+            return self._direct.predict(np.ascontiguousarray(matrix, dtype=np.float32))
+        kind = "margin" if self._margin else "value"
+        return np.asarray(
+            self.booster.inplace_predict(matrix, predict_type=kind, validate_features=False)
+        )
 
     def predict(self, matrix: np.ndarray) -> Prediction:
         """Predict a float32 [N, F] matrix."""
         task = self.metadata.task
         if task == "regression":
-            values = self.booster.inplace_predict(matrix, validate_features=False)
-            return Prediction(values=np.asarray(values, dtype=np.float64).reshape(-1))
-        if self._margin_softmax or self._margin_sigmoid:
-            margin = np.asarray(
-                self.booster.inplace_predict(
-                    matrix, predict_type="margin", validate_features=False
-                ),
-                dtype=np.float64,
-            )
+            return Prediction(values=self._raw(matrix).astype(np.float64).reshape(-1))
+        if self._margin:
+            margin = self._raw(matrix).astype(np.float64)
             if task == "binary":
                 positive = 1.0 / (1.0 + np.exp(-margin.reshape(-1)))
                 return Prediction(proba=np.column_stack((1.0 - positive, positive)))
             shifted = np.exp(margin - margin.max(axis=1, keepdims=True))
             return Prediction(proba=shifted / shifted.sum(axis=1, keepdims=True))
-        output = np.asarray(self.booster.inplace_predict(matrix, validate_features=False))
+        output = self._raw(matrix)
         if task == "binary":
             positive = output.reshape(-1).astype(np.float64)
             return Prediction(proba=np.column_stack((1.0 - positive, positive)))

@@ -50,6 +50,11 @@ class Settings(BaseSettings):
     xgboost_threads: int = Field(
         1, ge=0, description="Threads per XGBoost call (0 = all cores); one is best per replica."
     )
+    direct_predict: bool = Field(
+        True,
+        description="Call XGBoost's C predict directly (checked against inplace_predict at load; "
+        "false = always use Booster.inplace_predict).",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="Log level of the JSON logs."
     )

@@ -116,9 +116,14 @@ def _numeric_data(data: Any, dtype: np.dtype[Any], shape: list[int]) -> np.ndarr
     if not isinstance(data, list):
         return None
     try:
-        array = np.asarray(data, dtype=dtype)
+        # Flat data (the common case) converts faster through fromiter; nested lists, null and
+        # anything else fromiter refuses take np.asarray, whose result is the same.
+        array = np.fromiter(data, dtype=dtype, count=len(data))
     except (ValueError, TypeError, OverflowError):
-        return None
+        try:
+            array = np.asarray(data, dtype=dtype)
+        except (ValueError, TypeError, OverflowError):
+            return None
     if array.size != math.prod(shape):
         return None
     return array.reshape(shape)

@@ -151,6 +151,10 @@ async def _predict(request: Request, model: LoadedModel, settings: Settings) -> 
 
 
 def _matrix_from_json(model: LoadedModel, settings: Settings, body: bytes) -> Any:
+    matrix = model.records.matrix(body, settings.max_rows_per_request)
+    if matrix is not None:
+        return matrix
+    # Not plainly valid: parse it generically and say exactly what is wrong.
     payload = parse_json(body)
     if not isinstance(payload, dict) or "instances" not in payload:
         raise InvalidInputError(

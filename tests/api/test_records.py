@@ -1,0 +1,98 @@
+"""The msgspec fast path for v1 bodies gives exactly the careful path's matrix, or steps aside.
+
+Every valid body must produce the matrix ``FeatureEncoder.from_records`` produces; every body the
+fast path cannot vouch for must return None, so the careful path can name what is wrong.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pytest
+from model_api.bundle import BundleMetadata, FeatureSpec, load_bundle
+from model_api.encoding import FeatureEncoder
+from model_api.records import RecordsDecoder
+
+ROW = {"size": 9.5, "count": 3, "flag": True, "colour": "red"}
+
+
+@pytest.fixture
+def encoder(binary_bundle: Path) -> FeatureEncoder:
+    return FeatureEncoder(load_bundle(binary_bundle)[0])
+
+
+def _body(rows: Any, **extra: Any) -> bytes:
+    return orjson.dumps({"instances": rows, **extra})
+
+
+def _numeric_encoder(width: int) -> FeatureEncoder:
+    features = [FeatureSpec(name=f"feature {i}.x", type="numeric") for i in range(width)]
+    metadata = BundleMetadata(
+        name="numbers",
+        version="1",
+        task="regression",
+        features=features,
+        created_at=datetime.now(UTC),
+        xgboost_version="3",
+        model_file="model.ubj",
+        model_sha256="0" * 64,
+    )
+    return FeatureEncoder(metadata)
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        [ROW],
+        [ROW, {"size": -1e-3, "count": 4.0, "flag": False, "colour": "blue"}],
+        [{"colour": "green", "flag": False, "count": 0, "size": 3}] * 50,
+    ],
+)
+def test_valid_mixed_rows_give_the_careful_paths_matrix(
+    encoder: FeatureEncoder, rows: list[dict[str, Any]]
+) -> None:
+    fast = RecordsDecoder(encoder).matrix(_body(rows), max_rows=1000)
+    assert fast is not None and fast.dtype == np.float32
+    np.testing.assert_array_equal(fast, encoder.from_records(rows))
+
+
+def test_valid_numeric_rows_give_the_careful_paths_matrix() -> None:
+    encoder = _numeric_encoder(20)
+    values = np.round(np.random.default_rng(0).normal(size=(1000, 20)) * 1e3, 4)
+    values[::5, 3] = 7  # whole numbers arrive as JSON integers
+    rows = [dict(zip(encoder.names, map(float, row), strict=True)) for row in values]
+    rows[1][encoder.names[0]] = 12  # an int where a float is expected is fine
+    fast = RecordsDecoder(encoder).matrix(_body(rows), max_rows=1000)
+    assert fast is not None
+    np.testing.assert_array_equal(fast, encoder.from_records(rows))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b"{not json",
+        b"[]",
+        _body([]),
+        _body({"size": 1}),
+        _body([ROW], extra=1),
+        _body([{**ROW, "size": None}]),  # null (a missing value) is the careful path's job
+        _body([{**ROW, "size": "9.5"}]),
+        _body([{**ROW, "size": True}]),
+        _body([{**ROW, "size": 1e300}]),
+        _body([{**ROW, "count": 2.5}]),
+        _body([{**ROW, "colour": "purple"}]),
+        _body([{**ROW, "flag": "maybe"}]),
+        _body([{**ROW, "extra": 1}]),
+        _body([{k: v for k, v in ROW.items() if k != "size"}]),
+        _body([ROW, [1, 2, 3, 4]]),
+        _body([ROW] * 11),  # past max_rows
+        b'{"instances": [{"size": 1e400, "count": 3, "flag": true, "colour": "red"}]}',
+    ],
+)
+def test_anything_unusual_is_left_to_the_careful_path(encoder: FeatureEncoder, body: bytes) -> None:
+    assert RecordsDecoder(encoder).matrix(body, max_rows=10) is None
