@@ -27,6 +27,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from bench import apienv
 from bench.loadgen import ensure_wrk, run_wrk
 from bench.model import build_assets
 from bench.procs import LOAD_CPU, SERVER_CPU, CpuWatch, can_pin, pinned
@@ -260,6 +261,7 @@ def main(argv: list[str]) -> int:
     wrk = ensure_wrk(log)
     py_spy = ensure_py_spy(work)
     assets = build_assets(work, 100_000)
+    apienv.prepare(work)
     patches = [p for p in args.api_patches.split(",") if p]
     gc_file = raw_dir / "gc-stats.json"
     extra_env["BENCH_GC_STATS"] = str(gc_file)

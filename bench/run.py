@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import report
+from bench import apienv, report
 from bench.loadgen import ensure_wrk, run_wrk, wrk_version
 from bench.machine import LoadMeter, background_load, machine_info
 from bench.model import BENCH_MODEL, BULK_ROWS, PENGUIN_MODEL, Assets, build_assets
@@ -98,8 +98,8 @@ def plan_workloads(
 def api_command(patches: list[str]) -> list[str]:
     """The API's own entry point; with what-if patches, the same server started by bench.whatif."""
     if patches:
-        return [sys.executable, "-m", "bench.whatif", "--patches", ",".join(patches)]
-    return [sys.executable, "-m", "model_api.cli", "serve"]
+        return [apienv.python(), "-m", "bench.whatif", "--patches", ",".join(patches)]
+    return [apienv.python(), "-m", "model_api.cli", "serve"]
 
 
 def api_env(repository: Path, port: int, extra: dict[str, str]) -> dict[str, str]:
@@ -136,7 +136,7 @@ def start_floor(log_dir: Path, pin: bool) -> Server:
     port = free_port()
     return start_server(
         "floor",
-        [sys.executable, "-m", "bench.floor", "--port", str(port)],
+        [apienv.python(), "-m", "bench.floor", "--port", str(port)],
         port=port,
         log_dir=log_dir,
         ready_path="/readyz",
@@ -423,6 +423,8 @@ def run(args: argparse.Namespace) -> int:
     wrk = ensure_wrk(log)
     log("building the benchmark model and bodies (cached under bench/.work/assets)")
     assets = build_assets(work, args.csv_rows)
+    log("the servers' environment: model-api without dev tools (bench/.work/api-venv)")
+    apienv.prepare(work)
     peer_bin = ensure_venv(work, log) if variants else None
 
     meter = LoadMeter()
