@@ -9,17 +9,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
+from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.requests import ClientDisconnect
-from starlette.responses import Response
 
-from model_api import __version__, metrics
-from model_api.errors import BundleError, ModelAPIError
-from model_api.logs import request_id_var
-from model_api.middleware import RequestMiddleware, error_body
+from model_api import __version__, error_handlers, metrics
+from model_api.errors import BundleError
+from model_api.fastpath import FastPathMiddleware
+from model_api.middleware import RequestMiddleware
 from model_api.openapi import build_openapi
 from model_api.registry import ModelRegistry
 from model_api.routes import health, v1, v2
@@ -86,7 +82,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(v1.router)
     app.include_router(v2.router)
-    _add_error_handlers(app)
+    error_handlers.install(app)
+    app.add_middleware(FastPathMiddleware, routes=[*v1.router.routes, *v2.router.routes])
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -97,61 +94,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestMiddleware, settings=settings)
     _install_openapi(app, registry)
     return app
-
-
-def _error_response(
-    request: Request, status: int, code: str, message: str, details: list[Any]
-) -> Response:
-    path = request.url.path
-    metrics.ERRORS.labels(code).inc()
-    if path.startswith("/v2") and status == 422:
-        status = 400  # the Open Inference Protocol reports input errors as 400
-    body = error_body(path, code, message, request_id_var.get(), details)
-    return Response(body, status_code=status, media_type="application/json")
-
-
-def _add_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(ModelAPIError)
-    async def domain_error(request: Request, exc: ModelAPIError) -> Response:
-        return _error_response(request, exc.status, exc.code, exc.message, exc.details)
-
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
-        details = [
-            {"loc": [str(p) for p in err.get("loc", [])], "msg": err.get("msg", "invalid")}
-            for err in exc.errors()
-        ]
-        message = (
-            "; ".join(f"{'.'.join(d['loc'])}: {d['msg']}" for d in details) or "invalid request"
-        )
-        return _error_response(request, 422, "invalid_input", message, details)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        codes = {404: "not_found", 405: "method_not_allowed"}
-        message = str(exc.detail)
-        if exc.status_code == 404:
-            message = f"no endpoint at {request.url.path}; see /docs"
-        response = _error_response(
-            request, exc.status_code, codes.get(exc.status_code, "http_error"), message, []
-        )
-        if exc.headers:
-            response.headers.update(exc.headers)
-        return response
-
-    @app.exception_handler(ClientDisconnect)
-    async def client_gone(request: Request, exc: ClientDisconnect) -> Response:
-        # Nobody is left to read an answer; 499 (nginx's "client closed request") keeps the
-        # metrics honest without calling it a server error.
-        metrics.ERRORS.labels("client_disconnected").inc()
-        return Response(status_code=499)
-
-    @app.exception_handler(Exception)
-    async def unexpected_error(request: Request, exc: Exception) -> Response:
-        log.exception("unhandled error", extra={"path": request.url.path})
-        return _error_response(
-            request, 500, "internal_error", "internal error; see the server log", []
-        )
 
 
 def _install_openapi(app: FastAPI, registry: ModelRegistry) -> None:

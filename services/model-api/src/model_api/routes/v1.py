@@ -128,7 +128,7 @@ async def version_metadata(name: str, version: str, registry: RegistryDep) -> JS
     return JSONBytes(metadata_body(registry, registry.get(name, version)))
 
 
-async def _predict(request: Request, model: LoadedModel, settings: Settings) -> Response:
+async def serve_predict(request: Request, model: LoadedModel, settings: Settings) -> Response:
     kind = media_type(request)
     if kind in ("text/csv", "application/csv"):
         delimiter = request.query_params.get("delimiter", ",")
@@ -186,7 +186,7 @@ def _matrix_from_json(model: LoadedModel, settings: Settings, body: bytes) -> An
 async def predict(name: str, request: Request) -> Response:
     # The hot path: no FastAPI dependencies or query models (each costs more than a prediction).
     registry, settings = hot_path_state(request)
-    return await _predict(request, registry.get(name), settings)
+    return await serve_predict(request, registry.get(name), settings)
 
 
 @router.post(
@@ -198,7 +198,7 @@ async def predict(name: str, request: Request) -> Response:
 )
 async def predict_version(name: str, version: str, request: Request) -> Response:
     registry, settings = hot_path_state(request)
-    return await _predict(request, registry.get(name, version), settings)
+    return await serve_predict(request, registry.get(name, version), settings)
 
 
 async def _explain(request: Request, model: LoadedModel, settings: Settings) -> JSONBytes:

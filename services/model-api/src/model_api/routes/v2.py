@@ -189,7 +189,7 @@ def _check_rows(rows: int, max_rows: int) -> None:
         raise BadRequestError("the request has no rows")
 
 
-async def _infer(request: Request, model: LoadedModel, settings: Settings) -> Response:
+async def serve_infer(request: Request, model: LoadedModel, settings: Settings) -> Response:
     body = await read_body(request, settings.max_request_bytes)
     payload, binary = split_binary_body(body, request.headers.get(HEADER_LENGTH))
     raw_inputs = payload.get("inputs")
@@ -269,7 +269,7 @@ def _requested_outputs(payload: dict[str, Any], model: LoadedModel) -> tuple[lis
 async def infer(name: str, request: Request) -> Response:
     # The hot path: no FastAPI dependencies (each costs more than a prediction).
     registry, settings = hot_path_state(request)
-    return await _infer(request, registry.get(name), settings)
+    return await serve_infer(request, registry.get(name), settings)
 
 
 @router.post(
@@ -281,7 +281,7 @@ async def infer(name: str, request: Request) -> Response:
 )
 async def infer_version(name: str, version: str, request: Request) -> Response:
     registry, settings = hot_path_state(request)
-    return await _infer(request, registry.get(name, version), settings)
+    return await serve_infer(request, registry.get(name, version), settings)
 
 
 __all__ = ["InferenceRequest", "router"]
