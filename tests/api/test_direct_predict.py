@@ -11,10 +11,9 @@ import threading
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 import xgboost as xgb
-from model_api.bundle import load_bundle, save_bundle
+from model_api.bundle import load_bundle
 from model_api.runtime import ModelRuntime
 from model_api.xgb_direct import DensePredictor, DirectPredictUnavailableError
 
@@ -61,6 +60,8 @@ def test_same_output_as_inplace_predict(objective: str, margin: bool) -> None:
         got = direct.predict(rows)
         assert got.shape == expected.shape
         np.testing.assert_array_equal(got, expected)
+        # Any other layout or dtype is brought to float32 C order first, never read as-is.
+        np.testing.assert_array_equal(direct.predict(np.asfortranarray(rows, np.float64)), expected)
 
 
 def test_categorical_bundle_matches_inplace_predict(binary_bundle: Path) -> None:
@@ -101,12 +102,8 @@ def test_threads_each_get_their_own_answers() -> None:
     assert wrong == []
 
 
-def test_installed_xgboost_takes_the_direct_path(
-    tmp_path: Path, mixed_frame: pd.DataFrame, binary_classifier: xgb.XGBClassifier
-) -> None:
-    folder = tmp_path / "toy"
-    save_bundle(binary_classifier, mixed_frame, folder, name="toy", class_labels=["no", "yes"])
-    metadata, booster = load_bundle(folder)
+def test_installed_xgboost_takes_the_direct_path(binary_bundle: Path) -> None:
+    metadata, booster = load_bundle(binary_bundle)
     assert ModelRuntime(metadata, booster).direct, (
         f"XGBoost {xgb.__version__}: the direct C predict no longer matches inplace_predict; "
         "see model_api/xgb_direct.py"
@@ -114,12 +111,8 @@ def test_installed_xgboost_takes_the_direct_path(
     assert not ModelRuntime(metadata, booster, direct=False).direct
 
 
-def test_runtime_predictions_agree_with_and_without_the_direct_path(
-    tmp_path: Path, mixed_frame: pd.DataFrame, binary_classifier: xgb.XGBClassifier
-) -> None:
-    folder = tmp_path / "toy"
-    save_bundle(binary_classifier, mixed_frame, folder, name="toy", class_labels=["no", "yes"])
-    metadata, booster = load_bundle(folder)
+def test_runtime_predictions_agree_with_and_without_the_direct_path(binary_bundle: Path) -> None:
+    metadata, booster = load_bundle(binary_bundle)
     rows = np.random.default_rng(5).integers(0, 3, size=(30, 4)).astype(np.float32)
     fast = ModelRuntime(metadata, booster).predict(rows)
     wrapped = ModelRuntime(metadata, booster, direct=False).predict(rows)

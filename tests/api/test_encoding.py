@@ -55,6 +55,28 @@ def test_wrong_values_are_named(
     assert message in caught.value.details[0]["msg"]
 
 
+@pytest.mark.parametrize("wrong", [True, "9.5"])
+def test_a_wrong_type_among_numbers_is_named_not_converted(
+    encoder: FeatureEncoder, wrong: object
+) -> None:
+    # numpy alone would turn [9.5, True] into [9.5, 1.0] and ["9.5"] into 9.5
+    rows = [ROW, {**ROW, "size": wrong}, {**ROW, "count": None}]
+    with pytest.raises(InvalidInputError) as caught:
+        encoder.from_records(rows)
+    assert caught.value.details[0]["loc"] == ["instances", 1, "size"]
+    with pytest.raises(InvalidInputError) as caught:
+        encoder.from_columns(
+            {
+                "size": [9.5, wrong],
+                "count": [1, 2],
+                "flag": [True, False],
+                "colour": ["red", "red"],
+            },
+            2,
+        )
+    assert "size" in caught.value.message
+
+
 def test_missing_and_unknown_features_are_all_listed(encoder: FeatureEncoder) -> None:
     row = {k: v for k, v in ROW.items() if k != "count"} | {"colour_code": 1}
     with pytest.raises(InvalidInputError) as caught:

@@ -17,6 +17,7 @@ import pytest
 from fastapi import FastAPI
 from model_api.fastpath import PREDICTION_PATH, FastPathMiddleware
 from model_api.main import create_app, load_models
+from model_api.middleware import RequestMiddleware
 from model_api.settings import Settings
 
 from tests.support import ADELIE
@@ -197,3 +198,13 @@ def test_prediction_paths_never_reach_the_router(apps: tuple[FastAPI, FastAPI]) 
     assert reached == []
     assert asyncio.run(call("/v1/models/penguin-species/explain")) == 204
     assert reached == ["/v1/models/penguin-species/explain"]
+
+
+def test_create_app_puts_the_fast_path_inside_the_request_middleware(
+    apps: tuple[FastAPI, FastAPI],
+) -> None:
+    # Outermost first: RequestMiddleware (request ids, API key, limits, metrics) must wrap the
+    # fast path, or a prediction would skip the API key check.
+    order = [m.cls for m in apps[0].user_middleware]
+    assert order[0] is RequestMiddleware
+    assert order[-1] is FastPathMiddleware

@@ -2,14 +2,14 @@
 
 Each entry point has a fast path built on numpy's own conversion and, only when that fails, a
 slow path that walks the values to say exactly which field is wrong and what was expected.
+(Plainly valid v1 bodies never get here: ``records.py`` decodes them; ``from_records`` serves
+the rest.)
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
-from itertools import chain
-from operator import itemgetter
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -42,13 +42,6 @@ class FeatureEncoder:
         }
         self.lower = np.array([np.nan if f.min is None else f.min for f in self.features])
         self.upper = np.array([np.nan if f.max is None else f.max for f in self.features])
-        # Fast path for records: every numeric feature of every row in one numpy call.
-        self._numeric_cols = [j for j, f in enumerate(self.features) if f.type in NUMBER_TYPES]
-        numeric_names = [self.names[j] for j in self._numeric_cols]
-        self._numeric_of: Callable[[dict[str, Any]], tuple[Any, ...]] = _tuple_getter(numeric_names)
-        self._integer_cols = [
-            k for k, j in enumerate(self._numeric_cols) if self.features[j].type == "integer"
-        ]
         # Tensor checks: columns that must hold whole numbers, category codes, or 0/1 flags.
         self._whole_cols = [
             j
@@ -60,9 +53,6 @@ class FeatureEncoder:
             [len(self.features[j].categories or []) for j in self._category_cols], dtype=np.float64
         )
         self._boolean_cols = [j for j, f in enumerate(self.features) if f.type == "boolean"]
-        self._other_cols = [
-            (j, f) for j, f in enumerate(self.features) if f.type not in NUMBER_TYPES
-        ]
 
     # ---------------------------------------------------------------- JSON records
     def from_records(self, rows: Any, field: str = "instances") -> np.ndarray:
@@ -76,9 +66,6 @@ class FeatureEncoder:
         for row in rows:
             if type(row) is not dict or row.keys() != name_set:
                 self._raise_record_errors(rows, field)
-        fast = self._fast_records(rows)
-        if fast is not None:
-            return fast
         matrix = np.empty((len(rows), len(self.names)), dtype=np.float32)
         problems: list[dict[str, Any]] = []
         for j, feature in enumerate(self.features):
@@ -91,28 +78,6 @@ class FeatureEncoder:
                 )
             matrix[:, j] = converted
         _raise_if(problems)
-        return matrix
-
-    def _fast_records(self, rows: list[dict[str, Any]]) -> np.ndarray | None:
-        """The matrix when every value is plainly valid, else None (the caller looks closer)."""
-        matrix = np.empty((len(rows), len(self.names)), dtype=np.float32)
-        if self._numeric_cols:
-            values = [self._numeric_of(row) for row in rows]
-            if not set(map(type, chain.from_iterable(values))) <= NUMBER_PY_TYPES:
-                return None  # null, bool, string, nested...: named by the per-column pass
-            block = np.array(values, dtype=np.float64)
-            if not np.isfinite(block).all() or np.abs(block).max() > FLOAT32_MAX:
-                return None
-            if self._integer_cols:
-                integers = block[:, self._integer_cols]
-                if (integers != np.floor(integers)).any():
-                    return None
-            matrix[:, self._numeric_cols] = block
-        for j, feature in self._other_cols:
-            converted = self.fast_column(feature, [row[feature.name] for row in rows])
-            if converted is None:
-                return None
-            matrix[:, j] = converted
         return matrix
 
     def _raise_record_errors(self, rows: list[Any], field: str) -> None:
@@ -327,6 +292,8 @@ class FeatureEncoder:
                 return np.array([codes[v] for v in column], dtype=np.float32)
             except (KeyError, TypeError):
                 return None
+        if feature.type != "boolean" and not set(map(type, column)) <= NUMBER_PY_TYPES:
+            return None  # null, string, bool (numpy would turn [1.5, True] into [1.5, 1.0])...
         try:
             array = np.array(column)
         except (ValueError, TypeError, OverflowError):
@@ -396,16 +363,6 @@ class FeatureEncoder:
         with np.errstate(invalid="ignore"):
             outside = ((matrix < self.lower) | (matrix > self.upper)).sum(axis=0)
         return missing, outside
-
-
-def _tuple_getter(names: list[str]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
-    """Like ``itemgetter(*names)`` but always returning a tuple (itemgetter of one name does not)."""
-    if not names:
-        return lambda row: ()
-    if len(names) == 1:
-        only = names[0]
-        return lambda row: (row[only],)
-    return itemgetter(*names)
 
 
 def _expected(feature: FeatureSpec) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -68,20 +69,23 @@ async def unexpected_error(request: Request, exc: Exception) -> Response:
     return error_response(request, 500, "internal_error", "internal error; see the server log", [])
 
 
+# Exception type -> handler; FastAPI gets them all (``install``), and ``response_for`` picks the
+# same handler the same way (the nearest class in the exception's MRO).
+HANDLERS: dict[type[Exception], Callable[[Request, Any], Awaitable[Response]]] = {
+    ModelAPIError: domain_error,
+    RequestValidationError: validation_error,
+    StarletteHTTPException: http_error,
+    ClientDisconnect: client_gone,
+    Exception: unexpected_error,
+}
+
+
 async def response_for(request: Request, exc: Exception) -> Response:
     """The answer the app's handlers give for ``exc`` (for code that runs outside FastAPI)."""
-    if isinstance(exc, ModelAPIError):
-        return await domain_error(request, exc)
-    if isinstance(exc, ClientDisconnect):
-        return await client_gone(request, exc)
-    if isinstance(exc, StarletteHTTPException):
-        return await http_error(request, exc)
-    return await unexpected_error(request, exc)
+    handler = next(HANDLERS[kind] for kind in type(exc).__mro__ if kind in HANDLERS)
+    return await handler(request, exc)
 
 
 def install(app: FastAPI) -> None:
-    app.add_exception_handler(ModelAPIError, domain_error)  # type: ignore[arg-type]
-    app.add_exception_handler(RequestValidationError, validation_error)  # type: ignore[arg-type]
-    app.add_exception_handler(StarletteHTTPException, http_error)  # type: ignore[arg-type]
-    app.add_exception_handler(ClientDisconnect, client_gone)  # type: ignore[arg-type]
-    app.add_exception_handler(Exception, unexpected_error)
+    for kind, handler in HANDLERS.items():
+        app.add_exception_handler(kind, handler)

@@ -42,27 +42,28 @@ class FastPathMiddleware:
 
     def __init__(self, app: ASGIApp, routes: Sequence[BaseRoute]) -> None:
         self.app = app
-        # The declared routes, so metrics and logs label a fast-path request exactly as FastAPI
-        # would have (``scope["route"]``).
-        self._routes: dict[str, BaseRoute] = {}
-        for route in routes:
-            path = getattr(route, "path", None)
-            if isinstance(path, str) and "POST" in (getattr(route, "methods", None) or ()):
-                self._routes[path] = route
+        declared = {getattr(route, "path", None): route for route in routes}
+        # (api, verb, versioned) -> the handler, and the declared route, so that metrics and logs
+        # label a fast-path request exactly as FastAPI would have (``scope["route"]``).
+        self._targets: dict[tuple[str, str, bool], tuple[Handler, BaseRoute | None]] = {}
+        for (api, verb), handler in HANDLERS.items():
+            for versioned in (False, True):
+                middle = "/versions/{version}" if versioned else ""
+                route = declared.get(f"/{api}/models/{{name}}{middle}/{verb}")
+                self._targets[api, verb, versioned] = (handler, route)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        match = None
+        target = None
+        # Behind a root_path Starlette strips a prefix first; leave those requests to it.
         if scope["type"] == "http" and scope["method"] == "POST" and not scope.get("root_path"):
             match = PREDICTION_PATH.match(scope["path"])
-        handler = match and HANDLERS.get((match["api"], match["verb"]))
-        if match is None or handler is None:
+            if match is not None:
+                name, version = match["name"], match["version"]
+                target = self._targets.get((match["api"], match["verb"], version is not None))
+        if target is None:
             await self.app(scope, receive, send)
             return
-        name, version = match["name"], match["version"]
-        template = f"/{match['api']}/models/{{name}}"
-        template += "/versions/{version}" if version is not None else ""
-        template += f"/{match['verb']}"
-        scope["route"] = self._routes.get(template)
+        handler, scope["route"] = target
         scope["path_params"] = (
             {"name": name} if version is None else {"name": name, "version": version}
         )

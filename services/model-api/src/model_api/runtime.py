@@ -58,14 +58,12 @@ class ModelRuntime:
         if threads:
             booster.set_param({"nthread": threads})
         objective = json.loads(booster.save_config())["learner"]["objective"]["name"]
-        # multi:softmax and binary:logitraw give labels or margins; take margins and squash them.
-        self._margin_softmax = objective in ("multi:softmax",)
-        self._margin_sigmoid = objective in ("binary:logitraw", "binary:hinge")
+        # These give labels, raw margins or hinge outputs: take margins and squash them ourselves.
+        self._margin = objective in ("multi:softmax", "binary:logitraw", "binary:hinge")
         self._feature_names = [f.name for f in metadata.features]
         self._feature_types = [
             "c" if f.type == "categorical" else "float" for f in metadata.features
         ]
-        self._margin = self._margin_softmax or self._margin_sigmoid
         self._direct = self._direct_predictor(direct)
 
     def _direct_predictor(self, wanted: bool) -> DensePredictor | None:
@@ -84,7 +82,7 @@ class ModelRuntime:
 
     def _raw(self, matrix: np.ndarray) -> np.ndarray:
         if self._direct is not None:
-            return self._direct.predict(np.ascontiguousarray(matrix, dtype=np.float32))
+            return self._direct.predict(matrix)
         kind = "margin" if self._margin else "value"
         return np.asarray(
             self.booster.inplace_predict(matrix, predict_type=kind, validate_features=False)

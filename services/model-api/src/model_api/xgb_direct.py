@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ctypes
 import json
+import math
 import threading
 from typing import Any
 
@@ -26,6 +27,8 @@ try:  # where XGBoost 3.x keeps its loaded library; with another layout the wrap
 except ImportError:  # pragma: no cover - depends on the installed XGBoost
     _c_api = None  # type: ignore[assignment]
 
+# numpy's array interface for a C-contiguous float32 [rows, columns] matrix at an address.
+_DENSE_F32 = b'{"data":[%d,true],"shape":[%d,%d],"strides":null,"typestr":"<f4","version":3}'
 _FLOAT_P = ctypes.POINTER(ctypes.c_float)
 _SHAPE_P = ctypes.POINTER(ctypes.c_uint64)
 _per_thread = threading.local()
@@ -81,18 +84,13 @@ class DensePredictor:
         self._check_against_xgboost(margin, features)
 
     def predict(self, matrix: np.ndarray) -> np.ndarray:
-        """Float32 C-contiguous [N, F] matrix → output as XGBoost shapes it ([N] or [N, K]).
+        """[N, F] matrix → output as XGBoost shapes it ([N] or [N, K]).
 
         The result is a read-only array of its own (a copy of XGBoost's buffer)."""
-        rows, columns = matrix.shape
-        interface = (
-            b'{"data":[%d,true],"shape":[%d,%d],"strides":null,"typestr":"<f4","version":3}'
-            % (
-                matrix.ctypes.data,
-                rows,
-                columns,
-            )
-        )
+        # XGBoost reads the memory as described below: it must be float32, C order (no copy when
+        # it already is, as the encoders' matrices are).
+        matrix = np.ascontiguousarray(matrix, dtype=np.float32)
+        interface = _DENSE_F32 % (matrix.ctypes.data, *matrix.shape)
         shape, dims, output = _SHAPE_P(), ctypes.c_uint64(), _FLOAT_P()
         self._check_call(
             self._call(
@@ -106,11 +104,8 @@ class DensePredictor:
             )
         )
         out_shape = tuple(shape[i] for i in range(dims.value))
-        size = 1
-        for extent in out_shape:
-            size *= extent
         # The buffer belongs to XGBoost and is reused by this thread's next call: copy it now.
-        copied = ctypes.string_at(output, size * 4)
+        copied = ctypes.string_at(output, math.prod(out_shape) * 4)
         return np.frombuffer(copied, dtype=np.float32).reshape(out_shape)
 
     def _check_against_xgboost(self, margin: bool, features: int) -> None:
@@ -120,7 +115,7 @@ class DensePredictor:
         probe[1, :] = 0.0
         probe[2, ::2] = np.nan
         kind = "margin" if margin else "value"
-        for rows in (np.ascontiguousarray(probe[:1]), probe):
+        for rows in (probe[:1], probe):
             try:
                 expected: Any = self._booster.inplace_predict(
                     rows, predict_type=kind, validate_features=False

@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from model_api.csv_scoring import csv_response
-from model_api.deps import RegistryDep, SettingsDep, hot_path_state
+from model_api.deps import RegistryDep, SettingsDep
 from model_api.errors import InvalidInputError, PayloadTooLargeError
 from model_api.http import JSONBytes, media_type, parse_json, read_body, require_json_type
 from model_api.outputs import explanation_rows, prediction_rows
@@ -183,9 +183,11 @@ def _matrix_from_json(model: LoadedModel, settings: Settings, body: bytes) -> An
     openapi_extra=PREDICT_BODY,
     summary="Predict with the newest version (JSON records or CSV)",
 )
-async def predict(name: str, request: Request) -> Response:
-    # The hot path: no FastAPI dependencies or query models (each costs more than a prediction).
-    registry, settings = hot_path_state(request)
+async def predict(
+    name: str, request: Request, registry: RegistryDep, settings: SettingsDep
+) -> Response:
+    # Served by fastpath.FastPathMiddleware; declared here for OpenAPI and for the requests the
+    # fast path leaves to FastAPI (an app behind a root_path).
     return await serve_predict(request, registry.get(name), settings)
 
 
@@ -196,8 +198,9 @@ async def predict(name: str, request: Request) -> Response:
     openapi_extra=PREDICT_BODY,
     summary="Predict with one model version (JSON records or CSV)",
 )
-async def predict_version(name: str, version: str, request: Request) -> Response:
-    registry, settings = hot_path_state(request)
+async def predict_version(
+    name: str, version: str, request: Request, registry: RegistryDep, settings: SettingsDep
+) -> Response:
     return await serve_predict(request, registry.get(name, version), settings)
 
 

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from model_api import __version__
-from model_api.deps import RegistryDep, hot_path_state
+from model_api.deps import RegistryDep, SettingsDep
 from model_api.errors import BadRequestError, NotReadyError, PayloadTooLargeError
 from model_api.http import JSON_OPTIONS, JSONBytes, read_body
 from model_api.registry import LoadedModel, ModelRegistry
@@ -266,9 +266,11 @@ def _requested_outputs(payload: dict[str, Any], model: LoadedModel) -> tuple[lis
     openapi_extra=INFER_BODY,
     summary="Inference (newest version)",
 )
-async def infer(name: str, request: Request) -> Response:
-    # The hot path: no FastAPI dependencies (each costs more than a prediction).
-    registry, settings = hot_path_state(request)
+async def infer(
+    name: str, request: Request, registry: RegistryDep, settings: SettingsDep
+) -> Response:
+    # Served by fastpath.FastPathMiddleware; declared here for OpenAPI and for the requests the
+    # fast path leaves to FastAPI (an app behind a root_path).
     return await serve_infer(request, registry.get(name), settings)
 
 
@@ -279,8 +281,9 @@ async def infer(name: str, request: Request) -> Response:
     openapi_extra=INFER_BODY,
     summary="Inference (one version)",
 )
-async def infer_version(name: str, version: str, request: Request) -> Response:
-    registry, settings = hot_path_state(request)
+async def infer_version(
+    name: str, version: str, request: Request, registry: RegistryDep, settings: SettingsDep
+) -> Response:
     return await serve_infer(request, registry.get(name, version), settings)
 
 
