@@ -110,9 +110,10 @@ def score_lines(
         out.seek(0)
         out.truncate()
         if valid.any():
+            scored = matrix if not errors else matrix[valid]
             started = time.perf_counter()
-            prediction = model.runtime.predict(matrix[valid])
-            model.observe(matrix[valid], prediction, time.perf_counter() - started)
+            prediction = model.runtime.predict(scored)
+            model.observe(scored, prediction, time.perf_counter() - started)
         else:
             prediction = None
         k = 0

@@ -24,9 +24,3 @@ async def get_settings(request: Request) -> Settings:
 
 RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-
-
-def hot_path_state(request: Request) -> tuple[ModelRegistry, Settings]:
-    """Registry and settings for the prediction routes, read without dependency injection."""
-    state = request.app.state
-    return state.registry, state.settings

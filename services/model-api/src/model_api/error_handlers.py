@@ -32,7 +32,9 @@ def error_response(
 
 
 async def domain_error(request: Request, exc: ModelAPIError) -> Response:
-    return error_response(request, exc.status, exc.code, exc.message, exc.details)
+    response = error_response(request, exc.status, exc.code, exc.message, exc.details)
+    response.headers.update(exc.headers)
+    return response
 
 
 async def validation_error(request: Request, exc: RequestValidationError) -> Response:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 
 class ModelAPIError(Exception):
@@ -10,6 +10,7 @@ class ModelAPIError(Exception):
 
     status = 500
     code = "internal_error"
+    headers: ClassVar[dict[str, str]] = {}  # extra response headers
 
     def __init__(self, message: str, details: list[dict[str, Any]] | None = None) -> None:
         super().__init__(message)
@@ -59,11 +60,20 @@ class NotReadyError(ModelAPIError):
     code = "not_ready"
 
 
+class OverloadedError(ModelAPIError):
+    """More requests in flight than ``MODEL_API_MAX_IN_FLIGHT`` (503, retry after a second)."""
+
+    status = 503
+    code = "overloaded"
+    headers: ClassVar[dict[str, str]] = {"retry-after": "1"}
+
+
 class UnauthorizedError(ModelAPIError):
     """Missing or wrong API key (401)."""
 
     status = 401
     code = "unauthorized"
+    headers: ClassVar[dict[str, str]] = {"www-authenticate": "Bearer"}
 
 
 class BundleError(Exception):

@@ -20,7 +20,6 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from model_api import error_handlers
-from model_api.deps import hot_path_state
 from model_api.registry import LoadedModel
 from model_api.routes import v1, v2
 from model_api.settings import Settings
@@ -69,7 +68,8 @@ class FastPathMiddleware:
         )
         request = Request(scope, receive, send)
         try:
-            registry, settings = hot_path_state(request)
+            state = request.app.state
+            registry, settings = state.registry, state.settings
             response = await handler(request, registry.get(name, version), settings)
         except Exception as exc:  # the app's own handlers decide the answer, as in FastAPI
             response = await error_handlers.response_for(request, exc)

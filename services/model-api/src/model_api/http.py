@@ -11,6 +11,7 @@ from starlette.responses import Response
 from model_api.errors import BadRequestError, PayloadTooLargeError, UnsupportedMediaTypeError
 
 JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
+CSV_MEDIA_TYPES = frozenset({"text/csv", "application/csv"})
 
 
 class JSONBytes(Response):
@@ -37,7 +38,12 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 
 def media_type(request: Request) -> str:
-    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    return bare_media_type(request.headers.get("content-type", ""))
+
+
+def bare_media_type(content_type: str) -> str:
+    """``Text/CSV; charset=utf-8`` → ``text/csv``."""
+    return content_type.split(";", 1)[0].strip().lower()
 
 
 def require_json_type(kind: str) -> None:

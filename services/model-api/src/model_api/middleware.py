@@ -15,6 +15,13 @@ import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from model_api import metrics
+from model_api.errors import (
+    ModelAPIError,
+    OverloadedError,
+    PayloadTooLargeError,
+    UnauthorizedError,
+)
+from model_api.http import CSV_MEDIA_TYPES, bare_media_type
 from model_api.logs import request_id_var
 from model_api.settings import Settings
 
@@ -107,11 +114,9 @@ class RequestMiddleware:
                 None if quiet else self._overload()
             )
             if refusal is not None:
-                status, code, message, extra = refusal
-                metrics.ERRORS.labels(code).inc()
-                await _send_json(
-                    send_with_id, status, error_body(path, code, message, request_id), extra
-                )
+                metrics.ERRORS.labels(refusal.code).inc()
+                body = error_body(path, refusal.code, refusal.message, request_id)
+                await _send_json(send_with_id, refusal.status, body, refusal.headers)
             else:
                 await self.app(scope, receive, send_with_id)
         finally:
@@ -143,21 +148,16 @@ class RequestMiddleware:
                 )
             request_id_var.reset(token)
 
-    def _overload(self) -> tuple[int, str, str, dict[str, str]] | None:
+    def _overload(self) -> OverloadedError | None:
         """Past the in-flight limit, answer 503 at once instead of queueing without bound."""
         limit = self.settings.max_in_flight
         if limit and self._in_flight > limit:
-            return (
-                503,
-                "overloaded",
-                f"server busy: more than {limit} requests in flight; retry after 1 second",
-                {"retry-after": "1"},
+            return OverloadedError(
+                f"server busy: more than {limit} requests in flight; retry after 1 second"
             )
         return None
 
-    def _refusal(
-        self, method: str, path: str, headers: dict[str, str]
-    ) -> tuple[int, str, str, dict[str, str]] | None:
+    def _refusal(self, method: str, path: str, headers: dict[str, str]) -> ModelAPIError | None:
         """A reason to answer before the app runs: missing key (401) or oversized body (413)."""
         # CORS preflights never carry credentials; CORS itself decides about them.
         needs_key = path not in UNPROTECTED_PATHS and method != "OPTIONS"
@@ -167,24 +167,16 @@ class RequestMiddleware:
             if not offered and authorization.lower().startswith("bearer "):
                 offered = authorization[7:].strip()
             if not offered:
-                return (
-                    401,
-                    "unauthorized",
-                    "missing API key: send it in the X-API-Key header",
-                    {"www-authenticate": "Bearer"},
-                )
+                return UnauthorizedError("missing API key: send it in the X-API-Key header")
             if not hmac.compare_digest(offered.encode(), self._api_key):
-                return 401, "unauthorized", "invalid API key", {"www-authenticate": "Bearer"}
+                return UnauthorizedError("invalid API key")
         declared = headers.get("content-length", "")
         if declared.isdigit():
-            is_csv = headers.get("content-type", "").lower().startswith("text/csv")
+            is_csv = bare_media_type(headers.get("content-type", "")) in CSV_MEDIA_TYPES
             limit = self.settings.max_csv_bytes if is_csv else self.settings.max_request_bytes
             if int(declared) > limit:
-                return (
-                    413,
-                    "payload_too_large",
-                    (f"request body of {declared} bytes exceeds the limit of {limit} bytes"),
-                    {},
+                return PayloadTooLargeError(
+                    f"request body of {declared} bytes exceeds the limit of {limit} bytes"
                 )
         return None
 

@@ -11,7 +11,14 @@ from starlette.responses import Response
 from model_api.csv_scoring import csv_response
 from model_api.deps import RegistryDep, SettingsDep
 from model_api.errors import InvalidInputError, PayloadTooLargeError
-from model_api.http import JSONBytes, media_type, parse_json, read_body, require_json_type
+from model_api.http import (
+    CSV_MEDIA_TYPES,
+    JSONBytes,
+    media_type,
+    parse_json,
+    read_body,
+    require_json_type,
+)
 from model_api.outputs import explanation_rows, prediction_rows
 from model_api.registry import LoadedModel, ModelRegistry
 from model_api.schemas import (
@@ -130,7 +137,7 @@ async def version_metadata(name: str, version: str, registry: RegistryDep) -> JS
 
 async def serve_predict(request: Request, model: LoadedModel, settings: Settings) -> Response:
     kind = media_type(request)
-    if kind in ("text/csv", "application/csv"):
+    if kind in CSV_MEDIA_TYPES:
         delimiter = request.query_params.get("delimiter", ",")
         return await csv_response(
             request, model, settings.max_csv_bytes, settings.csv_chunk_rows, delimiter
