@@ -14,6 +14,15 @@ from tests.support import ROOT, Server
 APP = ROOT / "services" / "ui" / "src" / "model_ui" / "app.py"
 API_KEY = "ui-test-key"
 MIXED_MODEL = "mixed-binary"
+# A penguin the Predict tests (AppTest and the real browser) type into the form.
+FORM_ROW: dict[str, float | str] = {
+    "bill_length_mm": 47.5,
+    "bill_depth_mm": 18.6,
+    "flipper_length_mm": 195.0,
+    "body_mass_g": 3900.0,
+    "island": "Dream",
+    "sex": "female",
+}
 
 
 def open_app(page: str | None = None, model: str | None = "penguin-species") -> AppTest:

@@ -7,6 +7,7 @@ import pytest
 from tests.support import Server
 from tests.ui.helpers import (
     API_KEY,
+    FORM_ROW,
     MIXED_MODEL,
     api_json,
     chart_data,
@@ -29,32 +30,19 @@ def test_form_is_generated_from_the_metadata(ui_env: Server) -> None:
     assert at.title[0].value == f"Predict · {SPECIES}"
     for feature in metadata["features"]:
         if feature["type"] == "categorical":
-            box = at.selectbox(key=key(SPECIES, feature["name"]))
-            assert box.options == feature["categories"]
-            assert box.value == feature["default"]
+            widget = at.selectbox(key=key(SPECIES, feature["name"]))
+            assert widget.options == feature["categories"]
         else:
-            number = at.number_input(key=key(SPECIES, feature["name"]))
-            assert number.value == feature["default"]
-            assert f"({feature['min']:g}–{feature['max']:g})" in number.label
-        widget = (
-            at.selectbox(key=key(SPECIES, feature["name"]))
-            if feature["type"] == "categorical"
-            else at.number_input(key=key(SPECIES, feature["name"]))
-        )
+            widget = at.number_input(key=key(SPECIES, feature["name"]))
+            assert f"({feature['min']:g}–{feature['max']:g})" in widget.label
+        assert widget.value == feature["default"]
         assert widget.help.startswith(feature["description"])
 
 
 def test_prediction_shows_the_api_answer_with_probabilities_and_contributions(
     ui_env: Server,
 ) -> None:
-    row: dict[str, float | str] = {
-        "bill_length_mm": 47.5,
-        "bill_depth_mm": 18.6,
-        "flipper_length_mm": 195.0,
-        "body_mass_g": 3900.0,
-        "island": "Dream",
-        "sex": "female",
-    }
+    row = FORM_ROW
     at = open_app(model=SPECIES)
     for name, value in row.items():
         if isinstance(value, str):
@@ -83,6 +71,13 @@ def test_prediction_shows_the_api_answer_with_probabilities_and_contributions(
     assert f"log-odds score for {explanation['explained_class']}" in texts(at)
     table = at.dataframe[0].value
     assert list(table["feature"]) == sorted(drawn, key=lambda f: -abs(drawn[f]))
+
+    at.switch_page("app_pages/api.py").run()  # away and back: the answer is still shown
+    at.switch_page("app_pages/predict.py").run()
+    assert not at.exception
+    assert [m.value for m in at.metric] == [answer["label"]]
+    assert form_values(at) == row
+    assert not at.info  # nor is it taken for an answer to other values
 
 
 def test_regression_model_shows_the_value(ui_env: Server) -> None:

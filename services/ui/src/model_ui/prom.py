@@ -119,11 +119,9 @@ def delta_buckets(new: Buckets, old: Buckets) -> Buckets:
 class Window:
     """Rates and latency between two scrapes."""
 
-    seconds: float
     request_rate: float
     error_rate: float
     latency: dict[float, float | None]
-    predictions: dict[tuple[str, str, str], float]
 
 
 def window(new: Snapshot, old: Snapshot) -> Window:
@@ -131,11 +129,8 @@ def window(new: Snapshot, old: Snapshot) -> Window:
     requests = max(new.total_requests - old.total_requests, 0.0)
     failed = max(new.failed_requests - old.failed_requests, 0.0)
     recent = delta_buckets(new.all_latency(), old.all_latency())
-    predicted = {k: max(v - old.predictions.get(k, 0.0), 0.0) for k, v in new.predictions.items()}
     return Window(
-        seconds=seconds,
         request_rate=requests / seconds,
         error_rate=failed / seconds,
         latency={q: quantile(q, recent) for q in QUANTILES},
-        predictions=predicted,
     )

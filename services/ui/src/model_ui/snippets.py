@@ -20,11 +20,19 @@ def paths(metadata: ModelMetadata) -> dict[str, str]:
     base = f"/v1/models/{metadata.name}/versions/{metadata.version}"
     return {
         "predict": metadata.endpoints.get("predict", f"{base}/predict"),
-        "explain": metadata.endpoints.get("explain", f"{base}/explain"),
         "v2_infer": metadata.endpoints.get(
             "v2_infer", f"/v2/models/{metadata.name}/versions/{metadata.version}/infer"
         ),
     }
+
+
+def _curl(url: str, content_type: str, key: bool, data: str) -> str:
+    """A POST with curl: the URL, its Content-Type, the key from the shell when needed, the data."""
+    lines = [f"curl -sS -X POST {_shell_quote(url)}", f"  -H 'Content-Type: {content_type}'"]
+    if key:
+        lines.append(f'  -H "X-API-Key: ${KEY_VARIABLE}"')
+    lines.append(f"  {data}")
+    return " \\\n".join(lines)
 
 
 def v2_request(metadata: ModelMetadata, row: dict[str, Scalar]) -> dict[str, Any]:
@@ -47,25 +55,13 @@ def v2_request(metadata: ModelMetadata, row: dict[str, Scalar]) -> dict[str, Any
 
 def curl_predict(base_url: str, metadata: ModelMetadata, row: dict[str, Scalar], key: bool) -> str:
     body = json.dumps({"instances": [row]})
-    lines = [
-        f"curl -sS -X POST {_shell_quote(base_url + paths(metadata)['predict'])}",
-        "  -H 'Content-Type: application/json'",
-    ]
-    if key:
-        lines.append(f'  -H "X-API-Key: ${KEY_VARIABLE}"')
-    lines.append(f"  -d {_shell_quote(body)}")
-    return " \\\n".join(lines)
+    url = base_url + paths(metadata)["predict"]
+    return _curl(url, "application/json", key, f"-d {_shell_quote(body)}")
 
 
 def curl_csv(base_url: str, metadata: ModelMetadata, key: bool) -> str:
-    lines = [
-        f"curl -sS -X POST {_shell_quote(base_url + paths(metadata)['predict'])}",
-        "  -H 'Content-Type: text/csv'",
-    ]
-    if key:
-        lines.append(f'  -H "X-API-Key: ${KEY_VARIABLE}"')
-    lines.append("  --data-binary @rows.csv -o scored.csv")
-    return " \\\n".join(lines)
+    url = base_url + paths(metadata)["predict"]
+    return _curl(url, "text/csv", key, "--data-binary @rows.csv -o scored.csv")
 
 
 def _python_literal(value: Scalar) -> str:
@@ -100,11 +96,5 @@ def python_predict(
 
 def curl_v2(base_url: str, metadata: ModelMetadata, row: dict[str, Scalar], key: bool) -> str:
     body = json.dumps(v2_request(metadata, row))
-    lines = [
-        f"curl -sS -X POST {_shell_quote(base_url + paths(metadata)['v2_infer'])}",
-        "  -H 'Content-Type: application/json'",
-    ]
-    if key:
-        lines.append(f'  -H "X-API-Key: ${KEY_VARIABLE}"')
-    lines.append(f"  -d {_shell_quote(body)}")
-    return " \\\n".join(lines)
+    url = base_url + paths(metadata)["v2_infer"]
+    return _curl(url, "application/json", key, f"-d {_shell_quote(body)}")

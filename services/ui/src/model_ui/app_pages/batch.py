@@ -11,12 +11,13 @@ from model_ui import csvbatch, layout, state
 from model_ui.client import ApiError
 from model_ui.schemas import ModelMetadata
 
+# Stored as (model@version:file id, BatchResult), not as a BatchResult alone: Streamlit runs a
+# page file afresh each time, so the class differs between runs and isinstance() would fail.
 RESULT = "batch_result"
 
 
 @dataclass(frozen=True)
 class BatchResult:
-    key: str
     file_name: str
     frame: pd.DataFrame
     scored_rows: int
@@ -50,8 +51,7 @@ def _score(metadata: ModelMetadata, upload: csvbatch.Upload, file_name: str) -> 
         progress.progress(done / total, text=f"Scored {done:,} of {total:,} rows")
     progress.empty()
     frame = csvbatch.assemble(upload, header, scored) if header else pd.DataFrame()
-    key = f"{metadata.name}@{metadata.version}"
-    return BatchResult(key, file_name, frame, done, total, failure)
+    return BatchResult(file_name, frame, done, total, failure)
 
 
 def _show(metadata: ModelMetadata, result: BatchResult) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import time
 from datetime import datetime
 
@@ -15,25 +14,28 @@ from model_ui.client import ApiError
 HISTORY = "monitoring_history"
 KEEP = 120  # scrapes kept per session for the charts
 
+Read = tuple[prom.Snapshot, prom.Window | None]  # a scrape and the window since the one before
 
-def _history(url: str) -> list[prom.Snapshot]:
+
+def _history(url: str) -> list[Read]:
     stored = st.session_state.get(HISTORY)
     if not isinstance(stored, tuple) or stored[0] != url:
         stored = (url, [])
         st.session_state[HISTORY] = stored
-    snapshots: list[prom.Snapshot] = stored[1]
-    return snapshots
+    reads: list[Read] = stored[1]
+    return reads
 
 
 def _ms(seconds: float | None) -> str:
     return "–" if seconds is None else f"{seconds * 1000:,.1f} ms"
 
 
-def _series(snapshots: list[prom.Snapshot]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _series(reads: list[Read]) -> tuple[pd.DataFrame, pd.DataFrame]:
     rates, latency = [], []
-    for old, new in itertools.pairwise(snapshots):
-        at = datetime.fromtimestamp(new.at)
-        figures = prom.window(new, old)
+    for snapshot, figures in reads:
+        if figures is None:
+            continue
+        at = datetime.fromtimestamp(snapshot.at)
         rates += [
             {"time": at, "series": "requests/s", "value": figures.request_rate},
             {"time": at, "series": "errors/s", "value": figures.error_rate},
@@ -78,11 +80,11 @@ def live() -> None:
     except ApiError as error:
         layout.error_banner(error, "reading the API's /metrics")
         return
-    snapshots = _history(client.base_url)
-    snapshots.append(prom.parse(text, time.time()))
-    del snapshots[:-KEEP]
-    newest = snapshots[-1]
-    recent = prom.window(newest, snapshots[-2]) if len(snapshots) > 1 else None
+    reads = _history(client.base_url)
+    newest = prom.parse(text, time.time())
+    recent = prom.window(newest, reads[-1][0]) if reads else None  # once per read, kept
+    reads.append((newest, recent))
+    del reads[:-KEEP]
     overall = newest.all_latency()
 
     st.caption(
@@ -105,7 +107,7 @@ def live() -> None:
             help="Between the last two reads when there was traffic, else since the API started.",
         )
 
-    rates, latency = _series(snapshots)
+    rates, latency = _series(reads)
     left, right = st.columns(2)
     with left:
         st.markdown("**Request and error rate**")

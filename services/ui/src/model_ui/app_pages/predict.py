@@ -12,12 +12,13 @@ from model_ui.features import out_of_range, range_text
 from model_ui.form import feature_inputs
 from model_ui.schemas import ExplainResponse, ModelMetadata, PredictResponse, Scalar
 
+# Stored as (model@version, Result). Streamlit runs a page file afresh each time, so Result is a
+# new class in every run and isinstance() on an answer stored in an earlier run would fail.
 RESULT = "prediction"
 
 
 @dataclass(frozen=True)
 class Result:
-    key: str
     row: dict[str, Scalar]
     prediction: PredictResponse
     explanation: ExplainResponse
@@ -27,7 +28,7 @@ def _score(metadata: ModelMetadata, row: dict[str, Scalar]) -> Result:
     client = state.client()
     predicted = client.predict(metadata.name, metadata.version, [row])
     explained = client.explain(metadata.name, metadata.version, [row])
-    return Result(f"{metadata.name}@{metadata.version}", row, predicted, explained)
+    return Result(row, predicted, explained)
 
 
 def _headline(metadata: ModelMetadata, result: Result) -> None:
@@ -82,6 +83,7 @@ def _reasons(metadata: ModelMetadata, result: Result) -> None:
 
 
 metadata = layout.selected_model()
+result_key = f"{metadata.name}@{metadata.version}"
 st.title(f"Predict · {metadata.name}")
 st.caption(f"Version {metadata.version} · {metadata.task} · {metadata.description or ''}")
 
@@ -100,13 +102,14 @@ for feature in metadata.features:
 if submitted:
     try:
         with st.spinner("Asking the model API…"):
-            st.session_state[RESULT] = _score(metadata, values)
+            st.session_state[RESULT] = (result_key, _score(metadata, values))
     except ApiError as error:
         st.session_state.pop(RESULT, None)
         layout.error_banner(error, f"scoring with {metadata.name}", retry=error.kind != "http")
 
-result = st.session_state.get(RESULT)
-if isinstance(result, Result) and result.key == f"{metadata.name}@{metadata.version}":
+stored = st.session_state.get(RESULT)
+if isinstance(stored, tuple) and stored[0] == result_key:
+    result: Result = stored[1]
     if result.row != values:
         st.info("The form changed since this answer; press Predict to score the new values.")
     _headline(metadata, result)
