@@ -1,4 +1,4 @@
-"""helm and Kubernetes-schema helpers shared by tests/chart and tests/monitoring."""
+"""helm and Kubernetes-schema helpers shared by tests/chart, tests/security and tests/monitoring."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import functools
 import os
 import re
 import subprocess
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,13 @@ KIND_VALUES = [
 ]
 RELEASE = "model-serving"
 NAMESPACE = "model-serving"
+# Every values scenario: the defaults, each ci/*-values.yaml, and the kind cluster's values.
+SCENARIOS: dict[str, list[Path]] = {
+    "defaults": [],
+    **{path.name.removesuffix("-values.yaml"): [path] for path in CI_VALUES},
+    "kind": KIND_VALUES[:1],
+    "kind-monitoring": KIND_VALUES,
+}
 
 Manifest = dict[str, Any]
 
@@ -67,8 +74,9 @@ def template_args(
     sets: Iterable[str] = (),
     release: str = RELEASE,
     namespace: str = NAMESPACE,
+    command: str = "template",
 ) -> list[str]:
-    args = ["template", release, str(CHART), "--namespace", namespace]
+    args = [command, release, str(CHART), "--namespace", namespace]
     for path in values:
         args += ["-f", str(path)]
     for assignment in sets:
@@ -95,6 +103,16 @@ def render(
     return [doc for doc in yaml.safe_load_all(text) if doc]
 
 
+def notes(values: Iterable[Path | str] = (), sets: Iterable[str] = ()) -> str:
+    """The NOTES helm prints after installing the chart (a client-side dry run)."""
+    result = helm(*template_args(values, sets, command="install"), "--dry-run=client")
+    if result.returncode != 0:
+        raise HelmError(
+            f"helm install --dry-run failed for values={values} sets={sets}:\n{result.stderr}"
+        )
+    return result.stdout.split("NOTES:", 1)[1]
+
+
 def find(manifests: list[Manifest], kind: str, name: str | None = None) -> list[Manifest]:
     return [
         m
@@ -111,13 +129,30 @@ def one(manifests: list[Manifest], kind: str, name: str | None = None) -> Manife
     return found[0]
 
 
-def pod_specs(manifests: list[Manifest]) -> Iterator[tuple[str, Manifest]]:
-    """``(description, pod spec)`` of every Deployment's template and every bare Pod (test hooks)."""
-    for m in manifests:
-        if m["kind"] == "Pod":
-            yield f"Pod/{m['metadata']['name']}", m["spec"]
-        elif m["kind"] in ("Deployment", "StatefulSet", "DaemonSet", "Job"):
-            yield f"{m['kind']}/{m['metadata']['name']}", m["spec"]["template"]["spec"]
+def scenario(name: str) -> list[Manifest]:
+    return render(SCENARIOS[name])
+
+
+def deployment(manifests: list[Manifest], component: str) -> Manifest:
+    """The one Deployment whose selector names ``component`` (api or ui)."""
+    found = [
+        m
+        for m in find(manifests, "Deployment")
+        if m["spec"]["selector"]["matchLabels"].get("app.kubernetes.io/component") == component
+    ]
+    assert len(found) == 1, f"expected one {component} Deployment"
+    return found[0]
+
+
+def service(manifests: list[Manifest], component: str) -> Manifest:
+    """The one Service whose selector names ``component`` (api or ui)."""
+    found = [
+        m
+        for m in find(manifests, "Service")
+        if m["spec"]["selector"].get("app.kubernetes.io/component") == component
+    ]
+    assert len(found) == 1, f"expected one {component} Service"
+    return found[0]
 
 
 def all_containers(spec: Manifest) -> list[Manifest]:
@@ -179,106 +214,109 @@ _DURATION = {
     "type": "string",
     "pattern": r"^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$",
 }
-CRD_SCHEMAS: dict[tuple[str, str], Manifest] = {
-    ("monitoring.coreos.com/v1", "ServiceMonitor"): {
+
+
+def _crd(kind: str, spec: Manifest) -> Manifest:
+    """A closed schema of a ``monitoring.coreos.com/v1`` object of ``kind`` with this ``spec``."""
+    return {
         "type": "object",
         "required": ["apiVersion", "kind", "metadata", "spec"],
         "additionalProperties": False,
         "properties": {
             "apiVersion": {"const": "monitoring.coreos.com/v1"},
-            "kind": {"const": "ServiceMonitor"},
+            "kind": {"const": kind},
             "metadata": _METADATA,
-            "spec": {
-                "type": "object",
-                "required": ["selector", "endpoints"],
-                "additionalProperties": False,
-                "properties": {
-                    "selector": {
-                        "type": "object",
-                        "required": ["matchLabels"],
-                        "additionalProperties": False,
-                        "properties": {"matchLabels": _LABELS},
+            "spec": spec,
+        },
+    }
+
+
+CRD_SCHEMAS: dict[tuple[str, str], Manifest] = {
+    ("monitoring.coreos.com/v1", "ServiceMonitor"): _crd(
+        "ServiceMonitor",
+        {
+            "type": "object",
+            "required": ["selector", "endpoints"],
+            "additionalProperties": False,
+            "properties": {
+                "selector": {
+                    "type": "object",
+                    "required": ["matchLabels"],
+                    "additionalProperties": False,
+                    "properties": {"matchLabels": _LABELS},
+                },
+                "namespaceSelector": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {
+                        "matchNames": {"type": "array", "items": {"type": "string"}},
+                        "any": {"type": "boolean"},
                     },
-                    "namespaceSelector": {
+                },
+                "endpoints": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {
                         "type": "object",
+                        "required": ["port"],
                         "additionalProperties": False,
                         "properties": {
-                            "matchNames": {"type": "array", "items": {"type": "string"}},
-                            "any": {"type": "boolean"},
-                        },
-                    },
-                    "endpoints": {
-                        "type": "array",
-                        "minItems": 1,
-                        "items": {
-                            "type": "object",
-                            "required": ["port"],
-                            "additionalProperties": False,
-                            "properties": {
-                                "port": {"type": "string"},
-                                "path": {"type": "string", "pattern": "^/"},
-                                "scheme": {"enum": ["http", "https"]},
-                                "interval": _DURATION,
-                                "scrapeTimeout": _DURATION,
-                            },
+                            "port": {"type": "string"},
+                            "path": {"type": "string", "pattern": "^/"},
+                            "scheme": {"enum": ["http", "https"]},
+                            "interval": _DURATION,
+                            "scrapeTimeout": _DURATION,
                         },
                     },
                 },
             },
         },
-    },
-    ("monitoring.coreos.com/v1", "PrometheusRule"): {
-        "type": "object",
-        "required": ["apiVersion", "kind", "metadata", "spec"],
-        "additionalProperties": False,
-        "properties": {
-            "apiVersion": {"const": "monitoring.coreos.com/v1"},
-            "kind": {"const": "PrometheusRule"},
-            "metadata": _METADATA,
-            "spec": {
-                "type": "object",
-                "required": ["groups"],
-                "additionalProperties": False,
-                "properties": {
-                    "groups": {
-                        "type": "array",
-                        "minItems": 1,
-                        "items": {
-                            "type": "object",
-                            "required": ["name", "rules"],
-                            "additionalProperties": False,
-                            "properties": {
-                                "name": {"type": "string", "minLength": 1},
-                                "interval": _DURATION,
-                                "rules": {
-                                    "type": "array",
-                                    "minItems": 1,
-                                    "items": {
-                                        "type": "object",
-                                        "required": ["expr"],
-                                        "oneOf": [
-                                            {"required": ["alert"]},
-                                            {"required": ["record"]},
-                                        ],
-                                        "additionalProperties": False,
-                                        "properties": {
-                                            "alert": {
-                                                "type": "string",
-                                                "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
-                                            },
-                                            "record": {"type": "string"},
-                                            "expr": {"type": "string", "minLength": 1},
-                                            "for": _DURATION,
-                                            "labels": _LABELS,
-                                            "annotations": _LABELS,
+    ),
+    ("monitoring.coreos.com/v1", "PrometheusRule"): _crd(
+        "PrometheusRule",
+        {
+            "type": "object",
+            "required": ["groups"],
+            "additionalProperties": False,
+            "properties": {
+                "groups": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {
+                        "type": "object",
+                        "required": ["name", "rules"],
+                        "additionalProperties": False,
+                        "properties": {
+                            "name": {"type": "string", "minLength": 1},
+                            "interval": _DURATION,
+                            "rules": {
+                                "type": "array",
+                                "minItems": 1,
+                                "items": {
+                                    "type": "object",
+                                    "required": ["expr"],
+                                    "oneOf": [
+                                        {"required": ["alert"]},
+                                        {"required": ["record"]},
+                                    ],
+                                    "additionalProperties": False,
+                                    "properties": {
+                                        "alert": {
+                                            "type": "string",
+                                            "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
                                         },
+                                        "record": {"type": "string"},
+                                        "expr": {"type": "string", "minLength": 1},
+                                        "for": _DURATION,
+                                        "labels": _LABELS,
+                                        "annotations": _LABELS,
                                     },
                                 },
                             },
                         },
-                    }
-                },
+                    },
+                }
             },
         },
-    },
+    ),
 }

@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.chart.helm import CHART, render
+from tests.chart.helm import CHART, deployment, render
 from tests.support import Server, free_port, running_api, start_server
 
 FETCH = CHART / "files" / "fetch-models.py"
@@ -172,11 +172,7 @@ def streamlit_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def test_ui_probe_paths_answer_on_a_real_streamlit(streamlit_server: str) -> None:
-    ui = next(
-        m for m in render()
-        if m["kind"] == "Deployment" and m["metadata"]["labels"]["app.kubernetes.io/component"] == "ui"
-    )  # fmt: skip
-    container = ui["spec"]["template"]["spec"]["containers"][0]
+    container = deployment(render(), "ui")["spec"]["template"]["spec"]["containers"][0]
     for kind in ("startup", "readiness", "liveness"):
         path = container[f"{kind}Probe"]["httpGet"]["path"]
         assert httpx.get(streamlit_server + path, timeout=10).status_code == 200, (

@@ -208,6 +208,17 @@ def test_scripts_name_missing_tools(
     assert "https://" in result.stderr, "the message says where to get the tool"
 
 
+def run_script(name: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(ROOT / "scripts" / name)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+
+
 STUB = """#!/usr/bin/env bash
 echo "{name} $*" >> "$STUB_LOG"
 case "{name} $*" in
@@ -238,14 +249,7 @@ def test_kind_up_runs_the_documented_steps(tmp_path: Path, monitoring: str) -> N
         "SKIP_BUILD": "1",
         "MONITORING": monitoring,
     }
-    result = subprocess.run(
-        [str(ROOT / "scripts" / "kind-up.sh")],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
+    result = run_script("kind-up.sh", env)
     assert result.returncode == 0, result.stdout + result.stderr
     calls = log.read_text().splitlines()
     context = "--kube-context kind-model-serving"
@@ -293,25 +297,11 @@ def test_kind_up_runs_the_documented_steps(tmp_path: Path, monitoring: str) -> N
     # Once the cluster exists it is reused; kind-down deletes it.
     (tmp_path / "none").write_text("model-serving\n")
     log.write_text("")
-    result = subprocess.run(
-        [str(ROOT / "scripts" / "kind-up.sh")],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
+    result = run_script("kind-up.sh", env)
     assert result.returncode == 0 and not any(
         c.startswith("kind create") for c in log.read_text().splitlines()
     )
-    result = subprocess.run(
-        [str(ROOT / "scripts" / "kind-down.sh")],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
+    result = run_script("kind-down.sh", env)
     assert result.returncode == 0 and "kind delete cluster --name model-serving" in log.read_text()
 
 

@@ -25,8 +25,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.chart.helm import CHART, Manifest, find, render
-from tests.chart.test_chart import SCENARIOS
+from tests.chart.helm import CHART, SCENARIOS, Manifest, deployment, render
 
 HERE = Path(__file__).resolve().parent
 SKIPS_FILE = HERE / "checkov-skips.yaml"
@@ -68,26 +67,15 @@ def load_skips() -> dict[str, Any]:
     return dict(yaml.safe_load(SKIPS_FILE.read_text()))
 
 
-def release_name(scenario: str) -> str:
-    """A release per scenario: distinct instance labels keep the graph checks apart."""
-    return scenario
-
-
 def canary(manifests: list[Manifest]) -> list[Manifest]:
     """The API Deployment of the defaults with its hardening removed (and labels of its own)."""
-    deployment = copy.deepcopy(
-        next(
-            m
-            for m in find(manifests, "Deployment")
-            if m["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"] == "api"
-        )
-    )
-    deployment["metadata"]["name"] = "canary-api"
+    weakened = copy.deepcopy(deployment(manifests, "api"))
+    weakened["metadata"]["name"] = "canary-api"
     labels = {"app.kubernetes.io/name": "canary", "app.kubernetes.io/instance": CANARY}
-    deployment["metadata"]["labels"] = labels
-    deployment["spec"]["selector"]["matchLabels"] = labels
-    deployment["spec"]["template"]["metadata"]["labels"] = labels
-    spec = deployment["spec"]["template"]["spec"]
+    weakened["metadata"]["labels"] = labels
+    weakened["spec"]["selector"]["matchLabels"] = labels
+    weakened["spec"]["template"]["metadata"]["labels"] = labels
+    spec = weakened["spec"]["template"]["spec"]
     spec["hostNetwork"] = True
     spec["automountServiceAccountToken"] = True
     spec["securityContext"].update(runAsNonRoot=False, runAsUser=0)
@@ -100,7 +88,7 @@ def canary(manifests: list[Manifest]) -> list[Manifest]:
         runAsUser=0,
     )
     container["resources"]["limits"].pop("memory")
-    return [deployment]
+    return [weakened]
 
 
 def parse(output: str) -> Report:
@@ -132,7 +120,8 @@ def checkov(tmp_path_factory: pytest.TempPathFactory) -> Report:
     for name, values in SCENARIOS.items():
         folder = root / name
         folder.mkdir()
-        manifests = render(values, release=release_name(name))
+        # A release per scenario: distinct instance labels keep the graph checks apart.
+        manifests = render(values, release=name)
         (folder / "manifests.yaml").write_text(yaml.safe_dump_all(manifests, sort_keys=False))
     (root / CANARY).mkdir()
     (root / CANARY / "manifests.yaml").write_text(

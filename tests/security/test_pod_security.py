@@ -14,13 +14,8 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.chart.helm import Manifest, all_containers, find, render
-from tests.chart.test_chart import SCENARIOS
+from tests.chart.helm import SCENARIOS, Manifest, all_containers, deployment, find, scenario
 from tests.security import pss
-
-
-def scenario(name: str) -> list[Manifest]:
-    return render(SCENARIOS[name])
 
 
 # ------------------------------------------------------------------------ the chart, for real
@@ -70,15 +65,35 @@ def test_no_token_read_only_root_and_only_emptydir_writable(name: str) -> None:
                     )
 
 
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_security_context_is_the_charts_own(name: str) -> None:
+    """Stricter than PSS requires: the images' uid 10001 everywhere, RuntimeDefault seccomp, all
+    capabilities dropped and none added, an emptyDir on /tmp and a memory limit per container."""
+    for description, _, spec in pss.pods(scenario(name)):
+        pod_context = spec["securityContext"]
+        assert pod_context["runAsNonRoot"] is True, description
+        assert pod_context["runAsUser"] == 10001, description
+        assert pod_context["seccompProfile"]["type"] == "RuntimeDefault", description
+        volumes = {v["name"]: v for v in spec.get("volumes", [])}
+        containers = all_containers(spec)
+        assert containers, description
+        for container in containers:
+            where = f"{description} container {container['name']}"
+            context = container["securityContext"]
+            assert context["runAsNonRoot"] is True, where
+            assert context["runAsUser"] == 10001, where
+            assert context["capabilities"]["drop"] == ["ALL"], where
+            assert not context["capabilities"].get("add"), where
+            assert context["seccompProfile"]["type"] == "RuntimeDefault", where
+            tmp = [m for m in container["volumeMounts"] if m["mountPath"] == "/tmp"]
+            assert tmp and "emptyDir" in volumes[tmp[0]["name"]], f"{where}: /tmp is an emptyDir"
+            assert container["resources"]["limits"]["memory"], where
+
+
 # --------------------------------------------------------------- the checker is not vacuous
 def base_pod() -> tuple[Manifest, Manifest]:
     """A deep copy of a real pod with an init container: the download scenario's API pod."""
-    deployment = next(
-        m
-        for m in find(scenario("download"), "Deployment")
-        if m["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"] == "api"
-    )
-    template = copy.deepcopy(deployment["spec"]["template"])
+    template = copy.deepcopy(deployment(scenario("download"), "api")["spec"]["template"])
     return template["metadata"], template["spec"]
 
 

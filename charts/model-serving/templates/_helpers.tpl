@@ -77,7 +77,7 @@ app.kubernetes.io/component: {{ .component }}
 {{/* Image of the helm test pods: the API image unless tests.image says otherwise. */}}
 {{- define "model-serving.tests.image" -}}
 {{- if .Values.tests.image.repository }}
-{{- include "model-serving.image" (dict "root" . "image" (dict "repository" .Values.tests.image.repository "tag" .Values.tests.image.tag)) }}
+{{- include "model-serving.image" (dict "root" . "image" .Values.tests.image) }}
 {{- else }}
 {{- include "model-serving.api.image" . }}
 {{- end }}
