@@ -34,6 +34,11 @@ ensure_uv() {
 
 if [[ "${1:-}" == "--test" ]]; then
   apt_install "${TEST_APT_PACKAGES[@]}"
+  # Docker 23+ (Debian 13's docker.io) builds with BuildKit only through the buildx plugin, packaged
+  # as docker-buildx; Debian 12's docker.io 20.10 has BuildKit built in and no such package.
+  if ! docker buildx version >/dev/null 2>&1 && apt-cache show docker-buildx >/dev/null 2>&1; then
+    apt_install docker-buildx
+  fi
 fi
 ensure_uv
 # Never let uv fetch an interpreter from the internet: use the machine's Python 3.12+.

@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,20 +57,24 @@ class Server:
         return int(self.process.returncode)
 
 
-def wait_for(
+def wait_until_answers(
     url: str,
-    process: subprocess.Popen[bytes],
-    log_path: Path,
+    exited: Callable[[], str | None],
+    log: Callable[[], str],
     timeout: float = 60,
     status: int = 200,
+    interval: float = 0.1,
 ) -> None:
+    """Poll ``url`` until it answers ``status``.
+
+    ``exited()`` says why the server is gone (None while it runs) and ends the wait at once;
+    ``log()`` is the server's log, part of every error."""
     deadline = time.monotonic() + timeout
     last = ""
     while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(
-                f"server exited with {process.returncode}:\n{log_path.read_text(errors='replace')}"
-            )
+        gone = exited()
+        if gone is not None:
+            raise RuntimeError(f"{gone}:\n{log()}")
         try:
             response = httpx.get(url, timeout=2)
             if response.status_code == status:
@@ -78,9 +82,24 @@ def wait_for(
             last = f"{response.status_code} {response.text[:200]}"
         except httpx.HTTPError as exc:
             last = repr(exc)
-        time.sleep(0.1)
-    raise RuntimeError(
-        f"{url} not answering {status} after {timeout}s (last: {last}):\n{log_path.read_text(errors='replace')}"
+        time.sleep(interval)
+    raise RuntimeError(f"{url} not answering {status} after {timeout}s (last: {last}):\n{log()}")
+
+
+def wait_for(
+    url: str,
+    process: subprocess.Popen[bytes],
+    log_path: Path,
+    timeout: float = 60,
+    status: int = 200,
+) -> None:
+    """Wait until ``url`` answers ``status``; fail at once, with the log, if ``process`` exits."""
+    wait_until_answers(
+        url,
+        lambda: None if process.poll() is None else f"server exited with {process.returncode}",
+        lambda: log_path.read_text(errors="replace"),
+        timeout=timeout,
+        status=status,
     )
 
 

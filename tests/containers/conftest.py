@@ -19,10 +19,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.support import ROOT
+from tests.support import ROOT, wait_until_answers
 
 # The Helm chart (release `model-serving`, chart `model-serving`) names the API Service so; the UI
 # finds the API by this name in the cluster, and by the same name on the test's Docker network.
@@ -149,6 +148,11 @@ class Container:
         result = docker("logs", self.name, check=False)
         return result.stdout + result.stderr
 
+    def exited(self) -> str | None:
+        """Why the container is gone, or None while it runs."""
+        state = docker("inspect", "-f", "{{.State.Status}}", self.name, check=False).stdout.strip()
+        return f"container {self.name} {state}" if state in ("exited", "dead") else None
+
 
 # How the cluster runs both pods (see the chart's securityContext): read-only root filesystem with
 # a writable /tmp only, a numeric non-root user, no Linux capabilities, no privilege escalation.
@@ -171,23 +175,12 @@ def _published(name: str, port: int) -> str:
 
 
 def _wait_http(container: Container, path: str, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    last = ""
-    while time.monotonic() < deadline:
-        state = docker("inspect", "-f", "{{.State.Status}}", container.name, check=False).stdout
-        if state.strip() in ("exited", "dead"):
-            break
-        try:
-            response = httpx.get(container.url + path, timeout=3)
-            if response.status_code == 200:
-                return
-            last = f"{response.status_code} {response.text[:200]}"
-        except httpx.HTTPError as exc:
-            last = repr(exc)
-        time.sleep(0.5)
-    raise AssertionError(
-        f"{container.name}{path} did not answer 200 (last: {last}); container log:\n"
-        f"{_tail(container.logs())}"
+    wait_until_answers(
+        container.url + path,
+        container.exited,
+        lambda: _tail(container.logs()),
+        timeout=timeout,
+        interval=0.5,
     )
 
 

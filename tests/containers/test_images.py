@@ -2,10 +2,11 @@
 
 What these tests prove: both Dockerfiles build from uv.lock on a base image passed as a build
 argument; the containers run as uid 10001 with a read-only root filesystem, no capabilities and
-no privilege escalation; their HEALTHCHECKs turn healthy; the UI reaches the API by its Service
-name on a user-defined network; a prediction through the API container equals the in-process one
-from the same bundle; user bundles replace the baked-in examples through a volume; and neither
-image keeps the proxy CA, build secrets, uv, pip caches or compilers.
+no privilege escalation; their HEALTHCHECKs turn healthy; the UI runs Streamlit as PID 1 with the
+service's config.toml and reaches the API by its Service name on a user-defined network; a
+prediction through the API container equals the in-process one from the same bundle; user bundles
+replace the baked-in examples through a volume; and neither image keeps the proxy CA, build
+secrets, uv, pip caches or compilers.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from tests.containers.conftest import (
     _wait_http,
     docker,
 )
+from tests.support import ROOT
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(BUILD_TIMEOUT + 600)]
 
@@ -157,6 +159,16 @@ def test_ui_answers_from_the_host(ui_container: Container) -> None:
     page = httpx.get(ui_container.url, timeout=10)
     assert page.status_code == 200
     assert "<html" in page.text.lower()
+
+
+def test_ui_runs_streamlit_as_pid_1_with_the_service_config(ui_container: Container) -> None:
+    from model_ui.cli import config_flags
+
+    expected = config_flags(ROOT / "services" / "ui" / ".streamlit" / "config.toml")
+    cmdline = docker("exec", ui_container.name, "cat", "/proc/1/cmdline").stdout.split("\0")
+    assert cmdline[1:4] == ["-m", "streamlit", "run"], cmdline
+    assert "--server.maxUploadSize=20" in expected
+    assert set(expected) <= set(cmdline), set(expected) - set(cmdline)
 
 
 # ----------------------------------------------------------------------------------- predictions

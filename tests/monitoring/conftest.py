@@ -20,6 +20,11 @@ DASHBOARD = ROOT / "charts" / "model-serving" / "files" / "dashboard.json"
 JOB = "model-serving-api"
 
 
+def alert_names() -> set[str]:
+    """The alerts declared in alerts.yaml."""
+    return {r["alert"] for g in yaml.safe_load(ALERTS.read_text())["groups"] for r in g["rules"]}
+
+
 def tool(name: str) -> str:
     """Path of a tool of the Debian package `prometheus`; a clear failure when it is missing."""
     path = shutil.which(name) or (f"/usr/bin/{name}" if Path(f"/usr/bin/{name}").exists() else None)

@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 
 from tests.chart.helm import CHART, one, render
-from tests.monitoring.conftest import ALERTS
+from tests.monitoring.conftest import ALERTS, alert_names
 
 RULES_TEST = Path(__file__).with_name("rules-test.yaml")
 
@@ -30,7 +30,7 @@ def test_promtool_unit_tests_of_the_alerts(promtool: str) -> None:
 
 
 def test_every_alert_has_firing_and_quiet_unit_tests() -> None:
-    alerts = {r["alert"] for g in yaml.safe_load(ALERTS.read_text())["groups"] for r in g["rules"]}
+    alerts = alert_names()
     tests = yaml.safe_load(RULES_TEST.read_text())
     assert [(RULES_TEST.parent / f).resolve() for f in tests["rule_files"]] == [ALERTS.resolve()]
     firing: set[str] = set()

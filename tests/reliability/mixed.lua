@@ -21,6 +21,6 @@ end
 -- Print machine-readable totals for the test to parse.
 done = function(summary, latency, requests_)
   local e = summary.errors
-  io.write(string.format("RESULT requests=%d non2xx=%d connect=%d read=%d write=%d timeout=%d status=%d p99_us=%d\n",
-    summary.requests, e.status, e.connect, e.read, e.write, e.timeout, e.status, latency:percentile(99)))
+  io.write(string.format("RESULT requests=%d non2xx=%d connect=%d read=%d write=%d timeout=%d p99_us=%d\n",
+    summary.requests, e.status, e.connect, e.read, e.write, e.timeout, latency:percentile(99)))
 end

@@ -51,6 +51,8 @@ def wrk(url: str, seconds: int, connections: int = 64) -> dict[str, int]:
     return {k: int(v) for k, v in (pair.split("=") for pair in line.split()[1:])}
 
 
+# `make soak` may run far longer than the suite's default per-test timeout.
+@pytest.mark.timeout(max(300, SECONDS + 180))
 def test_mixed_load_has_no_errors_and_no_leak(
     example_repository: Path, tmp_path: Path, output_dir: Path
 ) -> None:
