@@ -78,7 +78,8 @@ def python312() -> str:
     return "3.12"
 
 
-def _uv(*args: str) -> None:
+def run_uv(*args: str) -> None:
+    """``uv ARGS`` that never downloads an interpreter; its output in the error when it fails."""
     env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never"}
     result = subprocess.run(["uv", *args], env=env, capture_output=True, text=True, check=False)
     if result.returncode != 0:
@@ -100,8 +101,8 @@ def ensure_venv(work: Path, log: Callable[[str], object] = print) -> Path:
     if python.exists() and marker.exists() and json.loads(marker.read_text()) == spec:
         return venv / "bin"
     log(f"creating MLServer {MLSERVER_VERSION} environment in {venv} (uv venv + uv pip install)")
-    _uv("venv", "--quiet", "--clear", "--python", python312(), str(venv))
-    _uv(
+    run_uv("venv", "--quiet", "--clear", "--python", python312(), str(venv))
+    run_uv(
         "pip",
         "install",
         "--quiet",
@@ -112,7 +113,7 @@ def ensure_venv(work: Path, log: Callable[[str], object] = print) -> Path:
         "scikit-learn",
         "httptools",
     )
-    _uv(
+    run_uv(
         "pip",
         "install",
         "--quiet",

@@ -51,13 +51,13 @@ DEFAULT_WORKLOADS = [
 ]
 
 # Buckets, in the order the report lists them.
-XGB_PY = "XGBoost inplace_predict, GIL held (argument checks, output copy)"
-PARSE = "request body read + JSON parse (orjson.loads)"
-ENCODE = "input validation + conversion to matrix (encoding.py)"
+XGB_PY = "XGBoost call, GIL held (xgb_direct.py or inplace_predict: arguments, output copy)"
+PARSE = "request body read + JSON parse (orjson.loads, msgspec decode)"
+ENCODE = "input validation + conversion to matrix (encoding.py, records.py)"
 V2CODEC = "V2 tensor decode (v2_codec.py)"
 OUTPUTS = "response rows (outputs.py / V2 outputs)"
 DUMPS = "JSON encoding (orjson.dumps)"
-ROUTE = "route handler, own lines (routes/*.py)"
+ROUTE = "route handler, own lines (routes/*.py, fastpath.py)"
 BATCH = "micro-batching (batching.py)"
 OBSERVE = "per-batch metrics (registry observe)"
 PROM = "Prometheus client calls"
@@ -71,6 +71,16 @@ BUCKETS = [
     XGB_PY, PARSE, ENCODE, V2CODEC, OUTPUTS, DUMPS, ROUTE, BATCH, OBSERVE, PROM,
     LOGGING, MIDDLEWARE, CSV, FRAMEWORK, SERVER, OTHER,
 ]  # fmt: skip
+# model_api files whose own lines all belong to one stage (the other files are split by line).
+FILE_BUCKETS = {
+    "encoding.py": ENCODE,
+    "outputs.py": OUTPUTS,
+    "batching.py": BATCH,
+    "csv_scoring.py": CSV,
+    "logs.py": LOGGING,
+    "middleware.py": MIDDLEWARE,
+    "xgb_direct.py": XGB_PY,
+}
 
 
 @cache
@@ -103,31 +113,22 @@ def classify(frame: str) -> str | None:
         return XGB_PY
     if "/model_api/" in p:
         text = _source_line(path, line)
+        file = p.rsplit("/", 1)[-1]
         if "orjson.dumps" in text:
             return DUMPS
         if "orjson.loads" in text:
             return PARSE
-        if p.endswith("/encoding.py"):
-            return ENCODE
-        if p.endswith("/v2_codec.py"):
+        if file in FILE_BUCKETS:
+            return FILE_BUCKETS[file]
+        if file == "records.py":  # msgspec parses and type-checks the v1 body in one call
+            return PARSE if ".decode(" in text else ENCODE
+        if file == "v2_codec.py":
             return DUMPS if function == "encode_output" else V2CODEC
-        if p.endswith("/http.py"):
-            if function.endswith("render"):
-                return DUMPS
-            return PARSE
-        if p.endswith("/outputs.py"):
-            return OUTPUTS
-        if p.endswith("/batching.py"):
-            return BATCH
-        if p.endswith("/registry.py"):
+        if file == "http.py":
+            return DUMPS if function.endswith("render") else PARSE
+        if file == "registry.py":
             return OBSERVE if "observe" in function else ROUTE
-        if p.endswith("/csv_scoring.py"):
-            return CSV
-        if p.endswith("/logs.py"):
-            return LOGGING
-        if p.endswith("/middleware.py"):
-            return MIDDLEWARE
-        if p.endswith("/runtime.py"):
+        if file == "runtime.py":
             return OUTPUTS if "Prediction" in function or "column_stack" in text else XGB_PY
         if "/routes/" in p:
             if "np.argmax" in text or "labels[" in text or "encode_output" in text:
@@ -206,19 +207,10 @@ def ensure_py_spy(work: Path) -> Path:
     binary = venv / "bin" / "py-spy"
     if binary.exists():
         return binary
-    env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never"}
-    from bench.peer import python312
+    from bench.peer import python312, run_uv
 
-    subprocess.run(
-        ["uv", "venv", "--quiet", "--clear", "--python", python312(), str(venv)],
-        env=env,
-        check=True,
-    )
-    subprocess.run(
-        ["uv", "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"), PY_SPY_SPEC],
-        env=env,
-        check=True,
-    )
+    run_uv("venv", "--quiet", "--clear", "--python", python312(), str(venv))
+    run_uv("pip", "install", "--quiet", "--python", str(venv / "bin" / "python"), PY_SPY_SPEC)
     return binary
 
 

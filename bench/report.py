@@ -76,6 +76,19 @@ def _target(
     }
 
 
+def _vs_peer_best(
+    name: str, row: Row, peers: list[Row], key: str, unit: str, factor: float
+) -> dict[str, Any]:
+    """``row[key]`` (req/s or rows/s) against MLServer's best variant; not judged without one."""
+    required = f">= {factor}x"
+    if not peers:
+        return _target(name, "no MLServer run", required, None)
+    best = max(peers, key=lambda p: p[key])
+    ratio = row[key] / best[key]
+    measured = f"{row[key]:.0f} {unit} = {ratio:.2f}x {best['server']} ({best[key]:.0f})"
+    return _target(name, measured, required, ratio >= factor, ratio)
+
+
 def targets(document: dict[str, Any], server: str = "api") -> list[dict[str, Any]]:
     """Every target of issue 5, evaluated on this run; ``pass`` is None where a baseline is missing.
 
@@ -92,28 +105,16 @@ def targets(document: dict[str, Any], server: str = "api") -> list[dict[str, Any
         label = f"single row, {top} conn, {row['protocol']}"
         peers = _peer_rows(results, row["workload"])
         floor = _find(results, row["workload"], "floor")
-        if peers:
-            best = max(peers, key=lambda p: p["requests_per_s"])
-            ratio = row["requests_per_s"] / best["requests_per_s"]
-            out.append(
-                _target(
-                    f"{label}: req/s vs MLServer best",
-                    f"{row['requests_per_s']:.0f} req/s = {ratio:.2f}x {best['server']} "
-                    f"({best['requests_per_s']:.0f})",
-                    f">= {TARGET_SINGLE_VS_PEER}x",
-                    ratio >= TARGET_SINGLE_VS_PEER,
-                    ratio,
-                )
+        out.append(
+            _vs_peer_best(
+                f"{label}: req/s vs MLServer best",
+                row,
+                peers,
+                "requests_per_s",
+                "req/s",
+                TARGET_SINGLE_VS_PEER,
             )
-        else:
-            out.append(
-                _target(
-                    f"{label}: req/s vs MLServer best",
-                    "no MLServer run",
-                    f">= {TARGET_SINGLE_VS_PEER}x",
-                    None,
-                )
-            )
+        )
         if floor:
             ratio = row["requests_per_s"] / floor["requests_per_s"]
             out.append(
@@ -174,27 +175,16 @@ def targets(document: dict[str, Any], server: str = "api") -> list[dict[str, Any
     ):
         label = f"{row['rows_per_request']:,}-row requests, {row['protocol']}"
         peers = _peer_rows(results, row["workload"])
-        if peers:
-            best = max(peers, key=lambda p: p["rows_per_s"])
-            ratio = row["rows_per_s"] / best["rows_per_s"]
-            out.append(
-                _target(
-                    f"{label}: rows/s vs MLServer best",
-                    f"{row['rows_per_s']:.0f} rows/s = {ratio:.2f}x {best['server']} ({best['rows_per_s']:.0f})",
-                    f">= {TARGET_BULK_VS_PEER}x",
-                    ratio >= TARGET_BULK_VS_PEER,
-                    ratio,
-                )
+        out.append(
+            _vs_peer_best(
+                f"{label}: rows/s vs MLServer best",
+                row,
+                peers,
+                "rows_per_s",
+                "rows/s",
+                TARGET_BULK_VS_PEER,
             )
-        else:
-            out.append(
-                _target(
-                    f"{label}: rows/s vs MLServer best",
-                    "no MLServer run",
-                    f">= {TARGET_BULK_VS_PEER}x",
-                    None,
-                )
-            )
+        )
         limit = _inprocess(document, row["model"], row["rows_per_request"])
         if limit:
             ratio = row["rows_per_s"] / limit["rows_per_s"]
@@ -266,6 +256,16 @@ def workload_label(row: Row) -> str:
     return f"{row['model']} {row['protocol']}, {rows}, {row['connections']} conn"
 
 
+def _target_table(targets: list[dict[str, Any]]) -> list[str]:
+    lines = ["| Target | Measured | Required | Result |", "| --- | --- | --- | --- |"]
+    for target in targets:
+        lines.append(
+            f"| {target['target']} | {target['measured']} | {target['required']} | "
+            f"{_result(target['pass'])} |"
+        )
+    return lines
+
+
 def _server_label(name: str) -> str:
     if name.startswith("api-whatif-"):
         return f"API what-if `{name.removeprefix('api-whatif-')}`"
@@ -319,14 +319,8 @@ def markdown(document: dict[str, Any]) -> str:
         "",
         "## Targets",
         "",
-        "| Target | Measured | Required | Result |",
-        "| --- | --- | --- | --- |",
+        *_target_table(document["targets"]),
     ]
-    for target in document["targets"]:
-        lines.append(
-            f"| {target['target']} | {target['measured']} | {target['required']} | "
-            f"{_result(target['pass'])} |"
-        )
     for label, whatif_targets in document.get("whatif_targets", {}).items():
         patches = "+".join(document["setup"].get("whatif", {}).get(label, []))
         passed = sum(1 for t in whatif_targets if t["pass"])
@@ -336,14 +330,8 @@ def markdown(document: dict[str, Any]) -> str:
             f"What-if `{label}` (the API with `{patches}` applied at run time by `bench/whatif.py`, "
             f"measured back to back with the rest): {passed} of {judged} targets pass.",
             "",
-            "| Target | Measured | Required | Result |",
-            "| --- | --- | --- | --- |",
+            *_target_table(whatif_targets),
         ]
-        for target in whatif_targets:
-            lines.append(
-                f"| {target['target']} | {target['measured']} | {target['required']} | "
-                f"{_result(target['pass'])} |"
-            )
     lines += [
         "",
         "## Requests",

@@ -209,10 +209,9 @@ def measure_csv(
     log_dir: Path,
     pin: bool,
     extra_env: dict[str, str],
-    patches: list[str],
 ) -> dict[str, Any]:
     """POST the CSV to a fresh API (benchmark model only); rows/s and the process's VmHWM."""
-    server = start_api("api-csv", assets.bench_repository, log_dir, pin, extra_env, patches)
+    server = start_api("api-csv", assets.bench_repository, log_dir, pin, extra_env)
     try:
         server.wait_ready()
         time.sleep(1.0)
@@ -273,15 +272,12 @@ def measure_cold_starts(
     log_dir: Path,
     pin: bool,
     extra_env: dict[str, str],
-    patches: list[str],
 ) -> dict[str, Any]:
     """Process start to /readyz 200 with the penguin examples; idle RSS one second later."""
     starts: list[float] = []
     rss: list[int] = []
     for i in range(count):
-        server = start_api(
-            f"api-cold-{i}", assets.examples_repository, log_dir, pin, extra_env, patches
-        )
+        server = start_api(f"api-cold-{i}", assets.examples_repository, log_dir, pin, extra_env)
         try:
             starts.append(server.wait_ready(poll_s=0.005))
             time.sleep(1.0)
@@ -375,15 +371,7 @@ def main(argv: list[str] | None = None) -> int:
         return profile_main(argv[1:])
     if argv and argv[0] == "report":  # re-render latest.md (and the targets) from latest.json
         folder = Path(argv[1]) if len(argv) > 1 else ROOT / "bench" / "results"
-        document = json.loads((folder / "latest.json").read_text())
-        document["targets"] = report.targets(document)
-        document["whatif_targets"] = {
-            label: report.targets(document, server=f"api-whatif-{label}")
-            for label in document["setup"].get("whatif", {})
-        }
-        (folder / "latest.json").write_text(json.dumps(document, indent=2) + "\n")
-        (folder / "latest.md").write_text(report.markdown(document))
-        print(report.markdown(document))
+        write_report(json.loads((folder / "latest.json").read_text()), folder)
         return 0
     args = parse_args(argv)
     return run(args)
@@ -401,7 +389,7 @@ def run(args: argparse.Namespace) -> int:
     variants = [] if args.peer == "none" else [VARIANTS[v.strip()] for v in args.peer.split(",")]
     connections = [int(c) for c in args.connections.split(",")]
     extra_env = dict(item.split("=", 1) for item in args.api_env)
-    patches: list[str] = []  # the headline API always runs unmodified; what-ifs run beside it
+    # The headline API (and the CSV and cold-start runs) always runs unmodified; what-ifs beside it.
     whatifs = {
         label: [p for p in spec.split("+") if p]
         for label, _, spec in (item.partition("=") for item in args.whatif)
@@ -439,9 +427,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         if workloads:
             log("starting the API, the HTTP floor and the peer (one at a time)")
-            servers["api"] = start_api(
-                "api", assets.all_repository, log_dir, pin, extra_env, patches
-            )
+            servers["api"] = start_api("api", assets.all_repository, log_dir, pin, extra_env)
             servers["api"].wait_ready()
             for label, whatif_patches in whatifs.items():
                 name = f"api-whatif-{label}"
@@ -536,10 +522,10 @@ def run(args: argparse.Namespace) -> int:
         servers.clear()
         if "csv" in groups:
             log(f"CSV: {args.csv_rows} rows through a fresh API process")
-            csv_result = measure_csv(assets, args.csv_rows, log_dir, pin, extra_env, patches)
+            csv_result = measure_csv(assets, args.csv_rows, log_dir, pin, extra_env)
         if "coldstart" in groups:
             log(f"cold start x{args.cold_starts} with the penguin examples")
-            cold = measure_cold_starts(assets, args.cold_starts, log_dir, pin, extra_env, patches)
+            cold = measure_cold_starts(assets, args.cold_starts, log_dir, pin, extra_env)
     finally:
         for server in servers.values():
             server.stop()
@@ -587,13 +573,19 @@ def run(args: argparse.Namespace) -> int:
         "cold_start": cold,
         "peer_starts": peer_starts,
     }
-    document["targets"] = report.targets(document)
-    document["whatif_targets"] = {
-        label: report.targets(document, server=f"api-whatif-{label}") for label in whatifs
-    }
-    (out / "latest.json").write_text(json.dumps(document, indent=2) + "\n")
-    markdown = report.markdown(document)
-    (out / "latest.md").write_text(markdown)
-    print(markdown)
+    write_report(document, out)
     log(f"wrote {out / 'latest.json'} and {out / 'latest.md'}")
     return 0
+
+
+def write_report(document: dict[str, Any], folder: Path) -> None:
+    """Judge the targets (the API's and each what-if's), write latest.json/.md, print the table."""
+    document["targets"] = report.targets(document)
+    document["whatif_targets"] = {
+        label: report.targets(document, server=f"api-whatif-{label}")
+        for label in document["setup"].get("whatif", {})
+    }
+    (folder / "latest.json").write_text(json.dumps(document, indent=2) + "\n")
+    markdown = report.markdown(document)
+    (folder / "latest.md").write_text(markdown)
+    print(markdown)

@@ -1,84 +1,73 @@
-"""What-if runs: the API with a suggested change applied *at run time*, to measure its gain.
+"""What-if runs: the API with an instrument applied *at run time*, to measure what a part costs.
 
-The harness never edits ``services/``; these patches only live in the process this module starts,
-so a suggestion can come with a measurement. The headline benchmark (``make bench``) always runs
-the API unmodified. Each patch first checks that the code it replaces still has the shape it
-expects, and refuses to start otherwise (a what-if must not silently measure nothing).
+The harness never edits ``services/``; these patches only live in the process this module starts.
+The headline benchmark (``make bench``) always runs the API unmodified. Each patch first checks
+that the code it replaces still has the shape it expects and is still on the prediction path, and
+refuses to start otherwise (a what-if must not silently measure nothing).
 
-Run: ``python -m bench --whatif LABEL=batch-yield+lean-log`` (an extra API process next to the
+Run: ``python -m bench --whatif LABEL=xgb-stub+no-observe`` (an extra API process next to the
 unmodified one, judged against the same targets) or
-``python -m bench profile --api-patches batch-yield,lean-log``.
+``python -m bench profile --api-patches xgb-stub``.
 
-Patches (each mirrors a change suggested in the README's Performance section):
+Patches (instruments, not suggestions):
 
-* ``batch-yield``: ``MicroBatcher._drain`` lets the event loop run the requests that are already
-  runnable (``await asyncio.sleep(0)``, until the queue stops growing, at most 8 times; it never
-  waits for time) before it takes a batch. Without it a one-row batch is scored inline at once,
-  the loop never gets to parse the other connections' requests meanwhile, and concurrent single
-  rows are never combined into one XGBoost call.
-* ``lean-log``: the per-request access log line only at debug level (as for probes).
 * ``no-observe``: the per-batch metrics callback does nothing (an upper bound of its cost).
-* ``xgb-stub`` (an instrument): ``ModelRuntime.predict`` returns constant probabilities without
-  calling XGBoost, so "API minus stub" is what the XGBoost call costs inside the server, and
-  "stub minus floor" is what everything else the API does per request costs.
-* ``gc-stats`` (an instrument, not a suggestion): times every garbage collection per generation;
-  SIGUSR1 writes the totals as JSON to ``$BENCH_GC_STATS`` (used by ``python -m bench profile``).
+* ``xgb-stub``: ``ModelRuntime.predict`` returns constant probabilities without calling XGBoost
+  (neither ``xgb_direct.DensePredictor`` nor ``inplace_predict``), so "API minus stub" is what the
+  XGBoost call costs inside the server, and "stub minus floor" is what everything else the API
+  does per request costs.
+* ``gc-stats``: times every garbage collection per generation; SIGUSR1 writes the totals as JSON
+  to ``$BENCH_GC_STATS`` (``python -m bench profile`` always adds it).
 
 Measured earlier and since landed in the API (so no longer patches here): async dependencies,
 ``gc.freeze()`` after loading, whole-tensor checks in ``FeatureEncoder.from_tensor``, V2 numeric
-data converted in one numpy call (instead of a per-value scan in ``v2_codec._flatten``).
+data converted in one numpy call (instead of a per-value scan in ``v2_codec._flatten``), batch
+gathering (``batch-yield``, now ``MicroBatcher._gather_ready_requests``) and the access log of
+successful requests at debug level (``lean-log``, now opt-in with ``MODEL_API_ACCESS_LOG``).
+``bench/results/whatif/`` and ``bench/results/profile-whatif-batch-log.*`` still show those two
+as measured before they landed.
 """
 
 import argparse
-import logging
 from typing import Any
 
-PATCHES = ("batch-yield", "lean-log", "no-observe", "xgb-stub", "gc-stats")
+PATCHES = ("no-observe", "xgb-stub", "gc-stats")
 
 
 def _check_targets(patches: list[str]) -> None:
-    """Refuse to run a patch whose target code has changed shape."""
+    """Refuse to run a patch whose target code has changed shape or left the prediction path."""
+    import dataclasses
     import inspect
 
-    from model_api import batching, middleware, registry, runtime
+    from model_api import registry, runtime
 
     problems = []
-    if "batch-yield" in patches:
-        source = inspect.getsource(batching.MicroBatcher)
-        for name in ("_queue", "_queued_rows", "_max_rows", "_max_wait_s", "_take_batch", "_run"):
-            if name not in source:
-                problems.append(f"batch-yield: MicroBatcher has no {name}")
-    if "xgb-stub" in patches and not hasattr(runtime.ModelRuntime, "predict"):
-        problems.append("xgb-stub: ModelRuntime.predict is gone")
-    if "lean-log" in patches and "isEnabledFor" not in inspect.getsource(middleware):
-        problems.append("lean-log: the middleware no longer asks log.isEnabledFor")
-    if "no-observe" in patches and not hasattr(registry, "_observer"):
-        problems.append("no-observe: model_api.registry._observer is gone")
+    # Both targets are wired in where a model is loaded: the batcher scores with
+    # ``runtime.predict`` and reports every batch to the callback ``_observer`` builds.
+    loading = inspect.getsource(registry.ModelRegistry._load_one)
+    if "xgb-stub" in patches:
+        fields = {f.name for f in dataclasses.fields(runtime.Prediction)}
+        if not hasattr(runtime.ModelRuntime, "predict") or not {"proba", "values"} <= fields:
+            problems.append("xgb-stub: ModelRuntime.predict or Prediction(proba, values) is gone")
+        elif "runtime.predict" not in loading:
+            problems.append("xgb-stub: the micro-batcher no longer scores with runtime.predict")
+    if "no-observe" in patches:
+        if not hasattr(registry, "_observer"):
+            problems.append("no-observe: model_api.registry._observer is gone")
+        elif "_observer(" not in loading:
+            problems.append("no-observe: loading a model no longer builds its _observer")
     if problems:
         raise SystemExit("what-if patches no longer apply: " + "; ".join(problems))
 
 
 def apply(patches: list[str]) -> None:
-    """Monkeypatch ``model_api`` before its routes are imported."""
+    """Monkeypatch ``model_api`` before its models are loaded."""
     unknown = set(patches) - set(PATCHES)
     if unknown:
         raise SystemExit(
             f"unknown patches: {', '.join(sorted(unknown))}; known: {', '.join(PATCHES)}"
         )
     _check_targets(patches)
-    if "lean-log" in patches:
-        from model_api import middleware
-
-        access = logging.getLogger("model_api.access")
-        original = access.isEnabledFor
-
-        def enabled(level: int) -> bool:
-            return level > logging.INFO and original(level)
-
-        access.isEnabledFor = enabled  # type: ignore[method-assign]
-        _ = middleware
-    if "batch-yield" in patches:
-        _patch_batch_yield()
     if "gc-stats" in patches:
         _gc_stats()
     if "xgb-stub" in patches:
@@ -100,29 +89,6 @@ def apply(patches: list[str]) -> None:
             return lambda matrix, prediction, seconds: None
 
         registry._observer = _observer
-
-
-def _patch_batch_yield() -> None:
-    import asyncio
-
-    from model_api import batching
-
-    async def _drain(self: Any) -> None:
-        try:
-            while self._queue:
-                for _ in range(8):  # let already-runnable requests reach the queue; never sleep
-                    queued = len(self._queue)
-                    await asyncio.sleep(0)
-                    if len(self._queue) == queued or self._queued_rows >= self._max_rows:
-                        break
-                if self._max_wait_s and self._queued_rows < self._max_rows:
-                    await asyncio.sleep(self._max_wait_s)
-                batch = self._take_batch()
-                await self._run(batch)
-        finally:
-            self._worker = None
-
-    batching.MicroBatcher._drain = _drain  # type: ignore[method-assign]
 
 
 def _gc_stats() -> None:

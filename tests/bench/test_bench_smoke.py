@@ -2,7 +2,8 @@
 
 Timings are not judged here (a shared machine is noisy): the run must complete, every server must
 answer every workload with 2xx responses, and the JSON/Markdown reports must have their structure.
-MLServer is included (its "nobatch" variant), so the peer's environment and start-up stay working.
+MLServer is included (its "nobatch" variant), so the peer's environment and start-up stay working,
+and so is a what-if API (``xgb-stub``), so ``bench.whatif`` still starts a server next to the API.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any],
         "--connections", "1,4", "--bulk-connections", "2",
         "--groups", "single,bulk,csv,coldstart",
         "--peer", "nobatch",
+        "--whatif", "stub=xgb-stub",
         "--csv-rows", "2000", "--cold-starts", "1", "--inprocess-seconds", "0.3",
         "--output-dir", str(out),
     ]  # fmt: skip
@@ -61,7 +63,8 @@ def test_every_server_answered_every_workload(smoke_run: tuple[dict[str, Any], s
     }  # fmt: skip
     for workload in workloads:
         servers = {r["server"] for r in rows if r["workload"] == workload}
-        expected = {"api", "floor"} | ({"mlserver-nobatch"} if "/v2/" in workload else set())
+        expected = {"api", "api-whatif-stub", "floor"}
+        expected |= {"mlserver-nobatch"} if "/v2/" in workload else set()
         assert servers == expected, workload
     for row in rows:
         for key in FIGURES:
@@ -107,6 +110,9 @@ def test_targets_are_judged(smoke_run: tuple[dict[str, Any], str, str]) -> None:
         "idle RSS after start",
     ):
         assert any(n.startswith(fragment) for n in names), (fragment, names)
+    assert document["setup"]["whatif"] == {"stub": ["xgb-stub"]}
+    stub = [t["target"] for t in document["whatif_targets"]["stub"]]
+    assert stub and set(stub) <= set(names)  # the same targets, judged for the what-if API
     for target in document["targets"]:
         assert target["pass"] in (True, False, None)
         assert target["measured"]
@@ -128,7 +134,8 @@ def test_markdown_report(smoke_run: tuple[dict[str, Any], str, str]) -> None:
         "| Workload | Server | req/s | rows/s | p50 ms | p99 ms | non-2xx | socket errors"
         in markdown
     )
-    for label in ("**API**", "HTTP floor", "MLServer nobatch"):
+    assert "What-if `stub` (the API with `xgb-stub` applied at run time" in markdown
+    for label in ("**API**", "HTTP floor", "MLServer nobatch", "API what-if `stub`"):
         assert label in markdown
     assert ("PASS" in markdown) or ("FAIL" in markdown)
     assert "## Targets" in stdout  # the table is printed too

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from bench import profiling, report
+from tests.support import ROOT
 
 
 def row(workload: str, server: str, rps: float, p50: float, p99: float) -> dict[str, Any]:
@@ -161,5 +163,24 @@ def test_profile_buckets() -> None:
     assert not profiling.is_idle(loop)  # with --gil: uvloop's C code holding the GIL
     assert profiling.bucket_of(loop) == profiling.SERVER
     assert not profiling.is_idle(stack)
-    floor = "predict (/x/bench/floor.py:48)"
-    assert profiling.bucket_of(floor) in (profiling.PARSE, profiling.FRAMEWORK)
+
+
+def _frame(function: str, path: Path, needle: str) -> str:
+    """A py-spy frame at the first line of the real ``path`` that contains ``needle``."""
+    lines = path.read_text().splitlines()
+    number = next(i for i, text in enumerate(lines, 1) if needle in text)
+    return f"{function} ({path}:{number})"
+
+
+def test_profile_buckets_read_the_source_line() -> None:
+    floor = ROOT / "bench" / "floor.py"
+    assert profiling.bucket_of(_frame("predict", floor, "orjson.loads(")) == profiling.PARSE
+    assert profiling.bucket_of(_frame("predict", floor, "V1_ANSWER,")) == profiling.FRAMEWORK
+    api = ROOT / "services" / "model-api" / "src" / "model_api"
+    records = api / "records.py"
+    assert profiling.bucket_of(_frame("matrix", records, "_decoder.decode(")) == profiling.PARSE
+    assert profiling.bucket_of(_frame("matrix", records, "np.empty(")) == profiling.ENCODE
+    direct = _frame("DensePredictor.predict", api / "xgb_direct.py", "ctypes.string_at(")
+    assert profiling.bucket_of(direct) == profiling.XGB_PY
+    for name in profiling.FILE_BUCKETS:  # every file the table names still exists
+        assert (api / name).is_file(), name

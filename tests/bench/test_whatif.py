@@ -1,0 +1,108 @@
+"""The what-if patches (``bench/whatif.py``) still reach the API code they replace.
+
+They monkeypatch ``model_api`` at run time, so a change to the API can leave a patch measuring
+nothing; ``_check_targets`` must then refuse it, and every patch it accepts must take effect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import xgboost as xgb
+from model_api import registry as registry_module
+from model_api.registry import ModelRegistry
+from model_api.runtime import ModelRuntime
+from model_api.settings import Settings
+from prometheus_client import REGISTRY
+
+from bench import whatif
+from tests.support import ROOT
+
+
+def test_every_patch_still_applies() -> None:
+    whatif._check_targets(list(whatif.PATCHES))
+
+
+def test_unknown_patch_is_refused() -> None:
+    with pytest.raises(SystemExit, match="unknown patches: batch-yield"):
+        whatif.apply(["batch-yield"])
+
+
+def test_patch_whose_target_moved_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    def _load_one(self: Any, name: str, folder_version: str | None, path: Path) -> Any:
+        return None  # the scoring and the metrics callback are wired in somewhere else now
+
+    monkeypatch.setattr(ModelRegistry, "_load_one", _load_one)
+    with pytest.raises(SystemExit, match="xgb-stub: the micro-batcher no longer scores"):
+        whatif.apply(["xgb-stub"])
+    with pytest.raises(SystemExit, match="no-observe: loading a model no longer builds"):
+        whatif.apply(["no-observe"])
+    monkeypatch.delattr(registry_module, "_observer")
+    with pytest.raises(SystemExit, match=r"no-observe: model_api\.registry\._observer is gone"):
+        whatif.apply(["no-observe"])
+
+
+def test_stub_and_no_observe_take_effect(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from model_api.bundle import save_bundle
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(200, 3)), columns=["a", "b", "c"])
+    label = (frame["a"] + frame["b"] > 0).astype(int)
+    params = {"objective": "binary:logistic", "max_depth": 2, "nthread": 1}
+    booster = xgb.train(params, xgb.DMatrix(frame, label=label), num_boost_round=5)
+    save_bundle(booster, frame, tmp_path / "whatif-toy" / "1", name="whatif-toy", version="1")
+    matrix = frame.to_numpy(dtype=np.float32)[:4]
+    real_predict = ModelRuntime.predict
+    # Registered first, so the originals are back after the test whatever apply() replaced.
+    monkeypatch.setattr(ModelRuntime, "predict", real_predict)
+    monkeypatch.setattr(registry_module, "_observer", registry_module._observer)
+
+    whatif.apply(["xgb-stub", "no-observe"])
+    registry = ModelRegistry(Settings(model_repository=tmp_path))
+    registry.load_all()
+    try:
+        model = registry.get("whatif-toy")
+        labels = {"model": "whatif-toy", "version": "1"}
+        rows_before = REGISTRY.get_sample_value("model_api_inference_rows_total", labels)
+        prediction = asyncio.run(model.predict(matrix))  # through the micro-batcher
+        rows_after = REGISTRY.get_sample_value("model_api_inference_rows_total", labels)
+    finally:
+        registry.close()
+    assert prediction.proba is not None
+    np.testing.assert_array_equal(prediction.proba, np.full((4, 2), 0.5))
+    real = real_predict(model.runtime, matrix).proba
+    assert real is not None and not np.allclose(real, 0.5)  # the stub is not the model
+    assert rows_after == rows_before  # the per-batch metrics did not run
+
+
+def test_gc_stats_reports_collections(tmp_path: Path) -> None:
+    target = tmp_path / "gc.json"
+    script = (
+        "import gc, os, signal\n"
+        "from bench import whatif\n"
+        "whatif.apply(['gc-stats'])\n"
+        "gc.collect()\n"
+        "os.kill(os.getpid(), signal.SIGUSR1)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env={**os.environ, "BENCH_GC_STATS": str(target)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    stats = json.loads(target.read_text())
+    assert stats["collections"][2] >= 1
+    assert stats["seconds"][2] > 0
