@@ -181,6 +181,22 @@ def test_invalid_metadata_names_the_field(binary_bundle: Path, tmp_path: Path) -
         load_bundle(folder)
 
 
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"class_labels": ["yes", "yes"]}, "class_labels must be unique"),
+        ({"features": [{"name": "size", "type": "numeric"}] * 2}, "feature names must be unique"),
+    ],
+)
+def test_repeated_names_are_refused(
+    binary_bundle: Path, tmp_path: Path, changes: dict[str, object], message: str
+) -> None:
+    folder = _copy(binary_bundle, tmp_path)
+    _edit_metadata(folder, **changes)
+    with pytest.raises(BundleError, match=message):
+        load_bundle(folder)
+
+
 def test_cli_bundles_and_validates(
     tmp_path: Path,
     binary_classifier: xgb.XGBClassifier,

@@ -79,6 +79,9 @@ class BundleMetadata(BaseModel):
         names = [f.name for f in self.features]
         if len(set(names)) != len(names):
             raise ValueError("feature names must be unique")
+        if self.class_labels and len(set(self.class_labels)) != len(self.class_labels):
+            # Labels key each row's probabilities: a repeated one would hide a class.
+            raise ValueError("class_labels must be unique")
         if self.task == "regression" and self.class_labels:
             raise ValueError("a regression model has no class_labels")
         if self.task == "binary" and self.class_labels and len(self.class_labels) != 2:

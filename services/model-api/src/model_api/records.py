@@ -10,6 +10,7 @@ takes the careful path in ``encoding.py``, which names every wrong field.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from itertools import chain
 from typing import Any
 
@@ -55,10 +56,17 @@ class RecordsDecoder:
             return None
         if not rows or len(rows) > max_rows:
             return None
+        if not self._others:  # all numeric (the common case): straight from the structs
+            values = chain.from_iterable(map(msgspec.structs.astuple, rows))
+            block = self._numeric_block(values, len(rows))
+            return None if block is None else block.astype(np.float32)
         tuples = list(map(msgspec.structs.astuple, rows))
         matrix = np.empty((len(rows), len(self._encoder.features)), dtype=np.float32)
         if self._numeric:
-            block = self._numeric_block(tuples)
+            width = len(self._numeric)
+            block = self._numeric_block(
+                chain.from_iterable(values[:width] for values in tuples), len(rows)
+            )
             if block is None:
                 return None
             matrix[:, self._numeric] = block
@@ -70,12 +78,10 @@ class RecordsDecoder:
             matrix[:, j] = converted
         return matrix
 
-    def _numeric_block(self, tuples: list[tuple[Any, ...]]) -> np.ndarray | None:
+    def _numeric_block(self, values: Iterable[float], rows: int) -> np.ndarray | None:
+        """The numeric features' values, row after row, as a float64 [rows, numeric] block."""
         width = len(self._numeric)
-        if self._others:
-            tuples = [values[:width] for values in tuples]
-        flat = np.fromiter(chain.from_iterable(tuples), dtype=np.float64, count=len(tuples) * width)
-        block = flat.reshape(len(tuples), width)
+        block = np.fromiter(values, dtype=np.float64, count=rows * width).reshape(rows, width)
         # Finite and within float32 (the matrix type); NaN cannot come from JSON numbers.
         if not (np.abs(block) <= FLOAT32_MAX).all():
             return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
@@ -19,7 +20,7 @@ from model_api.http import (
     read_body,
     require_json_type,
 )
-from model_api.outputs import explanation_rows, prediction_rows
+from model_api.outputs import explanation_rows, prediction_rows_json
 from model_api.registry import LoadedModel, ModelRegistry
 from model_api.schemas import (
     ErrorResponse,
@@ -148,13 +149,10 @@ async def serve_predict(request: Request, model: LoadedModel, settings: Settings
     )
     model.count_request("predict")
     prediction = await model.predict(matrix)
-    return JSONBytes(
-        {
-            "model": model.name,
-            "version": model.version,
-            "predictions": prediction_rows(model.metadata, prediction),
-        }
-    )
+    # {"model": ..., "version": ..., "predictions": [...]}, the rows written straight as JSON.
+    head = orjson.dumps({"model": model.name, "version": model.version})
+    rows = prediction_rows_json(model.metadata, prediction)
+    return Response(head[:-1] + b',"predictions":' + rows + b"}", media_type="application/json")
 
 
 def _matrix_from_json(model: LoadedModel, settings: Settings, body: bytes) -> Any:
