@@ -7,9 +7,9 @@ import struct
 from typing import Any
 
 import numpy as np
-import orjson
 
 from model_api.errors import BadRequestError
+from model_api.v2_json import load_request
 
 NUMPY_TYPES: dict[str, np.dtype[Any]] = {
     "BOOL": np.dtype(np.bool_),
@@ -40,10 +40,7 @@ def split_binary_body(body: bytes, header_length: str | None) -> tuple[dict[str,
         json_part, rest = body[: int(header_length)], body[int(header_length) :]
     if not json_part:
         raise BadRequestError("request body is empty; expected an inference request")
-    try:
-        payload = orjson.loads(json_part)
-    except orjson.JSONDecodeError as exc:
-        raise BadRequestError(f"request body is not valid JSON: {exc}") from None
+    payload = load_request(json_part)
     if not isinstance(payload, dict):
         raise BadRequestError("inference request must be a JSON object with 'inputs'")
     return payload, rest
@@ -89,6 +86,13 @@ def decode_input(
     else:
         if "data" not in spec:
             raise BadRequestError(f"input {name!r} has no 'data'")
+        if isinstance(spec["data"], np.ndarray):  # float data v2_json already read, flattened
+            if spec["data"].size != count:
+                raise BadRequestError(
+                    f"input {name!r}: shape {shape} needs {count} values, got {spec['data'].size}"
+                )
+            array = spec["data"].astype(NUMPY_TYPES[datatype])
+            return name, array.reshape(shape), offset
         if datatype != "BYTES" and datatype != "BOOL":
             fast = _numeric_data(spec["data"], NUMPY_TYPES[datatype], shape)
             if fast is not None:
