@@ -52,7 +52,7 @@ DEFAULT_WORKLOADS = [
 
 # Buckets, in the order the report lists them.
 XGB_PY = "XGBoost call, GIL held (xgb_direct.py or inplace_predict: arguments, output copy)"
-PARSE = "request body read + JSON parse (orjson.loads, msgspec decode)"
+PARSE = "request body read + JSON parse (orjson.loads, msgspec decode, simdjson in v2_json.py)"
 ENCODE = "input validation + conversion to matrix (encoding.py, records.py)"
 V2CODEC = "V2 tensor decode (v2_codec.py)"
 OUTPUTS = "response rows (outputs.py / V2 outputs)"
@@ -80,6 +80,7 @@ FILE_BUCKETS = {
     "logs.py": LOGGING,
     "middleware.py": MIDDLEWARE,
     "xgb_direct.py": XGB_PY,
+    "v2_json.py": PARSE,
 }
 
 
