@@ -6,10 +6,10 @@ parses the body in C++ and copies a numeric array, flat or nested, into one buff
 Numbers are parsed exactly (correctly rounded to float64), as orjson does.
 
 Everything but that ``data`` comes back as the plain Python objects orjson would give, so the
-rest of the V2 code reads one request shape. (Values are looked up key by key: ``items()`` would
-convert every array to a list.) Whatever simdjson refuses (malformed JSON, invalid
-UTF-8, integers past 64 bits) is parsed again by orjson, whose message names the problem; data
-with anything but numbers (null, true, strings) stays a list for the careful path.
+rest of the V2 code reads one request shape (values are looked up key by key, since ``items()``
+would convert every array to a list). Whatever simdjson refuses (malformed JSON, invalid UTF-8,
+integers past 64 bits) is parsed again by orjson, whose message names the problem; data with
+anything but numbers (null, true, strings) stays a list for the careful path.
 """
 
 from __future__ import annotations
