@@ -7,10 +7,12 @@ from urllib.parse import urlparse
 
 import httpx
 import numpy as np
+import orjson
 import pytest
 import tritonclient.http as triton
 import xgboost as xgb
 from model_api.examples import load_penguins_frame
+from model_api.v2_json import SIMDJSON_MIN_BYTES
 
 from tests.support import Server
 
@@ -62,8 +64,9 @@ def test_model_metadata(client: httpx.Client) -> None:
     assert client.get("/v2/models/penguin-species/versions/1").json() == body
 
 
-def test_tensor_input(client: httpx.Client, penguins, example_repository: Path) -> None:  # type: ignore[no-untyped-def]
-    tensor, frame, _ = penguins
+@pytest.mark.parametrize("rows", [3, 50])  # orjson reads the small body, simdjson the large one
+def test_tensor_input(client: httpx.Client, penguins, example_repository: Path, rows: int) -> None:  # type: ignore[no-untyped-def]
+    tensor, frame = penguins[0][:rows], penguins[1].head(rows)
     request = {
         "id": "r1",
         "inputs": [
@@ -75,7 +78,13 @@ def test_tensor_input(client: httpx.Client, penguins, example_repository: Path) 
             }
         ],
     }
-    response = client.post("/v2/models/penguin-species/infer", json=request)
+    content = orjson.dumps(request)
+    assert (len(content) >= SIMDJSON_MIN_BYTES) == (rows == 50)
+    response = client.post(
+        "/v2/models/penguin-species/infer",
+        content=content,
+        headers={"Content-Type": "application/json"},
+    )
     assert response.status_code == 200
     body = response.json()
     assert (

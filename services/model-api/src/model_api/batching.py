@@ -2,13 +2,17 @@
 
 A request never waits for company when nobody else is queued (``max_wait`` defaults to 0):
 requests that arrive while a batch is being computed simply form the next batch.
-Small batches run on the event loop (a thread hop costs more than the prediction);
-larger ones run in a worker thread so the loop keeps accepting requests.
+Small batches run on the event loop (a thread hop costs more than the prediction); larger ones
+run in a worker thread, so that with a second CPU the loop parses the next requests while
+XGBoost (which releases the GIL) scores. With one usable CPU the two would only take turns on it,
+and the hand-off cost about 10 % of a 1,000-row request (A/B, best of 6 runs): there every batch
+runs on the loop (``inline_max_rows_for``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from collections import deque
 from collections.abc import Callable
@@ -19,8 +23,14 @@ import numpy as np
 from model_api.runtime import Prediction
 
 YIELDS_FOR_COMPANY = 8
+SMALL_BATCH_ROWS = 64
 PredictFn = Callable[[np.ndarray], Prediction]
 ObserveFn = Callable[[np.ndarray, Prediction, float], None]
+
+
+def inline_max_rows_for(cpus: float) -> int:
+    """The largest batch to score on the event loop, for this many usable CPUs."""
+    return SMALL_BATCH_ROWS if cpus > 1 else sys.maxsize
 
 
 class MicroBatcher:
@@ -33,7 +43,7 @@ class MicroBatcher:
         *,
         max_rows: int,
         max_wait_s: float = 0.0,
-        inline_max_rows: int = 64,
+        inline_max_rows: int = SMALL_BATCH_ROWS,
     ) -> None:
         self._predict = predict
         self._observe = observe

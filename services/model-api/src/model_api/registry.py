@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import re
+import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,8 +14,9 @@ from typing import Any
 import numpy as np
 
 from model_api import metrics
-from model_api.batching import MicroBatcher, ObserveFn
+from model_api.batching import MicroBatcher, ObserveFn, inline_max_rows_for
 from model_api.bundle import METADATA_FILE, BundleMetadata, load_bundle
+from model_api.cpus import usable_cpus
 from model_api.encoding import FeatureEncoder
 from model_api.errors import BundleError, ModelNotFoundError, NotReadyError
 from model_api.records import RecordsDecoder
@@ -71,6 +73,18 @@ class ModelRegistry:
         self._newest: dict[str, str] = {}
         self._state = RegistryState()
         self._lock = threading.Lock()
+        configured = settings.batch_inline_max_rows
+        cpus = usable_cpus()
+        self.inline_max_rows = configured if configured is not None else inline_max_rows_for(cpus)
+        log.info(
+            "micro-batching",
+            extra={
+                "usable_cpus": cpus,
+                "batches_scored_on_event_loop": "all"
+                if self.inline_max_rows == sys.maxsize
+                else f"up to {self.inline_max_rows} rows",
+            },
+        )
 
     # ------------------------------------------------------------------ loading
     def discover(self) -> list[tuple[str, str | None, Path]]:
@@ -137,13 +151,19 @@ class ModelRegistry:
             observe,
             max_rows=self.settings.batch_max_rows,
             max_wait_s=self.settings.batch_max_wait_ms / 1000.0,
+            inline_max_rows=self.inline_max_rows,
         )
         metrics.MODEL_INFO.labels(
             name, version, metadata.task, metadata.model_sha256, metadata.xgboost_version
         ).set(1)
         log.info(
             "model loaded",
-            extra={"model": name, "version": version, "task": metadata.task, "path": str(path)},
+            extra={
+                "model": name,
+                "version": version,
+                "task": metadata.task,
+                "path": str(path),
+            },
         )
         return LoadedModel(
             name,

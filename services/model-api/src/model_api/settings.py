@@ -44,6 +44,12 @@ class Settings(BaseSettings):
         le=1000.0,
         description="Micro-batching: how long a lone request waits for company (0 = flush at once).",
     )
+    batch_inline_max_rows: int | None = Field(
+        None,
+        ge=0,
+        description="Micro-batching: batches up to this many rows are scored on the event loop, "
+        "larger ones in a worker thread (unset = 64 when more than one CPU is usable, else all).",
+    )
     csv_chunk_rows: int = Field(
         8192, ge=1, description="CSV scoring: rows parsed and predicted per chunk."
     )
