@@ -24,6 +24,20 @@ def best_rounds(results: list[Row]) -> list[Row]:
     return list(best.values())
 
 
+def best_inprocess(previous: dict[str, Any] | None, latest: dict[str, Any]) -> dict[str, Any]:
+    """The in-process limit measured again in a later round: per rows-per-call, the faster one.
+
+    Measured once, a slow moment of a shared host would lower the limit and flatter every ratio
+    against it for the whole run; like the servers, it keeps its best round."""
+    if previous is None:
+        return latest
+    results = {
+        count: max(previous["results"][count], figures, key=lambda r: r["rows_per_s"])
+        for count, figures in latest["results"].items()
+    }
+    return {**latest, "results": results}
+
+
 def _find(results: list[Row], workload: str, server: str) -> Row | None:
     return next((r for r in results if r["workload"] == workload and r["server"] == server), None)
 

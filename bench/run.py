@@ -7,8 +7,8 @@ Servers (each one uvicorn/MLServer process pinned to CPU 0; wrk and this harness
 * ``floor``: ``bench.floor`` (same stack, parses the body, no model);
 * ``mlserver-<variant>``: the peer, one process per adaptive-batching variant (V2 only).
 
-The in-process limit (``bench.inprocess``), the CSV run and the cold starts use their own fresh
-processes. Every workload runs against every server that speaks it, back to back, so the ratios
+The in-process limit (``bench.inprocess``, measured again in every round, best kept), the CSV
+run and the cold starts use their own fresh processes. Every workload runs against every server that speaks it, back to back, so the ratios
 compare figures taken within seconds of each other on a machine that others may be using.
 
 ``python -m bench profile`` instead samples the API with py-spy under each workload and says
@@ -458,12 +458,12 @@ def run(args: argparse.Namespace) -> int:
                         "ready_s": round(ready, 3),
                         "idle_rss_bytes": server.memory().get("VmRSS", 0),
                     }
-            log("in-process limit (inplace_predict, one thread, server CPU)")
             models = sorted({w.model for w in workloads})
-            for model in models:
-                inprocess[model] = measure_inprocess(assets, model, args.inprocess_seconds, pin)
-
             for round_index in range(args.rounds):
+                log(f"round {round_index + 1} in-process limit (inplace_predict, one thread)")
+                for model in models:
+                    latest = measure_inprocess(assets, model, args.inprocess_seconds, pin)
+                    inprocess[model] = report.best_inprocess(inprocess.get(model), latest)
                 for workload in workloads:
                     body_path = assets.body(workload.body_name)
                     body = body_path.read_bytes()

@@ -148,6 +148,17 @@ def test_best_round_wins() -> None:
     assert report.best_rounds([first, second]) == [second]
 
 
+def test_in_process_limit_keeps_its_best_round() -> None:
+    def measured(one_row: float, bulk: float) -> dict[str, Any]:
+        return {
+            "threads": 1,
+            "results": {"1": {"rows_per_s": one_row}, "1000": {"rows_per_s": bulk}},
+        }
+
+    best = report.best_inprocess(report.best_inprocess(None, measured(10, 300)), measured(12, 250))
+    assert best["results"] == {"1": {"rows_per_s": 12}, "1000": {"rows_per_s": 300}}
+
+
 def test_profile_buckets() -> None:
     stack = (
         "run (/x/asyncio/runners.py:194);Runner.run (/x/asyncio/runners.py:118);"
