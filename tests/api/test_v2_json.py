@@ -102,6 +102,18 @@ def test_data_with_anything_but_numbers_stays_python(data: Any) -> None:
     assert load_with_simdjson(body) == orjson.loads(body)
 
 
+@pytest.mark.parametrize(
+    "document",
+    [
+        {"": None, "\x00": False},  # found by hypothesis: a lookup stops the key at the NUL
+        {"inputs": [{"name": "x", "datatype": "FP32", "data": [1.5], "d\x00": 1, "d": 2}]},
+    ],
+)
+def test_keys_with_nul_characters(document: dict[str, Any]) -> None:
+    body = orjson.dumps(document)
+    _equal_but_float_data(load_with_simdjson(body), orjson.loads(body))
+
+
 def test_repeated_keys_keep_the_last_value_as_orjson_does() -> None:
     body = b'{"inputs": [], "inputs": [{"name": "x", "datatype": "FP32", "data": [1, 2], "data": [3]}]}'
     assert load_with_simdjson(body) == orjson.loads(body)

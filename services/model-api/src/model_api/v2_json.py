@@ -43,7 +43,7 @@ def load_with_simdjson(json_part: bytes) -> Any:
         document = _parse(json_part)
     except (ValueError, RuntimeError, UnicodeDecodeError):
         return _load_with_orjson(json_part)
-    if not isinstance(document, simdjson.Object) or _repeats_a_key(document):
+    if not isinstance(document, simdjson.Object) or _needs_whole_conversion(document):
         return _plain(document)
     return {
         key: _read_inputs(document[key]) if key == "inputs" else _plain(document[key])
@@ -84,7 +84,7 @@ def _read_inputs(inputs: Any) -> Any:
 
 
 def _read_input(spec: simdjson.Object) -> Any:
-    if _repeats_a_key(spec):
+    if _needs_whole_conversion(spec):
         return _plain(spec)
     read = {key: _plain(spec[key]) for key in spec if key != "data"}
     if "data" in spec:
@@ -95,11 +95,14 @@ def _read_input(spec: simdjson.Object) -> Any:
     return read
 
 
-def _repeats_a_key(value: simdjson.Object) -> bool:
-    # Lookups by key find the first of repeated keys, orjson keeps the last: convert such
-    # objects whole (``as_dict`` keeps the last).
+def _needs_whole_conversion(value: simdjson.Object) -> bool:
+    """Whether looking values up by key could go wrong: convert such objects whole (``as_dict``).
+
+    A lookup finds the first of repeated keys where orjson keeps the last, and stops a key at
+    a NUL character (``"\\u0000"``), finding another key or none.
+    """
     keys = list(value)
-    return len(set(keys)) != len(keys)
+    return len(set(keys)) != len(keys) or any("\x00" in key for key in keys)
 
 
 def _float_data(data: Any) -> Any:
