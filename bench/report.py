@@ -103,6 +103,15 @@ def _vs_peer_best(
     return _target(name, measured, required, ratio >= factor, ratio)
 
 
+def _share_of(
+    name: str, row: Row, baseline: Row, key: str, unit: str, baseline_name: str, share: float
+) -> dict[str, Any]:
+    """``row[key]`` as a share of a baseline's (the floor's or the in-process limit's)."""
+    ratio = row[key] / baseline[key]
+    measured = f"{row[key]:.0f} {unit} = {ratio:.0%} of {baseline_name} ({baseline[key]:.0f})"
+    return _target(name, measured, f">= {share:.0%}", ratio >= share, ratio)
+
+
 def targets(document: dict[str, Any], server: str = "api") -> list[dict[str, Any]]:
     """Every target of issue 5, evaluated on this run; ``pass`` is None where a baseline is missing.
 
@@ -130,15 +139,15 @@ def targets(document: dict[str, Any], server: str = "api") -> list[dict[str, Any
             )
         )
         if floor:
-            ratio = row["requests_per_s"] / floor["requests_per_s"]
             out.append(
-                _target(
+                _share_of(
                     f"{label}: req/s vs HTTP floor",
-                    f"{row['requests_per_s']:.0f} req/s = {ratio:.0%} of floor "
-                    f"({floor['requests_per_s']:.0f})",
-                    f">= {TARGET_SINGLE_VS_FLOOR:.0%}",
-                    ratio >= TARGET_SINGLE_VS_FLOOR,
-                    ratio,
+                    row,
+                    floor,
+                    "requests_per_s",
+                    "req/s",
+                    "floor",
+                    TARGET_SINGLE_VS_FLOOR,
                 )
             )
         if peers:
@@ -201,14 +210,15 @@ def targets(document: dict[str, Any], server: str = "api") -> list[dict[str, Any
         )
         limit = _inprocess(document, row["model"], row["rows_per_request"])
         if limit:
-            ratio = row["rows_per_s"] / limit["rows_per_s"]
             out.append(
-                _target(
+                _share_of(
                     f"{label}: rows/s vs in-process limit",
-                    f"{row['rows_per_s']:.0f} rows/s = {ratio:.0%} of {limit['rows_per_s']:.0f}",
-                    f">= {TARGET_BULK_VS_LIMIT:.0%}",
-                    ratio >= TARGET_BULK_VS_LIMIT,
-                    ratio,
+                    row,
+                    limit,
+                    "rows_per_s",
+                    "rows/s",
+                    "in-process",
+                    TARGET_BULK_VS_LIMIT,
                 )
             )
 
