@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from model_api import registry as registry_module
-from model_api.batching import SMALL_BATCH_ROWS, MicroBatcher, inline_max_rows_for
+from model_api.batching import SMALL_BATCH_ROWS, MicroBatcher
 from model_api.cpus import usable_cpus
 from model_api.registry import ModelRegistry
 from model_api.runtime import Prediction
@@ -61,7 +61,6 @@ def test_the_registry_picks_the_inline_limit(
     monkeypatch.setattr(registry_module, "usable_cpus", lambda: cpus)
     settings = Settings(batch_inline_max_rows=configured)
     assert ModelRegistry(settings).inline_max_rows == expected
-    assert inline_max_rows_for(cpus) == (sys.maxsize if cpus <= 1 else SMALL_BATCH_ROWS)
 
 
 @pytest.mark.parametrize(("inline_max_rows", "on_loop"), [(sys.maxsize, True), (64, False)])

@@ -45,8 +45,6 @@ ROWS = st.integers(min_value=0, max_value=80)
 @given(data=st.data(), labels=st.lists(LABELS, min_size=2, max_size=5, unique=True), rows=ROWS)
 def test_classifier_rows(data: st.DataObject, labels: list[str], rows: int) -> None:
     task = "binary" if len(labels) == 2 else "multiclass"
-    if task == "multiclass" and len(labels) < 3:
-        labels = [*labels, "another"]
     proba = data.draw(
         hnp.arrays(np.float64, (rows, len(labels)), elements=st.floats(0.0, 1.0, width=64))
     )

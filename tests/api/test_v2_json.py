@@ -175,3 +175,16 @@ def test_a_parser_held_by_an_earlier_document_is_replaced() -> None:
     held = v2_json._parse(body)  # an earlier document still alive, as in a traceback
     assert load_with_simdjson(body)["inputs"][0]["data"].size == 600
     assert held["inputs"][0]["datatype"] == "FP32"
+
+
+def test_large_bodies_get_their_own_parser(monkeypatch: pytest.MonkeyPatch) -> None:
+    from model_api import v2_json
+
+    small = orjson.dumps({"inputs": [{"name": "t", "datatype": "FP32", "data": [1.0] * 600}]})
+    large = orjson.dumps({"inputs": [{"name": "t", "datatype": "FP32", "data": [2.0] * 900}]})
+    monkeypatch.setattr(v2_json, "REUSED_PARSER_MAX_BYTES", len(small))
+    held = v2_json._parse(small)  # the thread's parser, still in use
+    reused = v2_json._thread.parser
+    assert load_with_simdjson(large)["inputs"][0]["data"].size == 900
+    assert v2_json._thread.parser is reused  # not replaced: the large body had its own
+    assert held["inputs"][0]["datatype"] == "FP32"
