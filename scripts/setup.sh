@@ -32,6 +32,9 @@ ensure_uv() {
   uv --version >/dev/null
 }
 
+# The model API has one C++ extension (model_api._records), compiled when uv installs it.
+command -v g++ >/dev/null || apt_install g++
+
 if [[ "${1:-}" == "--test" ]]; then
   apt_install "${TEST_APT_PACKAGES[@]}"
   # Docker 23+ (Debian 13's docker.io) builds with BuildKit only through the buildx plugin, packaged

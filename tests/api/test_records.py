@@ -1,4 +1,4 @@
-"""The msgspec fast path for v1 bodies gives exactly the careful path's matrix, or steps aside.
+"""The fast paths for v1 bodies (native and msgspec) gives exactly the careful path's matrix, or steps aside.
 
 Every valid body must produce the matrix ``FeatureEncoder.from_records`` produces; every body the
 fast path cannot vouch for must return None, so the careful path can name what is wrong.
@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import orjson
 import pytest
+from model_api._records import parse_records
 from model_api.bundle import BundleMetadata, FeatureSpec, load_bundle
 from model_api.encoding import FeatureEncoder
 from model_api.records import RecordsDecoder
@@ -29,8 +30,12 @@ def _body(rows: Any, **extra: Any) -> bytes:
     return orjson.dumps({"instances": rows, **extra})
 
 
-def _numeric_encoder(width: int) -> FeatureEncoder:
-    features = [FeatureSpec(name=f"feature {i}.x", type="numeric") for i in range(width)]
+def _numeric_encoder(width: int, integers: int = 0) -> FeatureEncoder:
+    """``width`` numeric features, the last ``integers`` of them of type integer."""
+    features = [
+        FeatureSpec(name=f"feature {i}.x", type="integer" if i >= width - integers else "numeric")
+        for i in range(width)
+    ]
     metadata = BundleMetadata(
         name="numbers",
         version="1",
@@ -96,3 +101,28 @@ def test_valid_numeric_rows_give_the_careful_paths_matrix() -> None:
 )
 def test_anything_unusual_is_left_to_the_careful_path(encoder: FeatureEncoder, body: bytes) -> None:
     assert RecordsDecoder(encoder).matrix(body, max_rows=10) is None
+
+
+@pytest.mark.parametrize(
+    ("values", "valid"),
+    [
+        ([1.5, -2, 3], True),
+        ([1.5, -2, 3.0], True),  # a whole float is a fine integer
+        ([1.5, -2, 2.5], False),
+        ([1e300, -2, 3], False),  # past float32
+        ([1.5, -1e39, 3], False),
+    ],
+)
+def test_numeric_models_go_through_the_native_parser_with_the_same_checks(
+    values: list[float], valid: bool
+) -> None:
+    """All-numeric models take ``_records.parse_records``; its values get msgspec's checks."""
+    encoder = _numeric_encoder(3, integers=1)
+    rows = [dict(zip(encoder.names, values, strict=True))] * 2
+    assert parse_records(_body(rows), encoder.names, 10) is not None  # the native path reads it
+    fast = RecordsDecoder(encoder).matrix(_body(rows), max_rows=10)
+    if valid:
+        assert fast is not None
+        np.testing.assert_array_equal(fast, encoder.from_records(rows))
+    else:
+        assert fast is None
