@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pytest
-from model_api.bundle import load_bundle
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from model_api.bundle import BundleMetadata, FeatureSpec, load_bundle
 from model_api.encoding import FeatureEncoder
 from model_api.errors import InvalidInputError
 
@@ -127,6 +130,40 @@ def test_drift_counts(encoder: FeatureEncoder) -> None:
     missing, outside = encoder.drift_counts(matrix)
     assert missing.tolist() == [1, 0, 0, 0]
     assert outside.tolist() == [1, 0, 0, 0]
+    assert encoder.drift_counts(matrix[:1])[0].tolist() == [0, 0, 0, 0]  # no NaN: the any() path
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.floats(allow_nan=False, allow_infinity=False), min_size=2, max_size=2),
+    st.lists(st.floats(width=32), min_size=1, max_size=40),
+)
+def test_float32_drift_bounds_count_what_the_float64_bounds_count(
+    bounds: list[float], values: list[float]
+) -> None:
+    """float32 matrices are compared with float32-rounded bounds: the counts must not change."""
+    lower, upper = sorted(bounds)
+    encoder = FeatureEncoder(_one_numeric_feature(lower, upper))
+    # The bounds' own float32 neighbours are where a careless rounding would miscount.
+    near = [float(np.float32(b)) for b in (lower, upper) if abs(b) <= 3.4e38]
+    column = np.array(values + near, dtype=np.float32).reshape(-1, 1)
+    with np.errstate(invalid="ignore"):
+        expected = ((column.astype(np.float64) < lower) | (column.astype(np.float64) > upper)).sum()
+    assert encoder.drift_counts(column)[1].tolist() == [expected]
+    assert encoder.drift_counts(column.astype(np.float64))[1].tolist() == [expected]
+
+
+def _one_numeric_feature(lower: float, upper: float) -> BundleMetadata:
+    return BundleMetadata(
+        name="one",
+        version="1",
+        task="regression",
+        features=[FeatureSpec(name="x", type="numeric", min=lower, max=upper)],
+        created_at=datetime.now(UTC),
+        xgboost_version="3",
+        model_file="model.ubj",
+        model_sha256="0" * 64,
+    )
 
 
 @pytest.mark.parametrize(

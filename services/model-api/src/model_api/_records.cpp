@@ -19,6 +19,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 #include <string>
@@ -37,13 +38,19 @@ const double kPowersOf10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
 class RecordsParser {
   public:
     RecordsParser(const char* data, Py_ssize_t size, const std::vector<std::string>& names)
-        : p_(data), end_(data + size), names_(names) {}
+        : p_(data), end_(data + size), names_(names) {
+        for (const std::string& name : names) members_.push_back('"' + name + "\":");
+    }
 
     // Appends the body's values to `values` (row-major); false if the body is not plain.
     bool parse(Py_ssize_t max_rows, std::vector<double>& values, Py_ssize_t* rows) {
         const auto width = static_cast<Py_ssize_t>(names_.size());
         if (!eat('{') || !skip_ws() || !literal("\"instances\"") || !eat(':') || !eat('['))
             return false;
+        // Every member takes at least 5 bytes ("":0,), so this many rows fit in the body: one
+        // allocation instead of a dozen growing copies.
+        const Py_ssize_t most_rows = std::min(max_rows, (end_ - p_) / (5 * width) + 1);
+        values.reserve(static_cast<size_t>(most_rows * width));
         // seen_in_row[j] == row once column j has a value in this row.
         std::vector<Py_ssize_t> seen_in_row(width, -1);
         Py_ssize_t row = 0;
@@ -54,8 +61,12 @@ class RecordsParser {
             Py_ssize_t guess = 0;  // rows usually repeat one key order: try the next name first
             for (Py_ssize_t filled = 0; filled < width; ++filled) {
                 if (filled > 0 && !eat(',')) return false;
-                Py_ssize_t j = column_of_key(guess);
-                if (j < 0 || seen_in_row[j] == row || !eat(':') || !number(out + j)) return false;
+                Py_ssize_t j = compact_member(guess);  // "name": as a compact writer puts it
+                if (j < 0) {
+                    j = column_of_key(guess);
+                    if (j < 0 || !eat(':')) return false;
+                }
+                if (seen_in_row[j] == row || !number(out + j)) return false;
                 seen_in_row[j] = row;
                 guess = j + 1 == width ? 0 : j + 1;
             }
@@ -92,6 +103,15 @@ class RecordsParser {
     static bool same(const std::string& name, const char* key, Py_ssize_t length) {
         return static_cast<Py_ssize_t>(name.size()) == length &&
                std::memcmp(name.data(), key, length) == 0;
+    }
+
+    // `guess` if p_ is at exactly `"<its name>":` (the common case: one memcmp), else -1.
+    Py_ssize_t compact_member(Py_ssize_t guess) {
+        const std::string& member = members_[guess];
+        const auto length = static_cast<Py_ssize_t>(member.size());
+        if (end_ - p_ < length || std::memcmp(p_, member.data(), length) != 0) return -1;
+        p_ += length;
+        return guess;
     }
 
     // The column named by the string at p_, else -1 (not a name, or written with escapes).
@@ -157,6 +177,7 @@ class RecordsParser {
     const char* p_;
     const char* end_;
     const std::vector<std::string>& names_;
+    std::vector<std::string> members_;  // '"' + name + '":' per column
 };
 
 // The names as UTF-8 strings; false (with a Python error set) if one is not a str.

@@ -42,6 +42,11 @@ class FeatureEncoder:
         }
         self.lower = np.array([np.nan if f.min is None else f.min for f in self.features])
         self.upper = np.array([np.nan if f.max is None else f.max for f in self.features])
+        # The same bounds for float32 matrices (the usual kind), so comparing does not convert
+        # the matrix to float64: for a float32 x, x < lower exactly when x < lower rounded up to
+        # float32, and x > upper exactly when x > upper rounded down.
+        self._lower32 = _rounded_to_float32(self.lower, np.inf)
+        self._upper32 = _rounded_to_float32(self.upper, -np.inf)
         # Tensor checks: columns that must hold whole numbers, category codes, or 0/1 flags.
         self._whole_cols = [
             j
@@ -359,10 +364,26 @@ class FeatureEncoder:
 
     def drift_counts(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per-feature counts of missing values and of values outside the training range."""
-        missing = np.isnan(matrix).sum(axis=0)
+        nan = np.isnan(matrix)
+        # Most batches have no missing value: any() is ten times cheaper than a column sum.
+        missing = nan.sum(axis=0) if nan.any() else np.zeros(matrix.shape[1], dtype=np.intp)
+        lower, upper = (
+            (self._lower32, self._upper32)
+            if matrix.dtype == np.float32
+            else (self.lower, self.upper)
+        )
         with np.errstate(invalid="ignore"):
-            outside = ((matrix < self.lower) | (matrix > self.upper)).sum(axis=0)
+            outside = ((matrix < lower) | (matrix > upper)).sum(axis=0)
         return missing, outside
+
+
+def _rounded_to_float32(bounds: np.ndarray, direction: float) -> np.ndarray:
+    """``bounds`` rounded to float32 toward ``direction`` (+inf: up, -inf: down); NaN stays."""
+    with np.errstate(over="ignore"):  # past float32's range rounds to an infinity: still right
+        rounded = bounds.astype(np.float32)
+    wrong_side = rounded < bounds if direction > 0 else rounded > bounds
+    rounded[wrong_side] = np.nextafter(rounded[wrong_side], np.float32(direction))
+    return rounded
 
 
 def _expected(feature: FeatureSpec) -> str:
