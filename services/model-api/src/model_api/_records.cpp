@@ -135,36 +135,42 @@ class RecordsParser {
     // The JSON number at p_ into *out; false if there is none or it is past the double range.
     bool number(double* out) {
         if (!skip_ws()) return false;
-        const char* start = p_;
+        const char* const start = p_;
+        const char* const end = end_;
         const char* p = p_;
         const bool negative = *p == '-';
         if (negative) ++p;
-        if (p == end_ || !is_digit(*p)) return false;
-        unsigned long long mantissa = 0;  // exact while digits <= 19
-        int digits = 0;
-        int fraction_digits = 0;
+        if (p == end || !is_digit(*p)) return false;
+        unsigned long long mantissa = 0;  // exact while there are at most 19 digits
+        const char* const integer_start = p;
         if (*p == '0') {
             ++p;  // JSON allows no leading zeros: "01" stops after the 0 and fails at the caller
         } else {
-            for (; p < end_ && is_digit(*p); ++p, ++digits) mantissa = mantissa * 10 + (*p - '0');
+            p = read_digits(p, end, mantissa);
         }
-        const bool has_fraction = p < end_ && *p == '.';
+        // A leading "0" is not counted: it adds nothing to the mantissa.
+        Py_ssize_t digits = *integer_start == '0' ? 0 : p - integer_start;
+        Py_ssize_t fraction_digits = 0;
+        const bool has_fraction = p < end && *p == '.';
         if (has_fraction) {
-            ++p;
-            if (p == end_ || !is_digit(*p)) return false;
-            for (; p < end_ && is_digit(*p); ++p, ++digits, ++fraction_digits)
-                mantissa = mantissa * 10 + (*p - '0');
+            const char* const fraction_start = ++p;
+            p = read_digits(p, end, mantissa);
+            fraction_digits = p - fraction_start;
+            if (fraction_digits == 0) return false;
+            digits += fraction_digits;
         }
         bool has_exponent = false;
-        if (p < end_ && (*p == 'e' || *p == 'E')) {
+        if (p < end && (*p == 'e' || *p == 'E')) {
             has_exponent = true;
             ++p;
-            if (p < end_ && (*p == '+' || *p == '-')) ++p;
-            if (p == end_ || !is_digit(*p)) return false;
-            while (p < end_ && is_digit(*p)) ++p;
+            if (p < end && (*p == '+' || *p == '-')) ++p;
+            const char* const exponent_start = p;
+            unsigned long long ignored = 0;
+            p = read_digits(p, end, ignored);
+            if (p == exponent_start) return false;
         }
         p_ = p;
-        if (!has_exponent && digits <= 15 && fraction_digits <= 22) {
+        if (!has_exponent && digits <= 15) {  // then also fraction_digits <= 15 < 23
             const double value = static_cast<double>(mantissa) / kPowersOf10[fraction_digits];
             // "-0" is the integer 0 to JSON readers (orjson, msgspec): +0.0, not -0.0.
             *out = negative && (has_fraction || mantissa != 0) ? -value : value;
@@ -172,6 +178,14 @@ class RecordsParser {
         }
         const auto result = std::from_chars(start, p, *out);
         return result.ec == std::errc() && result.ptr == p;
+    }
+
+    // Reads the digits at p into mantissa (wrapping past 19 digits: then unused); the end of them.
+    static const char* read_digits(const char* p, const char* end, unsigned long long& mantissa) {
+        unsigned long long value = mantissa;
+        for (; p < end && is_digit(*p); ++p) value = value * 10 + static_cast<unsigned>(*p - '0');
+        mantissa = value;
+        return p;
     }
 
     const char* p_;
