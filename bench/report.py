@@ -99,8 +99,20 @@ def _vs_peer_best(
         return _target(name, "no MLServer run", required, None)
     best = max(peers, key=lambda p: p[key])
     ratio = row[key] / best[key]
-    measured = f"{row[key]:.0f} {unit} = {ratio:.2f}x {best['server']} ({best[key]:.0f})"
+    shown = _judged(ratio, factor, percent=False)
+    measured = f"{row[key]:.0f} {unit} = {shown} {best['server']} ({best[key]:.0f})"
     return _target(name, measured, required, ratio >= factor, ratio)
+
+
+def _judged(ratio: float, threshold: float, percent: bool) -> str:
+    """``ratio`` as 1.23x (or 45%), with more digits where rounding would hide which side of
+    ``threshold`` it is on (1.4992 is "1.499x", not a failing "1.50x")."""
+    digits = 0 if percent else 2
+    while digits < 6 and (round(ratio, digits + (2 if percent else 0)) >= threshold) != (
+        ratio >= threshold
+    ):
+        digits += 1
+    return f"{ratio:.{digits}%}" if percent else f"{ratio:.{digits}f}x"
 
 
 def _share_of(
@@ -108,7 +120,8 @@ def _share_of(
 ) -> dict[str, Any]:
     """``row[key]`` as a share of a baseline's (the floor's or the in-process limit's)."""
     ratio = row[key] / baseline[key]
-    measured = f"{row[key]:.0f} {unit} = {ratio:.0%} of {baseline_name} ({baseline[key]:.0f})"
+    shown = _judged(ratio, share, percent=True)
+    measured = f"{row[key]:.0f} {unit} = {shown} of {baseline_name} ({baseline[key]:.0f})"
     return _target(name, measured, f">= {share:.0%}", ratio >= share, ratio)
 
 

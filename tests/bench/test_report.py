@@ -195,3 +195,11 @@ def test_profile_buckets_read_the_source_line() -> None:
     assert profiling.bucket_of(direct) == profiling.XGB_PY
     for name in profiling.FILE_BUCKETS:  # every file the table names still exists
         assert (api / name).is_file(), name
+
+
+def test_a_ratio_next_to_its_threshold_shows_which_side_it_is_on() -> None:
+    assert report._judged(1.4992, 1.5, percent=False) == "1.499x"  # not a failing "1.50x"
+    assert report._judged(1.5, 1.5, percent=False) == "1.50x"
+    assert report._judged(1.46, 1.5, percent=False) == "1.46x"
+    assert report._judged(0.5996, 0.6, percent=True) == "59.96%"
+    assert report._judged(0.76, 0.6, percent=True) == "76%"
