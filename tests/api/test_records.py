@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import orjson
 import pytest
+from model_api import records
 from model_api._records import parse_records
 from model_api.bundle import BundleMetadata, FeatureSpec, load_bundle
 from model_api.encoding import FeatureEncoder
@@ -114,13 +115,20 @@ def test_anything_unusual_is_left_to_the_careful_path(encoder: FeatureEncoder, b
     ],
 )
 def test_numeric_models_go_through_the_native_parser_with_the_same_checks(
-    values: list[float], valid: bool
+    values: list[float], valid: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """All-numeric models take ``_records.parse_records``; its values get msgspec's checks."""
     encoder = _numeric_encoder(3, integers=1)
     rows = [dict(zip(encoder.names, values, strict=True))] * 2
-    assert parse_records(_body(rows), encoder.names, 10) is not None  # the native path reads it
+    native_results: list[object] = []
+
+    def recorded(*args: Any) -> Any:
+        native_results.append(parse_records(*args))
+        return native_results[-1]
+
+    monkeypatch.setattr(records, "parse_records", recorded)
     fast = RecordsDecoder(encoder).matrix(_body(rows), max_rows=10)
+    assert len(native_results) == 1 and native_results[0] is not None  # the native parser read it
     if valid:
         assert fast is not None
         np.testing.assert_array_equal(fast, encoder.from_records(rows))

@@ -42,9 +42,9 @@ namespace {
 inline bool is_digit(char c) { return static_cast<unsigned char>(c - '0') < 10; }
 inline bool is_space(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
 
-const double kPowersOf10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
-                              1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
-                              1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+// Every power of ten the fast path divides by (at most 15 digits, so at most 15 decimals).
+const double kPowersOf10[] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                              1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
 
 class RecordsParser {
   public:
@@ -181,7 +181,7 @@ class RecordsParser {
             if (p == exponent_start) return false;
         }
         p_ = p;
-        if (!has_exponent && digits <= 15) {  // then also fraction_digits <= 15 < 23
+        if (!has_exponent && digits <= 15) {  // then fraction_digits <= 15 too
             const double value = static_cast<double>(mantissa) / kPowersOf10[fraction_digits];
             // "-0" is the integer 0 to JSON readers (orjson, msgspec): +0.0, not -0.0.
             *out = negative && (has_fraction || mantissa != 0) ? -value : value;

@@ -74,10 +74,6 @@ class RecordsDecoder:
             return None
         if not rows or len(rows) > max_rows:
             return None
-        if not self._others:  # all numeric (the common case): straight from the structs
-            values = chain.from_iterable(map(msgspec.structs.astuple, rows))
-            block = self._numeric_block(values, len(rows))
-            return None if block is None else block.astype(np.float32)
         tuples = list(map(msgspec.structs.astuple, rows))
         matrix = np.empty((len(rows), len(self._encoder.features)), dtype=np.float32)
         if self._numeric:

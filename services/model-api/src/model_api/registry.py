@@ -158,12 +158,7 @@ class ModelRegistry:
         ).set(1)
         log.info(
             "model loaded",
-            extra={
-                "model": name,
-                "version": version,
-                "task": metadata.task,
-                "path": str(path),
-            },
+            extra={"model": name, "version": version, "task": metadata.task, "path": str(path)},
         )
         return LoadedModel(
             name,
