@@ -134,3 +134,14 @@ def test_numeric_models_go_through_the_native_parser_with_the_same_checks(
         np.testing.assert_array_equal(fast, encoder.from_records(rows))
     else:
         assert fast is None
+
+
+def test_numeric_bodies_the_native_parser_leaves_alone_still_decode_with_msgspec() -> None:
+    """An escaped key is valid JSON the native parser does not read: msgspec takes the body."""
+    encoder = _numeric_encoder(3, integers=1)
+    rows = [dict(zip(encoder.names, [1.5, -2.0, 3.0], strict=True))] * 2
+    body = _body(rows).replace(b'"feature 0.x"', b'"feature \\u0030.x"')
+    assert parse_records(body, encoder.names, 10) is None
+    fast = RecordsDecoder(encoder).matrix(body, max_rows=10)
+    assert fast is not None
+    np.testing.assert_array_equal(fast, encoder.from_records(rows))
