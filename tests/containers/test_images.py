@@ -279,7 +279,7 @@ def test_no_ca_secret_uv_or_caches_left_in_the_image(images: Images, which: str)
         image,
         "for p in /run/secrets /opt/uv /root/.cache /app/.venv/bin/uv /app/.venv/bin/pip; do "
         '  [ -e "$p" ] && echo "present: $p"; done; '
-        'for tool in uv gcc cc c++ make; do command -v $tool >/dev/null && echo "tool: $tool"; done; '
+        'for tool in uv gcc g++ cc c++ make; do command -v $tool >/dev/null && echo "tool: $tool"; done; '
         "find / -xdev \\( -path '*/.cache/uv' -o -path '*/.cache/pip' -o -name 'archive-v0' "
         "  -o -name '*.whl' -path '/app/*' \\) -print 2>/dev/null | sed 's/^/cache: /'; "
         "ls -A /tmp | sed 's/^/tmp: /'; true",
