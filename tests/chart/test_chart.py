@@ -71,6 +71,7 @@ def test_every_switch_has_a_ci_values_file() -> None:
         "monitoring-values.yaml",
         "pvc-values.yaml",
         "download-values.yaml",
+        "download-insecure-values.yaml",
         "ui-replicas-values.yaml",
     ):
         assert required in names
@@ -337,6 +338,7 @@ def test_too_short_grace_period_is_refused() -> None:
         ("api.service.type=Internal", "type"),
         ("api.autoscaling.enabled=yes", "enabled"),
         ("api.models.source=s3", "source"),
+        ("api.models.download.insecureSkipChecksum=yes", "insecureSkipChecksum"),
         ("monitoring.serviceMonitor.interval=often", "interval"),
     ],
 )
@@ -590,14 +592,68 @@ def test_model_sources() -> None:
     assert init["command"] == ["python", "/scripts/fetch-models.py"]
     assert env_of(init)["MODELS_URL"] == "https://models.example.com/penguins/models.tar.gz"
     assert env_of(init)["MODELS_DIR"] == "/models"
+    assert (
+        env_of(init)["MODELS_SHA256"]
+        == yaml.safe_load((CHART / "ci" / "download-values.yaml").read_text())["api"]["models"][
+            "download"
+        ]["sha256"]
+    )
+    assert env_of(init)["MODELS_INSECURE_SKIP_CHECKSUM"] == "false"
+    assert env_of(init)["MODELS_TIMEOUT_SECONDS"] == "300"
     volumes = {v["name"]: v for v in spec["volumes"]}
     assert volumes["models"]["emptyDir"]["sizeLimit"] == "512Mi"
+    # The download's size cap is the volume's limit: one value, they cannot disagree.
+    assert env_of(init)["MODELS_SIZE_LIMIT"] == "512Mi"
     scripts = one(manifests, "ConfigMap", volumes["scripts"]["configMap"]["name"])
     assert scripts["data"]["fetch-models.py"] == (
         CHART / "files" / "fetch-models.py"
     ).read_text().rstrip("\n")
     missing_url = helm(*template_args(sets=["api.models.source=download"]))
     assert missing_url.returncode != 0 and "download.url is required" in missing_url.stderr
+
+
+@pytest.mark.parametrize(
+    ("url", "plain_http_named"),
+    [("https://models.example.com/m.tar.gz", False), ("http://models.internal/m.tar.gz", True)],
+)
+def test_download_without_a_checksum_is_refused_unless_opted_out_by_name(
+    url: str, plain_http_named: bool
+) -> None:
+    sets = ["api.models.source=download", f"api.models.download.url={url}"]
+    refused = helm(*template_args(sets=sets))
+    assert refused.returncode != 0
+    assert "api.models.download.sha256 is required" in refused.stderr, refused.stderr
+    assert "sha256sum models.tar.gz" in refused.stderr
+    assert "api.models.download.insecureSkipChecksum=true" in refused.stderr
+    assert ("plain http://" in refused.stderr) == plain_http_named
+    opted_out = render(sets=[*sets, "api.models.download.insecureSkipChecksum=true"])
+    (init,) = deployment(opted_out, "api")["spec"]["template"]["spec"]["initContainers"]
+    assert env_of(init)["MODELS_SHA256"] == ""
+    assert env_of(init)["MODELS_INSECURE_SKIP_CHECKSUM"] == "true"
+
+
+def test_download_insecure_scenario_opts_out_by_name() -> None:
+    (init,) = deployment(scenario("download-insecure"), "api")["spec"]["template"]["spec"][
+        "initContainers"
+    ]
+    assert env_of(init)["MODELS_URL"].startswith("http://")
+    assert env_of(init)["MODELS_INSECURE_SKIP_CHECKSUM"] == "true"
+    assert env_of(init)["MODELS_SIZE_LIMIT"] == "256Mi"
+    assert env_of(init)["MODELS_TIMEOUT_SECONDS"] == "60"
+
+
+def test_notes_tell_where_models_come_from_and_warn_without_a_checksum() -> None:
+    logs = f"logs deployment/{RELEASE}-api -c fetch-models"
+    checked = notes(SCENARIOS["download"])
+    assert "downloads https://models.example.com/penguins/models.tar.gz" in checked
+    assert "SHA-256 checked, deadline 300 s, size cap 512Mi" in checked
+    assert logs in checked and "WARNING" not in checked
+    unchecked = notes(SCENARIOS["download-insecure"])
+    assert "SHA-256 NOT checked, deadline 60 s, size cap 256Mi" in unchecked
+    assert "WARNING: api.models.download.insecureSkipChecksum is on" in unchecked
+    assert "over plain http, anyone on the way" in unchecked
+    assert logs in unchecked
+    assert "fetch-models" not in notes()
 
 
 def test_monitoring_objects_use_the_chart_files() -> None:
