@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
 
 import httpx
 import numpy as np
 import orjson
+import pandas as pd
 import pytest
 import tritonclient.http as triton
 import xgboost as xgb
 from model_api.examples import load_penguins_frame
 from model_api.v2_json import SIMDJSON_MIN_BYTES
 
-from tests.support import Server
+from tests.support import Server, running_api
 
 FEATURES = ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "island", "sex"]
 CLASSES = ["Adelie", "Chinstrap", "Gentoo"]
@@ -248,3 +250,104 @@ def test_a_standard_v2_client_works_unchanged(
         by_column.as_numpy("predict_proba"), result.as_numpy("predict_proba"), rtol=1e-6
     )
     client.close()
+
+
+@pytest.fixture(scope="module")
+def mixed_server(
+    tmp_path_factory: pytest.TempPathFactory,
+    binary_classifier: xgb.XGBClassifier,
+    mixed_frame: pd.DataFrame,
+) -> Iterator[tuple[Server, xgb.Booster]]:
+    """A real API serving a model with every feature type: numeric, integer, boolean, categorical."""
+    from model_api.bundle import load_bundle, save_bundle
+
+    repository = tmp_path_factory.mktemp("mixed")
+    folder = repository / "toy" / "1"
+    save_bundle(binary_classifier, mixed_frame, folder, name="toy", class_labels=["no", "yes"])
+    with running_api(repository, tmp_path_factory.mktemp("logs")) as server:
+        yield server, load_bundle(folder)[1]
+
+
+def xgboost_says(booster: xgb.Booster, frame: pd.DataFrame) -> np.ndarray:
+    positive = booster.predict(xgb.DMatrix(frame, enable_categorical=True))
+    return np.column_stack([1 - positive, positive])
+
+
+@pytest.mark.parametrize("binary", [False, True])
+def test_tritonclient_sends_mixed_rows_as_one_bytes_tensor(
+    mixed_server: tuple[Server, xgb.Booster], mixed_frame: pd.DataFrame, binary: bool
+) -> None:
+    """An object array (floats with NaN, ints, bools, names) is the only way tritonclient can
+    send a mixed row: it goes as BYTES, every cell as its str()."""
+    server, booster = mixed_server
+    frame = mixed_frame.head(40)
+    assert frame["size"].isna().any()
+    rows = frame.astype(object).to_numpy()
+    client = triton.InferenceServerClient(urlparse(server.url).netloc)
+    tensor = triton.InferInput("rows", list(rows.shape), "BYTES")
+    tensor.set_data_from_numpy(rows, binary_data=binary)
+    wanted = [triton.InferRequestedOutput("predict_proba", binary_data=binary)]
+    result = client.infer("toy", [tensor], outputs=wanted)
+    client.close()
+    np.testing.assert_allclose(
+        result.as_numpy("predict_proba"), xgboost_says(booster, frame), rtol=1e-5, atol=1e-7
+    )
+
+
+def test_bytes_cells_take_decimal_text_and_missing_values(
+    mixed_server: tuple[Server, xgb.Booster], mixed_frame: pd.DataFrame
+) -> None:
+    server, booster = mixed_server
+    cells = [
+        ["5.1", "3", "true", "red"],
+        ["-3e2", "0", "0", "blue"],
+        ["", "12", "False", "green"],
+        ["NaN", "None", "1", ""],
+        [" 9.75 ", "7.0", "yes", "red"],
+    ]
+    same = pd.DataFrame(
+        {
+            "size": [5.1, -300.0, np.nan, np.nan, 9.75],
+            "count": [3, 0, 12, np.nan, 7],
+            "flag": [1.0, 0.0, 0.0, 1.0, 1.0],
+            "colour": pd.Categorical(
+                ["red", "blue", "green", None, "red"], categories=["blue", "green", "red"]
+            ),
+        }
+    )
+    request = {"inputs": [{"name": "rows", "shape": [5, 4], "datatype": "BYTES", "data": cells}]}
+    response = httpx.post(f"{server.url}/v2/models/toy/infer", json=request, timeout=30)
+    assert response.status_code == 200, response.text
+    proba = next(o for o in response.json()["outputs"] if o["name"] == "predict_proba")
+    np.testing.assert_allclose(
+        np.array(proba["data"]).reshape(5, 2), xgboost_says(booster, same), rtol=1e-5, atol=1e-7
+    )
+    bad = {**request["inputs"][0], "data": [*cells[:4], ["9.75", "7.5", "yes", "red"]]}
+    refused = httpx.post(f"{server.url}/v2/models/toy/infer", json={"inputs": [bad]}, timeout=30)
+    assert refused.status_code == 400
+    assert refused.json() == {"error": "rows.4.count: '7.5' is not an integer"}
+
+
+def test_integer_data_is_never_cut_to_a_whole_number(
+    mixed_server: tuple[Server, xgb.Booster],
+) -> None:
+    """numpy would read INT64 data [2.5] as 2 without a word."""
+    server, _ = mixed_server
+
+    def infer(count: list[object]) -> httpx.Response:
+        inputs = [
+            {"name": "size", "shape": [1], "datatype": "FP32", "data": [9.5]},
+            {"name": "count", "shape": [1], "datatype": "INT64", "data": count},
+            {"name": "flag", "shape": [1], "datatype": "BOOL", "data": [True]},
+            {"name": "colour", "shape": [1], "datatype": "BYTES", "data": ["red"]},
+        ]
+        return httpx.post(f"{server.url}/v2/models/toy/infer", json={"inputs": inputs}, timeout=30)
+
+    assert infer([2]).status_code == 200
+    assert infer([2.0]).json()["outputs"] == infer([2]).json()["outputs"]
+    for wrong in ([2.5], [None], [2**64]):
+        response = infer(wrong)
+        assert response.status_code == 400, (wrong, response.text)
+        assert response.json()["error"].startswith(
+            "input 'count': INT64 data must be whole numbers"
+        )

@@ -67,17 +67,15 @@ def test_a_wrong_type_among_numbers_is_named_not_converted(
     with pytest.raises(InvalidInputError) as caught:
         encoder.from_records(rows)
     assert caught.value.details[0]["loc"] == ["instances", 1, "size"]
+
+
+def test_bytes_columns_read_text_but_refuse_a_bool_for_a_number(encoder: FeatureEncoder) -> None:
+    """V2 BYTES columns: "9.5" is a decimal number as CSV writes it; true is not a number."""
+    columns = {"size": [9.5, "9.5"], "count": [1, 2], "flag": [True, False], "colour": ["red"] * 2}
+    assert encoder.from_columns(columns, 2)[:, 0].tolist() == [9.5, 9.5]
     with pytest.raises(InvalidInputError) as caught:
-        encoder.from_columns(
-            {
-                "size": [9.5, wrong],
-                "count": [1, 2],
-                "flag": [True, False],
-                "colour": ["red", "red"],
-            },
-            2,
-        )
-    assert "size" in caught.value.message
+        encoder.from_columns({**columns, "size": [9.5, True]}, 2)
+    assert caught.value.message.startswith("size.1: expected a number")
 
 
 def test_missing_and_unknown_features_are_all_listed(encoder: FeatureEncoder) -> None:
@@ -117,12 +115,83 @@ def test_columns_and_tensors(encoder: FeatureEncoder) -> None:
 
 def test_text_rows_report_bad_rows_without_failing_the_rest(encoder: FeatureEncoder) -> None:
     rows = [["9.5", "3", "true", "red"], ["x", "3", "true", "red"], ["", "1", "0", "teal"], ["1"]]
-    matrix, errors = encoder.from_text_rows(rows, [0, 1, 2, 3])
+    matrix, errors = encoder.from_text_rows(rows, [0, 1, 2, 3], 4)
     np.testing.assert_array_equal(matrix[0], [9.5, 3, 1, 2])
     assert "size: 'x' is not a number" in errors[1]
     assert "unknown category 'teal'" in errors[2]
-    assert "row has 1 fields, expected at least 4" in errors[3]
+    assert "row has 1 fields, the header has 4" in errors[3]
     assert 0 not in errors
+
+
+def test_a_text_row_needs_as_many_fields_as_the_header(encoder: FeatureEncoder) -> None:
+    """A surplus field (an unquoted delimiter in a value) would shift values under wrong names."""
+    rows = [["9.5", "3", "true", "red", "note"], ["9.5", "3", "true", "red", "a", "b"]]
+    _, errors = encoder.from_text_rows(rows, [0, 1, 2, 3], 5)
+    assert errors == {1: "row has 6 fields, the header has 5"}
+
+
+@pytest.mark.parametrize("text", ["1e39", "-3.5e38", "inf", "1e400"])
+def test_a_text_number_past_float32_is_refused(encoder: FeatureEncoder, text: str) -> None:
+    """The one-numpy-call path used to turn 1e39 into float32 infinity and score it."""
+    matrix, errors = encoder.from_text_rows(
+        [["1", "3", "true", "red"], [text, "3", "true", "red"]], [0, 1, 2, 3], 4
+    )
+    assert list(errors) == [1] and "out of range" in errors[1]
+    assert np.isfinite(matrix[0]).all()
+
+
+def test_a_category_named_like_a_missing_value_is_that_category() -> None:
+    metadata = _one_numeric_feature(0, 1).model_copy(
+        update={
+            "features": [
+                FeatureSpec(name="region", type="categorical", categories=["EU", "NA", "None"])
+            ]
+        }
+    )
+    encoder = FeatureEncoder(metadata)
+    matrix, errors = encoder.from_text_rows([["NA"], ["None"], [""], ["nan"]], [0], 1)
+    assert not errors
+    assert matrix[:2, 0].tolist() == [1.0, 2.0]
+    assert np.isnan(matrix[2:, 0]).all()
+    assert encoder.from_columns({"region": ["NA", None]}, 2)[0, 0] == 1.0
+
+
+def test_bytes_cells_are_read_as_text(encoder: FeatureEncoder) -> None:
+    """What tritonclient sends for an object array: every cell as its str()."""
+    tensor = np.array(
+        [
+            ["5.1", "3", "True", "red"],
+            ["-3e2", "0", "0", "blue"],
+            ["", "1", "false", "green"],
+            ["nan", "None", "1", "NA"],
+            [7.5, 2, True, "red"],  # JSON values in a BYTES tensor still work
+        ],
+        dtype=object,
+    )
+    matrix = encoder.from_bytes_tensor(tensor, "rows")
+    nan = np.nan
+    expected = [[5.1, 3, 1, 2], [-300, 0, 0, 0], [nan, 1, 0, 1], [nan, nan, 1, nan], [7.5, 2, 1, 2]]
+    np.testing.assert_array_equal(matrix, np.array(expected, dtype=np.float32))
+
+
+@pytest.mark.parametrize(
+    ("cell", "column", "message"),
+    [
+        ("abc", 0, "rows.1.size: 'abc' is not a number"),
+        ("1e39", 0, "rows.1.size: '1e39' is out of range"),
+        ("2.5", 1, "rows.1.count: '2.5' is not an integer"),
+        ("maybe", 2, "rows.1.flag: 'maybe' is not a boolean"),
+        ("purple", 3, "rows.1.colour: unknown category 'purple'"),
+    ],
+)
+def test_a_wrong_bytes_cell_names_input_row_and_feature(
+    encoder: FeatureEncoder, cell: str, column: int, message: str
+) -> None:
+    row = ["1.5", "3", "true", "red"]
+    wrong = list(row)
+    wrong[column] = cell
+    with pytest.raises(InvalidInputError, match=message):
+        encoder.from_bytes_tensor(np.array([row, wrong], dtype=object), "rows")
 
 
 def test_drift_counts(encoder: FeatureEncoder) -> None:

@@ -1,9 +1,11 @@
 """CSV in, CSV out: stream a large file through a model without holding it in memory twice.
 
 The upload is spooled to a temporary file (memory up to 8 MiB, then /tmp) while its UTF-8 is
-checked, the header is checked against the model's features before anything is scored, then
-rows are parsed, predicted and written back in chunks. A bad row does not fail the file: its
-output line carries the reason in the ``error`` column.
+checked, the header is read (within its byte and column limits) and checked against the model's
+features before anything is scored, then rows are parsed, predicted and written back in chunks.
+A bad row does not fail the file: its output line carries the reason in the ``error`` column.
+That holds for a row that is not valid CSV or is too long as well: reading goes on at the next
+line, so every row of the file gets its line in the answer.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import time
 from collections.abc import Iterator
 from tempfile import SpooledTemporaryFile
 from typing import IO
+from urllib.parse import quote
 
 import numpy as np
 from fastapi import Request
@@ -23,9 +26,51 @@ from starlette.responses import StreamingResponse
 from model_api import metrics
 from model_api.errors import BadRequestError, InvalidInputError, PayloadTooLargeError
 from model_api.registry import LoadedModel
+from model_api.settings import Settings
 
 SPOOL_MEMORY_BYTES = 8 * 1024 * 1024
 DELIMITERS = {",": ",", ";": ";", "tab": "\t", "\t": "\t", "|": "|"}
+# A chunk also ends after this much input text: wide rows make many small Python strings (tens of
+# bytes each for a short field), and csv_chunk_rows of them could otherwise take gigabytes.
+CHUNK_MAX_BYTES = 4 * 1024 * 1024
+# X-Ignored-Columns stays a small header whatever the upload holds.
+IGNORED_HEADER_MAX_NAMES = 50
+IGNORED_HEADER_MAX_CHARS = 2048
+# Kept as they are in X-Ignored-Columns: printable ASCII but space (the "...and N more" marker
+# has spaces, names never do), comma (the separator) and percent (the escape).
+IGNORED_NAME_SAFE = "".join(chr(c) for c in range(33, 127) if chr(c) not in ",%")
+Chunk = tuple[list[list[str]], dict[int, str]]
+
+
+class RecordTooLongError(Exception):
+    """A CSV record passed its byte limit; the rest of its last line has been skipped."""
+
+
+class CsvLines:
+    """The upload's physical lines, as ``csv.reader`` takes them, at most ``limit`` bytes a record.
+
+    A line is read at most ``limit + 1`` characters at a time, and once the record being read
+    passes the limit the rest of its line is skipped and RecordTooLongError raised: a 50 MB line,
+    or a quote left open, never holds more than the limit in memory. Whoever reads the records
+    resets ``record_bytes`` after each one. Iterating again (a new ``csv.reader``) goes on at the
+    next line, which is how reading recovers from a bad record.
+    """
+
+    def __init__(self, text: IO[str], limit: int) -> None:
+        self.text = text
+        self.limit = limit
+        self.record_bytes = 0
+
+    def __iter__(self) -> Iterator[str]:
+        readline = self.text.readline
+        limit = self.limit
+        while line := readline(limit + 1):
+            self.record_bytes += len(line) if line.isascii() else len(line.encode())
+            if self.record_bytes > limit:
+                while line[-1] not in "\r\n" and (line := readline(limit + 1)):
+                    pass
+                raise RecordTooLongError
+            yield line
 
 
 async def spool_upload(request: Request, limit: int) -> IO[bytes]:
@@ -67,6 +112,13 @@ def column_positions(
     """Position of each feature in the header, and the extra columns that will be ignored."""
     names = [h.strip() for h in header]
     index = {n: i for i, n in enumerate(names)}
+    if len(index) < len(names):
+        twice = [f for f in model.encoder.names if names.count(f) > 1]
+        if twice:  # which of the two would be scored? Neither: say so.
+            raise InvalidInputError(
+                f"CSV header names feature column(s) more than once: {', '.join(twice)}",
+                [{"loc": ["header", f], "msg": "column appears more than once"} for f in twice],
+            )
     missing = [f for f in model.encoder.names if f not in index]
     if missing:
         hint = ""
@@ -87,7 +139,7 @@ def output_header(model: LoadedModel) -> list[str]:
 
 
 def score_lines(
-    model: LoadedModel, reader: Iterator[list[str]], positions: list[int], chunk_rows: int
+    model: LoadedModel, chunks: Iterator[Chunk], positions: list[int], columns: int
 ) -> Iterator[str]:
     """Yield the output CSV, one chunk of rows at a time."""
     out = io.StringIO()
@@ -97,12 +149,9 @@ def score_lines(
     labels = model.metadata.labels
     rejected = metrics.CSV_ROWS_REJECTED.labels(model.name, model.version)
     first_row = 1
-    while True:
-        rows = [row for _, row in zip(range(chunk_rows), reader, strict=False)]
-        if not rows:
-            return
-        rows = [r for r in rows if r]  # blank lines are not rows
-        matrix, errors = model.encoder.from_text_rows(rows, positions)
+    for rows, unreadable in chunks:
+        matrix, errors = model.encoder.from_text_rows(rows, positions, columns)
+        errors.update(unreadable)
         if errors:
             rejected.inc(len(errors))
         valid = np.ones(len(rows), dtype=bool)
@@ -135,40 +184,131 @@ def score_lines(
         yield out.getvalue()
 
 
+def read_header(text: IO[str], sep: str, settings: Settings) -> tuple[list[str], int]:
+    """The header's column names and how many lines they take; 4xx naming the limit otherwise."""
+    limit = settings.max_csv_header_bytes
+    reader = csv.reader(CsvLines(text, limit), delimiter=sep, strict=True)
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise BadRequestError("CSV upload has no header line") from None
+    except RecordTooLongError:
+        raise PayloadTooLargeError(
+            f"CSV header is longer than {limit} bytes (MODEL_API_MAX_CSV_HEADER_BYTES); "
+            "the first line must name the columns"
+        ) from None
+    except csv.Error as exc:
+        raise BadRequestError(f"CSV header cannot be parsed: {exc}") from None
+    if len(header) > settings.max_csv_columns:
+        raise PayloadTooLargeError(
+            f"CSV header has {len(header)} columns, more than the {settings.max_csv_columns} "
+            "allowed (MODEL_API_MAX_CSV_COLUMNS)"
+        )
+    return header, reader.line_num
+
+
+def row_chunks(
+    text: IO[str], sep: str, limit: int, first_line: int, chunk_rows: int
+) -> Iterator[Chunk]:
+    """The data rows in chunks: (rows, {index in the chunk: why that row could not be read}).
+
+    Blank lines are skipped. A record that is not valid CSV, or longer than ``limit`` bytes,
+    becomes an empty row whose reason names its lines, and reading goes on at the next line.
+    """
+    lines = CsvLines(text, limit)
+    rows: list[list[str]] = []
+    unreadable: dict[int, str] = {}
+    size = 0
+    done = first_line - 1  # lines read by the readers before this one
+    while True:
+        reader = csv.reader(lines, delimiter=sep, strict=True)
+        end = 0  # this reader's lines up to the end of its last good record
+        try:
+            for record in reader:
+                size += lines.record_bytes
+                lines.record_bytes = 0
+                end = reader.line_num
+                if record:
+                    rows.append(record)
+                    if len(rows) >= chunk_rows or size >= CHUNK_MAX_BYTES:
+                        yield rows, unreadable
+                        rows, unreadable, size = [], {}, 0
+        except RecordTooLongError:
+            last = done + reader.line_num + 1  # the reader never got the line that was too long
+            reason = f"row longer than {limit} bytes (MODEL_API_MAX_CSV_ROW_BYTES)"
+            if last > done + end + 1:
+                reason += "; is a quote left open?"
+        except csv.Error as exc:
+            last = done + reader.line_num
+            reason = _csv_problem(exc)
+        else:
+            if rows:
+                yield rows, unreadable
+            return
+        first = done + end + 1
+        where = f"line {first}" if first == last else f"lines {first}-{last}"
+        unreadable[len(rows)] = f"{where}: {reason}"
+        rows.append([])
+        lines.record_bytes = 0
+        done = last
+        if len(rows) >= chunk_rows:
+            yield rows, unreadable
+            rows, unreadable, size = [], {}, 0
+
+
+def _csv_problem(exc: csv.Error) -> str:
+    message = str(exc)
+    if message == "unexpected end of data":
+        return "the file ends inside a quoted field (a quote is never closed)"
+    if message.startswith("field larger than field limit"):
+        return f"a field is longer than {csv.field_size_limit()} characters"
+    return f"not valid CSV: {message}"
+
+
+def ignored_columns_header(names: list[str]) -> str:
+    """The X-Ignored-Columns value: names percent-encoded (UTF-8), comma-separated, bounded.
+
+    Any name is then safe in a header (Latin-1 only, no line breaks) and a comma inside a name
+    does not split it; past the bounds the list ends with "...and N more".
+    """
+    listed: list[str] = []
+    size = 0
+    for name in names:
+        encoded = quote(name, safe=IGNORED_NAME_SAFE)
+        size += len(encoded) + 1
+        if len(listed) == IGNORED_HEADER_MAX_NAMES or size > IGNORED_HEADER_MAX_CHARS:
+            break
+        listed.append(encoded)
+    if len(listed) < len(names):
+        listed.append(f"...and {len(names) - len(listed)} more")
+    return ",".join(listed)
+
+
 async def csv_response(
-    request: Request, model: LoadedModel, limit: int, chunk_rows: int, delimiter: str
+    request: Request, model: LoadedModel, settings: Settings, delimiter: str
 ) -> StreamingResponse:
     """Check the upload and its header, then stream the scored CSV back."""
     if delimiter not in DELIMITERS:
         raise BadRequestError(f"delimiter {delimiter!r} is not supported; use one of , ; tab |")
     sep = DELIMITERS[delimiter]
-    spool = await spool_upload(request, limit)
+    spool = await spool_upload(request, settings.max_csv_bytes)
     text = io.TextIOWrapper(spool, encoding="utf-8-sig", newline="")
-    reader = csv.reader(text, delimiter=sep)
     try:
-        header = next(reader)
+        header, header_lines = read_header(text, sep, settings)
         positions, extra = column_positions(model, header, sep)
-    except StopIteration:
-        text.close()
-        raise BadRequestError("CSV upload has no header line") from None
-    except csv.Error as exc:
-        text.close()
-        raise BadRequestError(f"CSV header cannot be parsed: {exc}") from None
     except Exception:
         text.close()
         raise
+    chunks = row_chunks(
+        text, sep, settings.max_csv_row_bytes, header_lines + 1, settings.csv_chunk_rows
+    )
 
     def body() -> Iterator[str]:
         try:
-            yield from score_lines(model, reader, positions, chunk_rows)
-        except csv.Error as exc:  # after the header the status is sent: report in-band
-            line = io.StringIO()
-            blanks = [""] * (len(output_header(model)) - 1)
-            csv.writer(line, lineterminator="\n").writerow([*blanks, f"CSV parse error: {exc}"])
-            yield line.getvalue()
+            yield from score_lines(model, chunks, positions, len(header))
         finally:
             text.close()
 
-    headers = {"x-ignored-columns": ",".join(extra)} if extra else {}
+    headers = {"x-ignored-columns": ignored_columns_header(extra)} if extra else {}
     model.count_request("predict_csv")
     return StreamingResponse(body(), media_type="text/csv; charset=utf-8", headers=headers)

@@ -9,7 +9,7 @@ the rest.)
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -23,6 +23,8 @@ NUMBER_PY_TYPES = frozenset({float, int})
 NUMERIC_KINDS = frozenset("iuf")
 TRUE_STRINGS = frozenset({"true", "1", "yes", "t", "y"})
 FALSE_STRINGS = frozenset({"false", "0", "no", "f", "n"})
+MISSING_STRINGS = frozenset({"NA", "NAN", "NULL", "NONE"})  # compared upper-cased; "" too
+TEXT_NUMBER_TYPES = frozenset({str, float, int})
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
@@ -119,9 +121,16 @@ class FeatureEncoder:
 
     # ---------------------------------------------------------------- named columns (V2)
     def from_columns(
-        self, columns: Mapping[str, Sequence[Any] | np.ndarray], rows: int
+        self,
+        columns: Mapping[str, Sequence[Any] | np.ndarray],
+        rows: int,
+        tensor_name: str | None = None,
     ) -> np.ndarray:
-        """One array per feature (V2 named inputs) → matrix."""
+        """One array per feature (V2 named inputs, or the columns of ``tensor_name``) → matrix.
+
+        Lists and object arrays are BYTES cells: JSON values, or text read as a CSV cell is
+        (``"5.1"``, ``"true"``, a category's name; ``""``, ``"NaN"``, ``"None"`` are missing).
+        """
         missing = [n for n in self.names if n not in columns]
         unknown = [n for n in columns if n not in self.name_set]
         if missing or unknown:
@@ -146,19 +155,37 @@ class FeatureEncoder:
             else:
                 column = values.tolist() if isinstance(values, np.ndarray) else list(values)
                 column = [v.decode() if isinstance(v, bytes) else v for v in column]
-                fast = self.fast_column(feature, column)
-                converted = (
-                    fast
-                    if fast is not None
-                    else self._slow_column(
-                        feature, column, lambda i, n=feature.name: [n, i], problems
-                    )
+                loc_of = (
+                    (lambda i, n=feature.name: [n, i])
+                    if tensor_name is None
+                    else (lambda i, n=feature.name: [tensor_name, i, n])
                 )
+                converted = self._cells_column(feature, column, loc_of, problems)
             matrix[:, j] = converted
         _raise_if(problems)
         return matrix
 
+    def _cells_column(
+        self, feature: FeatureSpec, column: list[Any], loc_of: Any, problems: list[dict[str, Any]]
+    ) -> np.ndarray:
+        fast = self.fast_column(feature, column)
+        if fast is None:
+            fast = _text_numbers(feature, column)  # tritonclient sends numbers as "5.1"
+        if fast is not None:
+            return fast
+        return self._slow_column(feature, column, loc_of, problems, self._cell_value)
+
+    def _cell_value(self, feature: FeatureSpec, value: Any) -> float:
+        if isinstance(value, str):
+            return self._parse_text(feature, value.strip())
+        return self._json_value(feature, value)
+
     # ---------------------------------------------------------------- [N, F] tensors (V2)
+    def from_bytes_tensor(self, tensor: np.ndarray, input_name: str) -> np.ndarray:
+        """A BYTES [N, F] tensor (object cells: category names, numbers, decimal strings)."""
+        columns = {name: tensor[:, j].tolist() for j, name in enumerate(self.names)}
+        return self.from_columns(columns, len(tensor), input_name)
+
     def from_tensor(self, tensor: np.ndarray, input_name: str) -> np.ndarray:
         """A numeric [N, F] tensor; categorical columns carry category codes (list index)."""
         if tensor.ndim != 2 or tensor.shape[1] != len(self.names):
@@ -226,15 +253,18 @@ class FeatureEncoder:
 
     # ---------------------------------------------------------------- CSV rows
     def from_text_rows(
-        self, rows: list[list[str]], order: list[int]
+        self, rows: list[list[str]], order: list[int], columns: int
     ) -> tuple[np.ndarray, dict[int, str]]:
-        """CSV cells → (matrix, {row index: reason}) ; bad rows become NaN and are reported."""
+        """CSV cells → (matrix, {row index: reason}) ; bad rows become NaN and are reported.
+
+        ``columns`` is the header's: a row with more or fewer fields is refused, since its values
+        may sit under the wrong names (an unquoted delimiter inside a value shifts the rest).
+        """
         matrix = np.empty((len(rows), len(self.names)), dtype=np.float32)
         errors: dict[int, str] = {}
-        width = max(order) + 1 if order else 0
-        short = [i for i, row in enumerate(rows) if len(row) < width]
-        for i in short:
-            errors[i] = f"row has {len(rows[i])} fields, expected at least {width}"
+        for i, row in enumerate(rows):
+            if len(row) != columns:
+                errors[i] = f"row has {len(row)} fields, the header has {columns}"
         for j, (feature, position) in enumerate(zip(self.features, order, strict=True)):
             column = [row[position] if len(row) > position else "" for row in rows]
             matrix[:, j] = self._text_column(feature, column, errors)
@@ -243,15 +273,9 @@ class FeatureEncoder:
     def _text_column(
         self, feature: FeatureSpec, column: list[str], errors: dict[int, str]
     ) -> np.ndarray:
-        if feature.type in ("numeric", "integer"):
-            try:
-                values = np.array(column, dtype=np.float64)
-                if not np.isinf(values).any() and (
-                    feature.type == "numeric" or (values[~np.isnan(values)] % 1 == 0).all()
-                ):
-                    return values.astype(np.float32)
-            except ValueError:
-                pass
+        fast = _text_numbers(feature, column)
+        if fast is not None:
+            return fast
         out = np.empty(len(column), dtype=np.float32)
         for i, text in enumerate(column):
             try:
@@ -262,15 +286,16 @@ class FeatureEncoder:
         return out
 
     def _parse_text(self, feature: FeatureSpec, text: str) -> float:
-        if text == "" or text.upper() in ("NA", "NAN", "NULL", "NONE"):
+        if feature.type == "categorical":
+            code = self.codes[feature.name].get(text)  # first: a category may be called "NA"
+            if code is not None:
+                return code
+        if text == "" or text.upper() in MISSING_STRINGS:
             return math.nan
         if feature.type == "categorical":
-            code = self.codes[feature.name].get(text)
-            if code is None:
-                raise ValueError(
-                    f"unknown category {text!r}; expected one of {', '.join(feature.categories or [])}"
-                )
-            return code
+            raise ValueError(
+                f"unknown category {text!r}; expected one of {', '.join(feature.categories or [])}"
+            )
         if feature.type == "boolean":
             lowered = text.lower()
             if lowered in TRUE_STRINGS:
@@ -320,13 +345,20 @@ class FeatureEncoder:
         return array.astype(np.float32)
 
     def _slow_column(
-        self, feature: FeatureSpec, column: list[Any], loc_of: Any, problems: list[dict[str, Any]]
+        self,
+        feature: FeatureSpec,
+        column: list[Any],
+        loc_of: Any,
+        problems: list[dict[str, Any]],
+        convert: Callable[[FeatureSpec, Any], float] | None = None,
     ) -> np.ndarray:
-        """Convert value by value, adding one problem per wrong value to ``problems``."""
+        """Convert value by value (JSON rules unless ``convert`` says otherwise), adding one
+        problem per wrong value to ``problems``."""
+        convert = convert or self._json_value
         out = np.empty(len(column), dtype=np.float32)
         for i, value in enumerate(column):
             try:
-                out[i] = self._json_value(feature, value)
+                out[i] = convert(feature, value)
             except ValueError as exc:
                 out[i] = np.nan
                 if len(problems) < MAX_LISTED_ERRORS:
@@ -375,6 +407,25 @@ class FeatureEncoder:
         with np.errstate(invalid="ignore"):
             outside = ((matrix < lower) | (matrix > upper)).sum(axis=0)
         return missing, outside
+
+
+def _text_numbers(feature: FeatureSpec, column: list[Any]) -> np.ndarray | None:
+    """Decimal strings (or numbers) of a number feature in one numpy call; None when any cell
+    needs a closer look (an empty cell, a word, a value past float32, a fraction for integers)."""
+    if feature.type not in NUMBER_TYPES or not set(map(type, column)) <= TEXT_NUMBER_TYPES:
+        return None
+    try:
+        values = np.array(column, dtype=np.float64)
+    except (ValueError, TypeError, OverflowError):
+        return None
+    if values.ndim != 1:
+        return None
+    with np.errstate(invalid="ignore"):
+        if (np.abs(values) > FLOAT32_MAX).any():  # infinities too; NaN ("nan") is missing
+            return None
+    if feature.type == "integer" and (values[~np.isnan(values)] % 1 != 0).any():
+        return None
+    return values.astype(np.float32)
 
 
 def _rounded_to_float32(bounds: np.ndarray, direction: float) -> np.ndarray:

@@ -53,6 +53,19 @@ class Settings(BaseSettings):
     csv_chunk_rows: int = Field(
         8192, ge=1, description="CSV scoring: rows parsed and predicted per chunk."
     )
+    max_csv_header_bytes: int = Field(
+        64 * 1024,
+        ge=256,
+        description="Longest CSV header (the column names) accepted (413 beyond).",
+    )
+    max_csv_columns: int = Field(
+        2000, ge=1, description="Most columns a CSV header may name (413 beyond)."
+    )
+    max_csv_row_bytes: int = Field(
+        128 * 1024,
+        ge=256,
+        description="Longest CSV row; a longer row fails with an error on its line, the rest are scored.",
+    )
     xgboost_threads: int = Field(
         1, ge=0, description="Threads per XGBoost call (0 = all cores); one is best per replica."
     )

@@ -140,9 +140,7 @@ async def serve_predict(request: Request, model: LoadedModel, settings: Settings
     kind = media_type(request)
     if kind in CSV_MEDIA_TYPES:
         delimiter = request.query_params.get("delimiter", ",")
-        return await csv_response(
-            request, model, settings.max_csv_bytes, settings.csv_chunk_rows, delimiter
-        )
+        return await csv_response(request, model, settings, delimiter)
     require_json_type(kind)
     matrix = _matrix_from_json(
         model, settings, await read_body(request, settings.max_request_bytes)

@@ -23,7 +23,7 @@ from model_api.schemas import (
     V2ErrorResponse,
 )
 from model_api.settings import Settings
-from model_api.v2_codec import HEADER_LENGTH, decode_input, encode_output, split_binary_body
+from model_api.v2_codec import HEADER_LENGTH, decode_inputs, encode_output, split_binary_body
 
 router = APIRouter(prefix="/v2", tags=["v2 (Open Inference Protocol)"])
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -146,36 +146,34 @@ async def version_ready(name: str, version: str, registry: RegistryDep) -> JSONB
     return _model_ready(registry, name, version)
 
 
-def _matrix(model: LoadedModel, inputs: list[tuple[str, Any]], max_rows: int) -> np.ndarray:
-    """Tensor style (one [N, F] input) or column style (one [N] input per feature)."""
+def _matrix(model: LoadedModel, inputs: list[tuple[str, np.ndarray]], max_rows: int) -> np.ndarray:
+    """Tensor style (one [N, F] or [F] input) or column style (one [N] or [N, 1] per feature)."""
     encoder = model.encoder
     if len(inputs) == 1 and inputs[0][0] not in encoder.name_set:
-        name, data = inputs[0]
-        if isinstance(data, list):  # BYTES [N, F]: strings allowed, split into named columns
-            width = len(encoder.names)
-            if len(data) % width:
-                raise BadRequestError(
-                    f"input {name!r}: {len(data)} values do not make rows of {width}"
-                )
-            rows = len(data) // width
-            _check_rows(rows, max_rows)
-            split = {f: data[j::width] for j, f in enumerate(encoder.names)}
-            return encoder.from_columns(split, rows)
-        tensor = data if data.ndim == 2 else data.reshape(1, -1) if data.ndim == 1 else data
+        name, tensor = inputs[0]
+        width = len(encoder.names)
+        if tensor.shape == (width,):
+            tensor = tensor.reshape(1, width)  # one row
+        if tensor.ndim != 2 or tensor.shape[1] != width:
+            raise BadRequestError(
+                f"input {name!r} has shape {list(tensor.shape)}, expected [N, {width}] "
+                f"(or [{width}] for one row) with columns {', '.join(encoder.names)}"
+            )
         _check_rows(tensor.shape[0], max_rows)
+        if tensor.dtype == object:  # BYTES: category names, numbers as text
+            return encoder.from_bytes_tensor(tensor, name)
         return encoder.from_tensor(tensor, name)
     columns: dict[str, Any] = {}
     rows = -1
     for name, data in inputs:
         if name in columns:
             raise BadRequestError(f"input {name!r} appears twice")
-        if not isinstance(data, list):
-            if data.ndim == 2 and data.shape[1] == 1:
-                data = data[:, 0]
-            elif data.ndim != 1:
-                raise BadRequestError(
-                    f"input {name!r} has shape {list(data.shape)}; a per-feature input must be [N] or [N, 1]"
-                )
+        if data.ndim == 2 and data.shape[1] == 1:
+            data = data[:, 0]
+        elif data.ndim != 1:
+            raise BadRequestError(
+                f"input {name!r} has shape {list(data.shape)}; a per-feature input must be [N] or [N, 1]"
+            )
         rows = len(data) if rows < 0 else rows
         columns[name] = data
     _check_rows(rows, max_rows)
@@ -195,13 +193,7 @@ async def serve_infer(request: Request, model: LoadedModel, settings: Settings) 
     raw_inputs = payload.get("inputs")
     if not isinstance(raw_inputs, list) or not raw_inputs:
         raise BadRequestError("'inputs' must be a non-empty list of tensors")
-    view = memoryview(binary)
-    offset = 0
-    inputs = []
-    for spec in raw_inputs:
-        name, data, offset = decode_input(spec, view, offset)
-        inputs.append((name, data))
-    matrix = _matrix(model, inputs, settings.max_rows_per_request)
+    matrix = _matrix(model, decode_inputs(raw_inputs, binary), settings.max_rows_per_request)
     requested, binary_names = _requested_outputs(payload, model)
     model.count_request("v2_infer")
     prediction = await model.predict(matrix)
