@@ -334,6 +334,14 @@ def test_names_repeated_once_made_text_are_named(tmp_path: Path) -> None:
         save_bundle(booster, frame, tmp_path / "dup", name="dup")
 
 
+def test_a_name_pandas_keeps_only_as_an_object_is_refused_by_name(tmp_path: Path) -> None:
+    frame = pd.DataFrame(np.ones((3, 1)), columns=pd.Index(["lone \ud800"], dtype=object))
+    booster = xgb.train(PARAMS, xgb.DMatrix(frame.to_numpy(), label=[0.0, 1.0, 0.0]), 1)
+    with pytest.raises(BundleError, match=r"feature name 'lone \\ud800' is not valid Unicode"):
+        save_bundle(booster, frame, tmp_path / "lone", name="lone")
+    assert list(tmp_path.iterdir()) == []
+
+
 # ---------------------------------------------------------------------------- atomic bundles
 
 
@@ -421,6 +429,29 @@ def test_failures_name_bundles_without_paths_or_file_content(
         cli_main(["validate", str(repository / "diamonds" / "2"), "--repository", str(repository)])
         == 0
     )
+
+
+def test_configmap_style_symlinks_load_and_links_out_do_not(
+    tmp_path: Path,
+    features: pd.DataFrame,
+    booster: xgb.Booster,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Kubernetes mounts a ConfigMap as links into a timestamped folder of the same volume."""
+    built = tmp_path / "built"
+    save_bundle(booster, features, built, name="diamonds")
+    mount = tmp_path / "repo" / "diamonds"
+    (mount / "..2024_01_01").mkdir(parents=True)
+    for file in ("model.ubj", "metadata.json"):
+        shutil.copy(built / file, mount / "..2024_01_01" / file)
+    (mount / "..data").symlink_to("..2024_01_01")
+    for file in ("model.ubj", "metadata.json"):
+        (mount / file).symlink_to(f"..data/{file}")
+    assert cli_main(["validate", str(mount)]) == 0
+    (mount / "metadata.json").unlink()
+    (mount / "metadata.json").symlink_to(built / "metadata.json")
+    assert cli_main(["validate", str(mount)]) == 1
+    assert "metadata.json is a symlink to a file outside" in capsys.readouterr().err
 
 
 def test_a_missing_repository_is_reported_without_its_path(tmp_path: Path) -> None:

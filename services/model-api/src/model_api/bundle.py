@@ -43,6 +43,30 @@ Task = Literal["binary", "multiclass", "regression"]
 UNSERVABLE_NAME_CHARACTERS = re.compile(r'["\\\[\]<\x00-\x1f]')
 
 
+def name_problem(name: str) -> str | None:
+    """Why the API cannot serve a feature of this name (None when it can)."""
+    found = UNSERVABLE_NAME_CHARACTERS.search(name)
+    if found:
+        return (
+            f"feature name {name!r} holds {found.group()!r}; a feature name cannot hold "
+            "quotes, backslashes, control characters, '[', ']' or '<'"
+        )
+    if not name.isprintable() and not _is_utf8(name):
+        return f"feature name {name!r} is not valid Unicode (it holds a lone surrogate)"
+    if name != name.strip():  # CSV headers are matched with surrounding whitespace stripped
+        return f"feature name {name!r} starts or ends with whitespace"
+    return None
+
+
+def _is_utf8(text: str) -> bool:
+    """Whether ``text`` can be written as UTF-8, the encoding of bundles and requests."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 class FeatureSpec(BaseModel):
     """One input column of the model, in the order the model expects it."""
 
@@ -61,15 +85,9 @@ class FeatureSpec(BaseModel):
     @field_validator("name")
     @classmethod
     def _servable_name(cls, name: str) -> str:
-        found = UNSERVABLE_NAME_CHARACTERS.search(name)
-        if found:
-            raise ValueError(
-                f"feature name {name!r} holds {found.group()!r}; a feature name cannot hold "
-                "quotes, backslashes, control characters, '[', ']' or '<'"
-            )
-        if name != name.strip():
-            # CSV headers are matched with surrounding whitespace stripped.
-            raise ValueError(f"feature name {name!r} starts or ends with whitespace")
+        problem = name_problem(name)
+        if problem:
+            raise ValueError(problem)
         return name
 
     @model_validator(mode="after")
@@ -462,11 +480,18 @@ def _model_columns(booster: xgb.Booster, sample: pd.DataFrame) -> pd.DataFrame:
         repeated = sorted(n for n, k in Counter(map(str, sample.columns)).items() if k > 1)
         raise BundleError(f"the sample repeats the columns {', '.join(repeated)}")
     names = list(booster.feature_names or labels)
+    for name in names:  # before pandas handles the names: it cannot hold some (lone surrogates)
+        problem = name_problem(name)
+        if problem:
+            raise BundleError(problem)
     missing = [n for n in names if n not in labels]
     if missing:
         raise BundleError(f"the sample lacks the model's features: {', '.join(missing)}")
-    chosen = sample[[labels[n] for n in names]]
-    chosen.columns = names
+    import pandas as pd
+
+    position = {label: j for j, label in enumerate(labels)}
+    chosen = sample.iloc[:, [position[n] for n in names]]  # by position: any label works
+    chosen.columns = pd.Index(names, dtype=object)
     return chosen
 
 
