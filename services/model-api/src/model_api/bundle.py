@@ -7,18 +7,27 @@ it, failing with a message that names the problem.
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
+import itertools
 import json
 import math
+import re
+import shutil
+import uuid
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from model_api.errors import BundleError
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
     import xgboost as xgb
 
@@ -28,6 +37,34 @@ MODEL_FILES = ("model.ubj", "model.json")
 
 FeatureType = Literal["numeric", "integer", "boolean", "categorical"]
 Task = Literal["binary", "multiclass", "regression"]
+
+# Characters no feature name may hold: the v1 JSON decoder (msgspec) cannot map a field to a name
+# with a quote, a backslash or a control character, and XGBoost refuses "[", "]" and "<".
+UNSERVABLE_NAME_CHARACTERS = re.compile(r'["\\\[\]<\x00-\x1f]')
+
+
+def name_problem(name: str) -> str | None:
+    """Why the API cannot serve a feature of this name (None when it can)."""
+    found = UNSERVABLE_NAME_CHARACTERS.search(name)
+    if found:
+        return (
+            f"feature name {name!r} holds {found.group()!r}; a feature name cannot hold "
+            "quotes, backslashes, control characters, '[', ']' or '<'"
+        )
+    if not name.isprintable() and not _is_utf8(name):
+        return f"feature name {name!r} is not valid Unicode (it holds a lone surrogate)"
+    if name != name.strip():  # CSV headers are matched with surrounding whitespace stripped
+        return f"feature name {name!r} starts or ends with whitespace"
+    return None
+
+
+def _is_utf8(text: str) -> bool:
+    """Whether ``text`` can be written as UTF-8, the encoding of bundles and requests."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class FeatureSpec(BaseModel):
@@ -45,12 +82,26 @@ class FeatureSpec(BaseModel):
     )
     description: str | None = None
 
+    @field_validator("name")
+    @classmethod
+    def _servable_name(cls, name: str) -> str:
+        problem = name_problem(name)
+        if problem:
+            raise ValueError(problem)
+        return name
+
     @model_validator(mode="after")
     def _categories_match_type(self) -> FeatureSpec:
         if self.type == "categorical" and not self.categories:
             raise ValueError(f"categorical feature {self.name!r} needs a non-empty categories list")
         if self.type != "categorical" and self.categories:
             raise ValueError(f"feature {self.name!r} of type {self.type} cannot have categories")
+        if self.categories and len(set(self.categories)) != len(self.categories):
+            # A value's code is its index: a repeated value would have two codes.
+            repeated = sorted(c for c, n in Counter(self.categories).items() if n > 1)
+            raise ValueError(
+                f"categorical feature {self.name!r} repeats categories: {', '.join(repeated)}"
+            )
         return self
 
 
@@ -76,9 +127,11 @@ class BundleMetadata(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> BundleMetadata:
-        names = [f.name for f in self.features]
-        if len(set(names)) != len(names):
-            raise ValueError("feature names must be unique")
+        repeated = sorted(
+            n for n, count in Counter(f.name for f in self.features).items() if count > 1
+        )
+        if repeated:
+            raise ValueError(f"feature names must be unique; repeated: {', '.join(repeated)}")
         if self.class_labels and len(set(self.class_labels)) != len(self.class_labels):
             # Labels key each row's probabilities: a repeated one would hide a class.
             raise ValueError("class_labels must be unique")
@@ -109,53 +162,206 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def infer_features(sample: pd.DataFrame) -> list[FeatureSpec]:
-    """Derive the feature schema (types, categories, ranges, defaults) from a training sample."""
+def infer_features(
+    sample: pd.DataFrame, categories: Mapping[str, list[str]] | None = None
+) -> list[FeatureSpec]:
+    """Derive the feature schema (types, categories, ranges, defaults) from a training sample.
+
+    ``categories`` gives each categorical feature's values in code order (see
+    ``category_orders``); the sample's values are checked against it, never used to build it.
+    """
     import pandas as pd
 
+    categories = categories or {}
     features: list[FeatureSpec] = []
-    for name in sample.columns:
-        column = sample[name]
+    for label in sample.columns:
+        name, column = str(label), sample[label]
         dtype = column.dtype
-        if pd.api.types.is_bool_dtype(dtype):
+        if name in categories:
+            features.append(_categorical_feature(name, column, categories[name]))
+        elif pd.api.types.is_bool_dtype(dtype):
             mode = column.dropna().mode()
-            features.append(
-                FeatureSpec(
-                    name=str(name),
-                    type="boolean",
-                    default=bool(mode.iloc[0]) if len(mode) else False,
-                )
-            )
-        elif isinstance(dtype, pd.CategoricalDtype) or not pd.api.types.is_numeric_dtype(dtype):
-            if isinstance(dtype, pd.CategoricalDtype):
-                categories = [str(c) for c in dtype.categories]
-            else:
-                categories = sorted({str(v) for v in column.dropna().unique()})
-            mode = column.dropna().astype(str).mode()
-            features.append(
-                FeatureSpec(
-                    name=str(name),
-                    type="categorical",
-                    categories=categories,
-                    default=str(mode.iloc[0]) if len(mode) else categories[0],
-                )
-            )
+            default = bool(mode.iloc[0]) if len(mode) else False
+            features.append(FeatureSpec(name=name, type="boolean", default=default))
+        elif holds_categories(column):
+            raise BundleError(f"feature {name!r} holds categories or text; {GIVE_ORDER}")
         else:
-            is_int = pd.api.types.is_integer_dtype(dtype)
-            values = column.dropna()
-            low = float(values.min()) if len(values) else None
-            high = float(values.max()) if len(values) else None
-            median = float(values.median()) if len(values) else 0.0
-            features.append(
-                FeatureSpec(
-                    name=str(name),
-                    type="integer" if is_int else "numeric",
-                    min=low,
-                    max=high,
-                    default=round(median) if is_int else round(median, 6),
-                )
-            )
+            features.append(_number_feature(name, column))
     return features
+
+
+def _number_feature(name: str, column: pd.Series) -> FeatureSpec:
+    """A numeric or integer feature: its training range, and a default the form can show as is.
+
+    The default is the sample's lower median, a value the sample holds: inside the range and
+    whole for an integer feature (an interpolated or rounded median may be neither).
+    """
+    import pandas as pd
+
+    values = column.dropna()
+    is_int = pd.api.types.is_integer_dtype(column.dtype)
+    if not len(values):
+        return FeatureSpec(name=name, type="integer" if is_int else "numeric", default=0)
+    median = values.quantile(0.5, interpolation="lower")
+    return FeatureSpec(
+        name=name,
+        type="integer" if is_int else "numeric",
+        min=float(values.min()),
+        max=float(values.max()),
+        default=int(median) if is_int else float(median),
+    )
+
+
+def _categorical_feature(name: str, column: pd.Series, order: list[str]) -> FeatureSpec:
+    """A categorical feature with the model's category order; the sample must agree with it."""
+    import pandas as pd
+
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        listed = [str(c) for c in column.dtype.categories]
+        if listed != order:
+            raise BundleError(
+                f"feature {name!r}: the sample's categories are {_listing(listed)} but the "
+                f"model's are {_listing(order)} (in code order); give the sample the model's "
+                "categories"
+            )
+    counts = Counter(str(v) for v in column.dropna())
+    unknown = sorted(set(counts) - set(order))
+    if unknown:
+        raise BundleError(
+            f"feature {name!r}: the sample holds {_listing(unknown[:10])}, which the model does "
+            f"not know; its categories are {_listing(order)}"
+        )
+    # The most frequent value; a tie goes to the lowest code, so any sample spelling agrees.
+    default = max(order, key=lambda c: counts.get(c, 0))
+    return FeatureSpec(name=name, type="categorical", categories=order, default=default)
+
+
+def _listing(values: Sequence[str]) -> str:
+    return "[" + ", ".join(repr(v) for v in values) + "]"
+
+
+def model_categories(booster: xgb.Booster) -> list[list[str] | None] | None:
+    """Each feature's categories as the model stores them, in code order (None for a numeric
+    feature); None when it stores none (trained on codes rather than pandas categories).
+
+    XGBoost (3.1 and later) keeps the categories it was trained on in the model, and codes a
+    category by its position there. Integer categories come back as their decimal text, which
+    is how the API takes them. (This is ``Booster.get_categories(export_to_arrow=True)``
+    without pyarrow, which the API does not depend on.)
+    """
+    import xgboost as xgb
+    from xgboost import _c_api
+
+    booster.num_features()  # configures a freshly loaded model, as get_categories does
+    handle, exported = ctypes.c_void_p(), ctypes.c_char_p()
+    try:
+        _c_api._check_call(
+            _c_api._LIB.XGBoosterGetCategoriesExportToArrow(
+                booster.handle, None, ctypes.byref(handle), ctypes.byref(exported)
+            )
+        )
+        if exported.value is None:
+            return None
+        return [_category_values(spec) for spec in json.loads(exported.value)]
+    except (AttributeError, xgb.core.XGBoostError) as exc:
+        raise BundleError("cannot read the categories stored in the model") from exc
+    finally:
+        if handle.value:
+            _c_api._LIB.XGBCategoriesFree(handle)
+
+
+def _category_values(spec: dict[str, Any] | None) -> list[str] | None:
+    """One feature's exported categories: strings (UTF-8 offsets and bytes) or integers."""
+    if spec is None:
+        return None
+    if "offsets" in spec:
+        offsets = _copied_array(spec["offsets"]).tolist()
+        text = _copied_array(spec["values"]).tobytes()
+        return [text[start:end].decode() for start, end in itertools.pairwise(offsets)]
+    return [str(v) for v in _copied_array(spec).tolist()]
+
+
+def _copied_array(interface: dict[str, Any]) -> np.ndarray:
+    """A copy of the 1-d contiguous array an array interface points at (XGBoost owns it)."""
+    import numpy as np
+
+    dtype = np.dtype(interface["typestr"])
+    (count,) = interface["shape"]
+    if interface.get("strides") not in (None, [dtype.itemsize]):
+        raise BundleError("the model's stored categories are not in a layout this server reads")
+    if count == 0:
+        return np.empty(0, dtype=dtype)
+    return np.frombuffer(ctypes.string_at(interface["data"][0], count * dtype.itemsize), dtype)
+
+
+GIVE_ORDER = (
+    "give its categories in the order of the codes it was trained on (save_bundle: "
+    "categories=; CLI: --categories)"
+)
+
+
+def category_orders(
+    booster: xgb.Booster, sample: pd.DataFrame, given: Mapping[str, Sequence[Any]]
+) -> dict[str, list[str]]:
+    """The code order of every categorical feature: the model's own, else the order ``given``.
+
+    Refused, by feature name: a given order that is not the model's, a categorical feature with
+    neither, and a given feature the model does not have.
+    """
+    names = [str(c) for c in sample.columns]
+    unknown = sorted(set(given) - set(names))
+    if unknown:
+        raise BundleError(f"categories given for features the model lacks: {', '.join(unknown)}")
+    stored = model_categories(booster) or [None] * len(names)
+    if len(stored) != len(names):
+        raise BundleError(f"model expects {len(stored)} features, the sample has {len(names)}")
+    types = booster.feature_types
+    orders: dict[str, list[str]] = {}
+    for j, (name, model_order) in enumerate(zip(names, stored, strict=True)):
+        explicit = [str(c) for c in given[name]] if name in given else None
+        if model_order is not None:
+            problem = explicit and category_disagreement(name, explicit, model_order)
+            if problem:
+                raise BundleError(f"{problem}; leave it out and the model's own order is used")
+            orders[name] = model_order
+        elif explicit is not None:
+            orders[name] = explicit
+        elif types and types[j] == "c":
+            raise BundleError(
+                f"feature {name!r} is categorical but the model stores no category list (it was "
+                f"trained on codes, not pandas categories); {GIVE_ORDER}"
+            )
+        elif holds_categories(sample.iloc[:, j]):
+            if types:
+                raise BundleError(
+                    f"feature {name!r} holds categories or text in the sample, but the model "
+                    "takes it as a number"
+                )
+            raise BundleError(
+                f"feature {name!r} holds categories or text in the sample, but the model stores "
+                f"no category list for it; {GIVE_ORDER}"
+            )
+    return orders
+
+
+def holds_categories(column: pd.Series) -> bool:
+    """Whether a sample column holds categories or text (anything but numbers and booleans)."""
+    import pandas as pd
+
+    dtype = column.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        return True
+    return not (pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype))
+
+
+def category_disagreement(name: str, listed: list[str], stored: list[str]) -> str | None:
+    """Why a feature's category list is not the one the model stores (None when it is)."""
+    if listed == stored:
+        return None
+    return (
+        f"feature {name!r}: categories {_listing(listed)} are not the model's "
+        f"{_listing(stored)} (in code order)"
+    )
 
 
 def _booster_of(model: Any) -> xgb.Booster:
@@ -198,138 +404,276 @@ def save_bundle(
     feature_descriptions: dict[str, str] | None = None,
     target_sample: Any = None,
     model_format: Literal["ubj", "json"] = "ubj",
+    categories: Mapping[str, Sequence[Any]] | None = None,
 ) -> BundleMetadata:
     """Package a trained model and a sample of its training features into a bundle folder.
 
-    ``sample`` holds the feature columns in the order the model was trained on; pandas
-    ``category`` columns keep their category order, which is the code order the model learned.
-    ``class_labels`` maps class indexes to names (an sklearn classifier's ``classes_`` is used
-    when not given). ``target_sample`` (regression) records the target's deciles for drift metrics.
+    ``sample`` holds the model's feature columns (picked by name when the model has names, else
+    in the order the model was trained on). A categorical feature's categories, in code order,
+    come from the model, which stores them when it was trained on pandas ``category`` columns;
+    for a model trained on bare codes, give them as ``categories={"feature": [...]}``. The
+    sample's values must be among them. ``class_labels`` maps class indexes to names (an sklearn
+    classifier's ``classes_`` is used when not given). ``target_sample`` (regression) records
+    the target's deciles for drift metrics.
+
+    The bundle is written into a hidden sibling folder, checked there exactly as the server
+    loads it, and only then moved to ``path``: a refused bundle leaves nothing behind (and does
+    not touch a bundle already at ``path``). Refusals raise ``BundleError`` naming the problem.
     """
-    import numpy as np
     import xgboost as xgb
 
     booster = _booster_of(model)
-    task = task or _infer_task(booster)
-    if class_labels is None and task != "regression" and hasattr(model, "classes_"):
-        class_labels = [str(c) for c in model.classes_]
-    if task == "multiclass" and class_labels is None:
-        num_class = int(
-            json.loads(booster.save_config())["learner"]["learner_model_param"]["num_class"]
+    target_folder = Path(path)
+    if target_folder.is_symlink():
+        target_folder = target_folder.resolve()  # replace the folder it points to, not the link
+    try:
+        sample = _model_columns(booster, sample)
+        task = task or _infer_task(booster)
+        if class_labels is None and task != "regression" and hasattr(model, "classes_"):
+            class_labels = [str(c) for c in model.classes_]
+        if task == "multiclass" and class_labels is None:
+            num_class = int(
+                json.loads(booster.save_config())["learner"]["learner_model_param"]["num_class"]
+            )
+            class_labels = [str(i) for i in range(num_class)]
+        features = infer_features(sample, category_orders(booster, sample, categories or {}))
+        for feature in features:
+            if feature_descriptions and feature.name in feature_descriptions:
+                feature.description = feature_descriptions[feature.name]
+        fields: dict[str, Any] = {
+            "name": name,
+            "version": version,
+            "task": task,
+            "description": description,
+            "features": features,
+            "target": target,
+            "class_labels": class_labels,
+            "target_quantiles": _target_quantiles(task, target_sample),
+            "metrics": {k: float(v) for k, v in (metrics or {}).items() if math.isfinite(float(v))},
+            "created_at": datetime.now(UTC).replace(microsecond=0),
+            "xgboost_version": xgb.__version__,
+            "model_file": f"model.{model_format}",
+        }
+        BundleMetadata.model_validate({**fields, "model_sha256": "0" * 64})  # fail before writing
+    except ValidationError as exc:
+        raise BundleError(f"bundle {target_folder}: {_problems(exc)}") from exc
+    except BundleError as exc:
+        raise BundleError(f"bundle {target_folder}: {exc}") from exc
+    with _staged(target_folder) as folder:
+        model_path = folder / fields["model_file"]
+        booster.save_model(str(model_path))
+        metadata = BundleMetadata(**fields, model_sha256=sha256_of(model_path))
+        (folder / METADATA_FILE).write_text(
+            metadata.model_dump_json(indent=2) + "\n", encoding="utf-8"
         )
-        class_labels = [str(i) for i in range(num_class)]
+        # Load what was written exactly as the server will, so a bad bundle fails here.
+        from model_api.registry import check_bundle
 
-    features = infer_features(sample)
-    for feature in features:
-        if feature_descriptions and feature.name in feature_descriptions:
-            feature.description = feature_descriptions[feature.name]
-
-    quantiles = None
-    if task == "regression" and target_sample is not None:
-        values = np.asarray(target_sample, dtype=np.float64)
-        values = values[~np.isnan(values)]
-        if values.size:
-            quantiles = [float(q) for q in np.quantile(values, np.linspace(0.1, 0.9, 9))]
-
-    folder = Path(path)
-    folder.mkdir(parents=True, exist_ok=True)
-    model_file = f"model.{model_format}"
-    booster.save_model(str(folder / model_file))
-    metadata = BundleMetadata(
-        name=name,
-        version=version,
-        task=task,
-        description=description,
-        features=features,
-        target=target,
-        class_labels=class_labels,
-        target_quantiles=quantiles,
-        metrics={k: float(v) for k, v in (metrics or {}).items() if math.isfinite(float(v))},
-        created_at=datetime.now(UTC).replace(microsecond=0),
-        xgboost_version=xgb.__version__,
-        model_file=model_file,
-        model_sha256=sha256_of(folder / model_file),
-    )
-    (folder / METADATA_FILE).write_text(metadata.model_dump_json(indent=2) + "\n", encoding="utf-8")
-    # Validate what was written exactly as the server will, so a bad bundle fails here, not in prod.
-    load_bundle(folder)
+        check_bundle(folder, label=str(target_folder))
     return metadata
 
 
-def read_metadata(folder: Path) -> BundleMetadata:
+def _model_columns(booster: xgb.Booster, sample: pd.DataFrame) -> pd.DataFrame:
+    """The sample's columns the model takes, in its order, named as text."""
+    labels = {str(c): c for c in sample.columns}
+    if len(labels) != len(sample.columns):
+        repeated = sorted(n for n, k in Counter(map(str, sample.columns)).items() if k > 1)
+        raise BundleError(f"the sample repeats the columns {', '.join(repeated)}")
+    names = list(booster.feature_names or labels)
+    for name in names:  # before pandas handles the names: it cannot hold some (lone surrogates)
+        problem = name_problem(name)
+        if problem:
+            raise BundleError(problem)
+    missing = [n for n in names if n not in labels]
+    if missing:
+        raise BundleError(f"the sample lacks the model's features: {', '.join(missing)}")
+    import pandas as pd
+
+    position = {label: j for j, label in enumerate(labels)}
+    chosen = sample.iloc[:, [position[n] for n in names]]  # by position: any label works
+    chosen.columns = pd.Index(names, dtype=object)
+    return chosen
+
+
+def _target_quantiles(task: Task, target_sample: Any) -> list[float] | None:
+    import numpy as np
+
+    if task != "regression" or target_sample is None:
+        return None
+    values = np.asarray(target_sample, dtype=np.float64)
+    values = values[~np.isnan(values)]
+    if not values.size:
+        return None
+    return [float(q) for q in np.quantile(values, np.linspace(0.1, 0.9, 9))]
+
+
+BUNDLE_FILES = frozenset({METADATA_FILE, *MODEL_FILES})
+
+
+@contextmanager
+def _staged(target: Path) -> Iterator[Path]:
+    """A new folder to write a bundle into, moved to ``target`` when the block succeeds.
+
+    It is a hidden sibling (the server skips folders whose names start with "."), made at the
+    first folder of ``target`` that does not exist yet, so a refused bundle leaves no empty
+    model folder behind either. A bundle already at ``target`` is replaced only on success.
+    """
+    if target.exists() and not target.is_dir():
+        raise BundleError(f"bundle {target}: exists and is not a folder")
+    if target.is_dir():
+        others = sorted(p.name for p in target.iterdir() if p.name not in BUNDLE_FILES)
+        if others:
+            raise BundleError(
+                f"bundle {target}: the folder holds files that are not part of a bundle "
+                f"({', '.join(others[:5])}); save into a new or empty folder"
+            )
+    anchor = target
+    while not anchor.parent.exists():
+        anchor = anchor.parent
+    work = anchor.parent / f".{anchor.name}.saving-{uuid.uuid4().hex[:12]}"
+    folder = work / target.relative_to(anchor)
+    folder.mkdir(parents=True)
+    try:
+        yield folder
+        _move_into_place(work, anchor)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)  # already gone after a successful move
+
+
+def _move_into_place(work: Path, anchor: Path) -> None:
+    if not anchor.exists():
+        work.rename(anchor)
+        return
+    replaced = anchor.parent / f".{anchor.name}.replaced-{uuid.uuid4().hex[:12]}"
+    anchor.rename(replaced)
+    try:
+        work.rename(anchor)
+    except OSError:
+        replaced.rename(anchor)
+        raise
+    shutil.rmtree(replaced, ignore_errors=True)
+
+
+def _problems(exc: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in err['loc']) or 'metadata'}: {err['msg']}"
+        for err in exc.errors()
+    )
+
+
+def _inside(path: Path, folders: Sequence[Path]) -> bool:
+    """Whether ``path``, symlinks followed, lies in one of ``folders`` (symlinks followed)."""
+    resolved = path.resolve()
+    return any(resolved.is_relative_to(folder.resolve()) for folder in folders)
+
+
+def _bundle_file(
+    folder: Path, file_name: str, label: str, root: Path | None, role: str = ""
+) -> Path:
+    """A bundle file, refused when it is a symlink leading out of the bundle and repository.
+
+    Symlinks inside the repository keep working (Kubernetes mounts ConfigMaps and Secrets as
+    symlinks into the same volume); one leading elsewhere could make the server read, and a
+    failure message describe, a file outside what it was given to serve.
+    """
+    path = folder / file_name
+    if not path.exists() and not path.is_symlink():
+        raise BundleError(f"bundle {label}: missing {role}{file_name}")
+    if not _inside(path, [folder] + ([root] if root else [])):
+        raise BundleError(
+            f"bundle {label}: {file_name} is a symlink to a file outside the bundle's folder "
+            "and model repository"
+        )
+    if not path.is_file():
+        raise BundleError(f"bundle {label}: {file_name} is not a file")
+    return path
+
+
+def read_metadata(
+    folder: Path, label: str | None = None, root: Path | None = None
+) -> BundleMetadata:
     """Parse and validate ``metadata.json``; the error names the bundle and the field."""
-    meta_path = folder / METADATA_FILE
-    if not meta_path.is_file():
-        raise BundleError(f"bundle {folder}: missing {METADATA_FILE}")
+    label = label or str(folder)
+    meta_path = _bundle_file(folder, METADATA_FILE, label, root)
     try:
         raw = json.loads(meta_path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BundleError(f"bundle {folder}: {METADATA_FILE} is not valid JSON ({exc})") from exc
+        raise BundleError(f"bundle {label}: {METADATA_FILE} is not valid JSON ({exc})") from exc
+    except OSError as exc:
+        raise BundleError(f"bundle {label}: cannot read {METADATA_FILE}: {exc.strerror}") from exc
     if isinstance(raw, dict) and raw.get("format_version", FORMAT_VERSION) != FORMAT_VERSION:
         raise BundleError(
-            f"bundle {folder}: unknown format_version {raw.get('format_version')!r} "
+            f"bundle {label}: unknown format_version {raw.get('format_version')!r} "
             f"(this server reads {FORMAT_VERSION})"
         )
     try:
         return BundleMetadata.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'metadata'}: {err['msg']}"
-            for err in exc.errors()
-        )
-        raise BundleError(f"bundle {folder}: invalid {METADATA_FILE}: {problems}") from exc
+        raise BundleError(f"bundle {label}: invalid {METADATA_FILE}: {_problems(exc)}") from exc
 
 
-def load_bundle(folder: str | Path) -> tuple[BundleMetadata, xgb.Booster]:
-    """Read a bundle, check its hash and that the model agrees with the metadata."""
+def load_bundle(
+    folder: str | Path, *, label: str | None = None, root: Path | None = None
+) -> tuple[BundleMetadata, xgb.Booster]:
+    """Read a bundle, check its hash and that the model agrees with the metadata.
+
+    ``label`` names the bundle in error messages (default: its path); ``root`` is the model
+    repository, inside which the bundle's files may be symlinks.
+    """
     import xgboost as xgb
 
     folder = Path(folder)
-    metadata = read_metadata(folder)
-    model_path = folder / metadata.model_file
-    if not model_path.is_file():
-        raise BundleError(f"bundle {folder}: missing model file {metadata.model_file}")
-    digest = sha256_of(model_path)
+    label = label or str(folder)
+    metadata = read_metadata(folder, label, root)
+    model_file = metadata.model_file
+    model_path = _bundle_file(folder, model_file, label, root, role="model file ")
+    try:
+        digest = sha256_of(model_path)
+    except OSError as exc:
+        raise BundleError(f"bundle {label}: cannot read {model_file}: {exc.strerror}") from exc
     if digest != metadata.model_sha256:
         raise BundleError(
-            f"bundle {folder}: {metadata.model_file} hash mismatch "
+            f"bundle {label}: {model_file} hash mismatch "
             f"(metadata says {metadata.model_sha256[:12]}…, file is {digest[:12]}…)"
         )
     try:
         booster = xgb.Booster(model_file=str(model_path))
     except xgb.core.XGBoostError as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else "unreadable"
+        # XGBoost's message quotes the file's path and first byte: neither belongs in an answer.
         raise BundleError(
-            f"bundle {folder}: cannot read {metadata.model_file}: {first_line}"
+            f"bundle {label}: cannot read {model_file}: not a model XGBoost {xgb.__version__} "
+            "can load"
         ) from exc
-    check_model_matches(folder, metadata, booster)
+    check_model_matches(label, metadata, booster)
     return metadata, booster
 
 
-def check_model_matches(folder: Path, metadata: BundleMetadata, booster: xgb.Booster) -> None:
-    """Fail when the model's feature count, names, types or task disagree with the metadata."""
+def check_model_matches(label: str, metadata: BundleMetadata, booster: xgb.Booster) -> None:
+    """Fail when the model's feature count, names, types, categories or task disagree with the
+    metadata."""
     if booster.num_features() != len(metadata.features):
         raise BundleError(
-            f"bundle {folder}: model expects {booster.num_features()} features, "
+            f"bundle {label}: model expects {booster.num_features()} features, "
             f"metadata lists {len(metadata.features)}"
         )
     names = [f.name for f in metadata.features]
     if booster.feature_names and list(booster.feature_names) != names:
         raise BundleError(
-            f"bundle {folder}: feature names differ: model has {list(booster.feature_names)}, "
+            f"bundle {label}: feature names differ: model has {list(booster.feature_names)}, "
             f"metadata has {names}"
         )
     if booster.feature_types:
         for spec, kind in zip(metadata.features, booster.feature_types, strict=True):
             if (kind == "c") != (spec.type == "categorical"):
                 raise BundleError(
-                    f"bundle {folder}: feature {spec.name!r} is {spec.type} in metadata but "
+                    f"bundle {label}: feature {spec.name!r} is {spec.type} in metadata but "
                     f"{'categorical' if kind == 'c' else 'not categorical'} in the model"
                 )
+    _check_categories(label, metadata, booster)
     model_task = _infer_task(booster)
     if model_task != metadata.task:
         raise BundleError(
-            f"bundle {folder}: metadata task is {metadata.task} but the model's objective is "
+            f"bundle {label}: metadata task is {metadata.task} but the model's objective is "
             f"{model_task}"
         )
     if metadata.task == "multiclass":
@@ -337,6 +681,27 @@ def check_model_matches(folder: Path, metadata: BundleMetadata, booster: xgb.Boo
         num_class = int(config["learner"]["learner_model_param"]["num_class"])
         if num_class != len(metadata.labels):
             raise BundleError(
-                f"bundle {folder}: model has {num_class} classes, metadata lists "
+                f"bundle {label}: model has {num_class} classes, metadata lists "
                 f"{len(metadata.labels)} class_labels"
             )
+
+
+def _check_categories(label: str, metadata: BundleMetadata, booster: xgb.Booster) -> None:
+    """Every category list must be the one the model stores: the API sends a value's position in
+    the list as its code, and a different order would score every row with the wrong codes."""
+    if not any(f.type == "categorical" for f in metadata.features):
+        return
+    stored = model_categories(booster)
+    if stored is None:
+        return  # trained on codes: the order given at packaging is all there is
+    for spec, model_order in zip(metadata.features, stored, strict=True):
+        if spec.type != "categorical":
+            continue
+        if model_order is None:
+            raise BundleError(
+                f"bundle {label}: feature {spec.name!r} is categorical in metadata but the "
+                "model stores no categories for it"
+            )
+        problem = category_disagreement(spec.name, spec.categories or [], model_order)
+        if problem:
+            raise BundleError(f"bundle {label}: {problem}")

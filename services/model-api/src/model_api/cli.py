@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
+from typing import Any
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -51,47 +53,85 @@ def _build_examples(args: argparse.Namespace) -> int:
 
 def _bundle(args: argparse.Namespace) -> int:
     import pandas as pd
-    import xgboost as xgb
 
     from model_api.bundle import save_bundle
+    from model_api.errors import BundleError
 
-    sample = pd.read_csv(args.sample)
-    target = None
-    if args.target and args.target in sample.columns:
-        target = sample.pop(args.target)
-    for column in args.categorical or []:
-        sample[column] = sample[column].astype("category")
-    booster = xgb.Booster(model_file=args.model)
-    if booster.feature_names:
-        missing = [f for f in booster.feature_names if f not in sample.columns]
-        if missing:
-            print(
-                f"error: sample lacks the model's features: {', '.join(missing)}", file=sys.stderr
-            )
-            return 2
-        sample = sample[list(booster.feature_names)]
-    metadata = save_bundle(
-        booster,
-        sample,
-        args.output,
-        name=args.name,
-        version=args.version,
-        target=args.target or "target",
-        class_labels=args.class_labels.split(",") if args.class_labels else None,
-        description=args.description,
-        target_sample=target if target is not None and args.task in (None, "regression") else None,
-        model_format="json" if args.model.endswith(".json") else "ubj",
-    )
+    try:
+        categories = _given_categories(args.categories or [], args.categories_file)
+        booster = _read_model(args.model)
+        # Category values are read as text, as the API receives them ("01" stays "01").
+        text_columns = {
+            *_model_categorical_features(booster),
+            *categories,
+            *(args.categorical or []),
+        }
+        sample = pd.read_csv(args.sample, dtype=dict.fromkeys(text_columns, str))
+        target = sample.pop(args.target) if args.target in sample.columns else None
+        metadata = save_bundle(
+            booster,
+            sample,
+            args.output,
+            name=args.name,
+            version=args.version,
+            target=args.target or "target",
+            class_labels=args.class_labels.split(",") if args.class_labels else None,
+            task=args.task,
+            description=args.description,
+            target_sample=target,
+            model_format="json" if args.model.endswith(".json") else "ubj",
+            categories=categories,
+        )
+    except (BundleError, OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print(f"wrote bundle {args.output} ({metadata.task}, {len(metadata.features)} features)")
     return 0
 
 
-def _validate(args: argparse.Namespace) -> int:
-    from model_api.bundle import load_bundle
-    from model_api.errors import BundleError
+def _read_model(path: str) -> Any:
+    import xgboost as xgb
 
     try:
-        metadata, _ = load_bundle(args.path)
+        return xgb.Booster(model_file=path)
+    except xgb.core.XGBoostError as exc:
+        raise ValueError(f"{path} is not a model XGBoost {xgb.__version__} can load") from exc
+
+
+def _model_categorical_features(booster: Any) -> list[str]:
+    names, types = booster.feature_names or [], booster.feature_types or []
+    return [name for name, kind in zip(names, types, strict=False) if kind == "c"]
+
+
+def _given_categories(pairs: list[str], file: Path | None) -> dict[str, list[str]]:
+    """``--categories NAME=A,B,C`` or ``NAME=["A", "B, with comma"]`` (repeatable), and a JSON
+    file ``{"name": ["A", "B"]}`` for any names."""
+    given: dict[str, list[str]] = {}
+    if file is not None:
+        loaded = json.loads(file.read_text(encoding="utf-8"))
+        if not isinstance(loaded, dict) or not all(isinstance(v, list) for v in loaded.values()):
+            raise ValueError(f"{file}: expected a JSON object of category lists")
+        given.update({str(k): [str(c) for c in v] for k, v in loaded.items()})
+    for pair in pairs:
+        name, equals, values = pair.partition("=")
+        if not equals or not name:
+            raise ValueError(f"--categories {pair!r}: expected NAME=A,B,C or NAME=[JSON list]")
+        if values.lstrip().startswith("["):
+            listed = json.loads(values)
+            if not isinstance(listed, list):
+                raise ValueError(f"--categories {pair!r}: expected a JSON list after '='")
+            given[name] = [str(c) for c in listed]
+        else:
+            given[name] = values.split(",")
+    return given
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from model_api.errors import BundleError
+    from model_api.registry import check_bundle
+
+    try:
+        metadata = check_bundle(args.path, repository=args.repository)
     except BundleError as exc:
         print(f"invalid: {exc}", file=sys.stderr)
         return 1
@@ -124,13 +164,34 @@ def build_parser() -> argparse.ArgumentParser:
     bundle.add_argument("--target", help="target column (dropped from the sample if present)")
     bundle.add_argument("--task", choices=["binary", "multiclass", "regression"])
     bundle.add_argument("--class-labels", help="comma-separated class names, index order")
-    bundle.add_argument("--categorical", nargs="*", help="columns to treat as categorical")
+    bundle.add_argument(
+        "--categories",
+        action="append",
+        metavar="NAME=VALUES",
+        help="a categorical feature's categories in code order, for a model that does not store "
+        'them: NAME=A,B,C or NAME=["A","B, C"] (JSON); repeatable',
+    )
+    bundle.add_argument(
+        "--categories-file",
+        type=Path,
+        help='JSON file {"feature": ["A", "B"], ...}: categories in code order, any names',
+    )
+    bundle.add_argument(
+        "--categorical",
+        nargs="*",
+        help="columns to read as categories (the model's own categorical features always are)",
+    )
     bundle.add_argument("--description")
     bundle.add_argument("--output", required=True, help="bundle folder to write")
     bundle.set_defaults(func=_bundle)
 
-    validate = commands.add_parser("validate", help="check a bundle folder")
+    validate = commands.add_parser("validate", help="check a bundle folder as the server loads it")
     validate.add_argument("path", type=Path)
+    validate.add_argument(
+        "--repository",
+        type=Path,
+        help="model repository it is served from (its files may be symlinks anywhere inside)",
+    )
     validate.set_defaults(func=_validate)
     return parser
 

@@ -109,34 +109,56 @@ class ModelRegistry:
         return found
 
     def load_all(self) -> None:
-        """Load every bundle; a bad one is recorded (and logged) while the rest keep serving."""
+        """Load every bundle; a bad one is recorded (and logged) while the rest keep serving.
+
+        The recorded messages are shown by the unauthenticated ``/readyz``: they name bundles as
+        ``<model>/<version>`` within the repository; filesystem paths go to the log only.
+        """
         failures: dict[str, str] = {}
+        root = self.settings.model_repository
         try:
             bundles = self.discover()
         except BundleError as exc:
-            bundles, failures["<repository>"] = [], str(exc)
+            bundles = []
+            failures["<repository>"] = "the model repository does not exist or is not a folder"
+            log.error("model repository unusable", extra={"error": str(exc)})
         if not bundles and not failures:
-            failures["<repository>"] = (
-                f"model repository {self.settings.model_repository} holds no model bundles"
-            )
+            failures["<repository>"] = "the model repository holds no model bundles"
+            log.error(failures["<repository>"], extra={"repository": str(root)})
         for name, folder_version, path in bundles:
             label = name if folder_version is None else f"{name}/{folder_version}"
             try:
-                self._add(self._load_one(name, folder_version, path))
-            except BundleError as exc:
-                failures[label] = str(exc)
-                metrics.MODEL_LOAD_FAILURES.labels(label).set(1)
-                log.error("model bundle failed to load", extra={"bundle": label, "error": str(exc)})
-            except Exception as exc:  # an unexpected failure still names the bundle
-                failures[label] = f"bundle {path}: {type(exc).__name__}: {exc}"
-                metrics.MODEL_LOAD_FAILURES.labels(label).set(1)
-                log.exception("model bundle failed to load", extra={"bundle": label})
+                model = self._load_one(name, folder_version, path)
+            except Exception as exc:
+                failures[label] = _failure(label, path, exc)
+            else:
+                self._serve(model)
         with self._lock:
             self._state = RegistryState(loading=False, failures=failures)
         metrics.MODELS_READY.set(1 if self.ready else 0)
 
-    def _load_one(self, name: str, folder_version: str | None, path: Path) -> LoadedModel:
-        metadata, booster = load_bundle(path)
+    def _serve(self, model: LoadedModel) -> None:
+        self._add(model)
+        metadata = model.metadata
+        metrics.MODEL_INFO.labels(
+            model.name,
+            model.version,
+            metadata.task,
+            metadata.model_sha256,
+            metadata.xgboost_version,
+        ).set(1)
+        log.info(
+            "model loaded",
+            extra={"model": model.name, "version": model.version, "task": metadata.task,
+                   "path": str(model.path)},
+        )  # fmt: skip
+
+    def _load_one(
+        self, name: str, folder_version: str | None, path: Path, label: str | None = None
+    ) -> LoadedModel:
+        """Everything a served model needs, built from its bundle (no metrics, no logs)."""
+        label = label or (name if folder_version is None else f"{name}/{folder_version}")
+        metadata, booster = load_bundle(path, label=label, root=self.settings.model_repository)
         version = folder_version or metadata.version
         runtime = ModelRuntime(
             metadata,
@@ -152,13 +174,6 @@ class ModelRegistry:
             max_rows=self.settings.batch_max_rows,
             max_wait_s=self.settings.batch_max_wait_ms / 1000.0,
             inline_max_rows=self.inline_max_rows,
-        )
-        metrics.MODEL_INFO.labels(
-            name, version, metadata.task, metadata.model_sha256, metadata.xgboost_version
-        ).set(1)
-        log.info(
-            "model loaded",
-            extra={"model": name, "version": version, "task": metadata.task, "path": str(path)},
         )
         return LoadedModel(
             name,
@@ -228,6 +243,38 @@ class ModelRegistry:
                 f"{', '.join(self.versions(name))}"
             )
         return versions[version]
+
+
+def _failure(label: str, path: Path, exc: Exception) -> str:
+    """Log why a bundle failed (with its path) and return what ``/readyz`` may show."""
+    metrics.MODEL_LOAD_FAILURES.labels(label).set(1)
+    if isinstance(exc, BundleError):
+        log.error(
+            "model bundle failed to load",
+            extra={"bundle": label, "path": str(path), "error": str(exc)},
+        )
+        return str(exc)
+    # Unexpected: its message may hold paths or file content, so only the log gets it.
+    log.error(
+        "model bundle failed to load", exc_info=exc, extra={"bundle": label, "path": str(path)}
+    )
+    return f"bundle {label}: {type(exc).__name__} (see the server log)"
+
+
+def check_bundle(
+    folder: Path, *, label: str | None = None, repository: Path | None = None
+) -> BundleMetadata:
+    """Build everything the server builds to serve the bundle at ``folder``, then let it go.
+
+    ``model-api validate`` and ``save_bundle`` call this, so they refuse exactly the bundles the
+    server refuses. ``repository`` is the model repository the bundle will be served from
+    (symlinks may point anywhere inside it); without one they must stay inside the bundle.
+    """
+    registry = ModelRegistry(Settings(model_repository=repository or folder))
+    label = label or str(folder)
+    model = registry._load_one(label, None, folder, label=label)
+    model.batcher.close()
+    return model.metadata
 
 
 def _observer(
