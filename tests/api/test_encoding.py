@@ -207,19 +207,40 @@ def test_drift_counts(encoder: FeatureEncoder) -> None:
     st.lists(st.floats(allow_nan=False, allow_infinity=False), min_size=2, max_size=2),
     st.lists(st.floats(width=32), min_size=1, max_size=40),
 )
-def test_float32_drift_bounds_count_what_the_float64_bounds_count(
+def test_drift_counts_use_the_training_range_as_the_model_saw_it(
     bounds: list[float], values: list[float]
 ) -> None:
-    """float32 matrices are compared with float32-rounded bounds: the counts must not change."""
+    """The model trained on float32 roundings: a value is outside the range when its float32
+    value is outside [float32(min), float32(max)], for float32 and float64 matrices alike."""
     lower, upper = sorted(bounds)
     encoder = FeatureEncoder(_one_numeric_feature(lower, upper))
-    # The bounds' own float32 neighbours are where a careless rounding would miscount.
-    near = [float(np.float32(b)) for b in (lower, upper) if abs(b) <= 3.4e38]
+    # The bounds themselves and their float32 neighbours are where a wrong rounding miscounts.
+    near = [
+        float(v)
+        for b in (lower, upper)
+        if abs(b) <= 3.4e38
+        for v in (
+            b,
+            np.nextafter(np.float32(b), np.float32(np.inf)),
+            np.nextafter(np.float32(b), np.float32(-np.inf)),
+        )
+    ]
     column = np.array(values + near, dtype=np.float32).reshape(-1, 1)
-    with np.errstate(invalid="ignore"):
-        expected = ((column.astype(np.float64) < lower) | (column.astype(np.float64) > upper)).sum()
+    with np.errstate(invalid="ignore", over="ignore"):
+        low32, high32 = np.float32(lower), np.float32(upper)
+        expected = ((column < low32) | (column > high32)).sum()
     assert encoder.drift_counts(column)[1].tolist() == [expected]
     assert encoder.drift_counts(column.astype(np.float64))[1].tolist() == [expected]
+
+
+def test_a_value_at_the_training_max_is_inside_the_range() -> None:
+    """diabetes' ``sex`` max 0.0506801187398187 becomes a float32 just above it; sent as
+    itself (the form's default can be that value) it must not count as out of range."""
+    top = 0.0506801187398187
+    assert float(np.float32(top)) > top
+    encoder = FeatureEncoder(_one_numeric_feature(-0.0446416365069974, top))
+    matrix = encoder.from_records([{"x": top}, {"x": -0.0446416365069974}])
+    assert encoder.drift_counts(matrix)[1].tolist() == [0]
 
 
 def _one_numeric_feature(lower: float, upper: float) -> BundleMetadata:

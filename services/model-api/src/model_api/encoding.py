@@ -44,11 +44,15 @@ class FeatureEncoder:
         }
         self.lower = np.array([np.nan if f.min is None else f.min for f in self.features])
         self.upper = np.array([np.nan if f.max is None else f.max for f in self.features])
-        # The same bounds for float32 matrices (the usual kind), so comparing does not convert
-        # the matrix to float64: for a float32 x, x < lower exactly when x < lower rounded up to
-        # float32, and x > upper exactly when x > upper rounded down.
-        self._lower32 = _rounded_to_float32(self.lower, np.inf)
-        self._upper32 = _rounded_to_float32(self.upper, -np.inf)
+        # The model sees float32 values: XGBoost trained on the sample's float32 roundings, and a
+        # value sent as exactly the sample's max becomes float32(max), which can lie above the
+        # float64 max. So the range is checked in float32 terms, with the bounds rounded to the
+        # nearest float32 as the training values were; float64 matrices use the same bounds.
+        with np.errstate(over="ignore"):  # a bound past float32's range becomes an infinity
+            self._lower32 = self.lower.astype(np.float32)
+            self._upper32 = self.upper.astype(np.float32)
+        self._lower_seen = self._lower32.astype(np.float64)
+        self._upper_seen = self._upper32.astype(np.float64)
         # Tensor checks: columns that must hold whole numbers, category codes, or 0/1 flags.
         self._whole_cols = [
             j
@@ -402,7 +406,7 @@ class FeatureEncoder:
         lower, upper = (
             (self._lower32, self._upper32)
             if matrix.dtype == np.float32
-            else (self.lower, self.upper)
+            else (self._lower_seen, self._upper_seen)
         )
         with np.errstate(invalid="ignore"):
             outside = ((matrix < lower) | (matrix > upper)).sum(axis=0)
@@ -426,15 +430,6 @@ def _text_numbers(feature: FeatureSpec, column: list[Any]) -> np.ndarray | None:
     if feature.type == "integer" and (values[~np.isnan(values)] % 1 != 0).any():
         return None
     return values.astype(np.float32)
-
-
-def _rounded_to_float32(bounds: np.ndarray, direction: float) -> np.ndarray:
-    """``bounds`` rounded to float32 toward ``direction`` (+inf: up, -inf: down); NaN stays."""
-    with np.errstate(over="ignore"):  # past float32's range rounds to an infinity: still right
-        rounded = bounds.astype(np.float32)
-    wrong_side = rounded < bounds if direction > 0 else rounded > bounds
-    rounded[wrong_side] = np.nextafter(rounded[wrong_side], np.float32(direction))
-    return rounded
 
 
 def _expected(feature: FeatureSpec) -> str:
