@@ -133,6 +133,8 @@ def explanation_rows(
             row["explained_class"] = labels[int(explained[i])]
         if output is not None:
             row["explained_output"] = metadata.output_names[output]
+        if contributions.margin_output is not None:
+            row["margin_output"] = metadata.output_names[int(contributions.margin_output[i])]
         row["explained_value"] = explained_values[i]
         row["base_value"] = base
         row["contributions"] = dict(zip(names, values, strict=True))

@@ -54,6 +54,10 @@ class Contributions:
     base_values: np.ndarray  # [N]
     explained_class: np.ndarray | None  # [N] class index explained, classifiers only
     explained_output: int | None = None  # the output explained, multi-output regressors only
+    # Quantile models: per row, the output whose trees' margin is served as the explained
+    # quantile (XGBoost sorts each row's quantiles, so where the trees' outputs cross it is
+    # another alpha's).
+    margin_output: np.ndarray | None = None
 
 
 class ModelRuntime:
@@ -72,6 +76,8 @@ class ModelRuntime:
         self._margin = self.objective.from_margin
         self._outputs = max(1, len(metadata.output_names))
         self._labels_only = not self.objective.probabilities  # binary:hinge
+        # XGBoost sorts each row's quantile predictions, so the quantiles never cross.
+        self._sorted_outputs = self.objective.name == "reg:quantileerror"
         self._feature_names = [f.name for f in metadata.features]
         self._feature_types = [
             "c" if f.type == "categorical" else "float" for f in metadata.features
@@ -141,8 +147,13 @@ class ModelRuntime:
         contribs = np.asarray(self.booster.predict(dmatrix, pred_contribs=True), dtype=np.float64)
         if contribs.ndim == 3 and self.metadata.task == "regression":  # [N, T, F + 1]
             index = self.metadata.primary_output if output is None else output
-            picked = contribs[:, index]
-            return Contributions(picked[:, :-1], picked[:, -1], None, index)
+            if not self._sorted_outputs:
+                picked = contribs[:, index]
+                return Contributions(picked[:, :-1], picked[:, -1], None, index)
+            # The served value is the index-th smallest margin: explain the trees that gave it.
+            order = np.argsort(contribs.sum(axis=2), axis=1, kind="stable")[:, index]
+            picked = contribs[np.arange(len(matrix)), order]
+            return Contributions(picked[:, :-1], picked[:, -1], None, index, order)
         if contribs.ndim == 3:  # multiclass: [N, K, F + 1]
             chosen = np.argmax(proba, axis=1) if proba is not None else np.zeros(len(matrix), int)
             picked = contribs[np.arange(len(matrix)), chosen]

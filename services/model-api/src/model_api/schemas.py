@@ -117,6 +117,12 @@ class RowExplanation(BaseModel):
     explained_output: str | None = Field(
         None, description="Multi-output regression: the output explained (?output=)."
     )
+    margin_output: str | None = Field(
+        None,
+        description="Quantile models: the output whose trees give the explained value. XGBoost "
+        "sorts each row's quantiles; where its trees' outputs cross, the value served as, say, "
+        "q0.5 is another alpha's margin, and this names it.",
+    )
     explained_value: float = Field(
         description="The served number the margin maps to (see margin_to_value): the explained "
         "output's value, the explained class's probability, or 1/0 for a hinge classifier."
