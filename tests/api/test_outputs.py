@@ -12,18 +12,25 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from model_api import outputs
 from model_api._records import write_rows
-from model_api.bundle import BundleMetadata, FeatureSpec
+from model_api.bundle import BundleMetadata, FeatureSpec, OutputSpec
 from model_api.outputs import prediction_rows, prediction_rows_json
 from model_api.runtime import Prediction
 
 
-def _metadata(task: str, labels: list[str] | None) -> BundleMetadata:
+def _metadata(
+    task: str,
+    labels: list[str] | None,
+    outputs: list[str] | None = None,
+    objective: str | None = None,
+) -> BundleMetadata:
     return BundleMetadata(
         name="m",
         version="1",
         task=task,
+        objective=objective,
         features=[FeatureSpec(name="x", type="numeric")],
         class_labels=labels,
+        outputs=[OutputSpec(name=n) for n in outputs] if outputs else None,
         created_at=datetime.now(UTC),
         xgboost_version="3",
         model_file="model.ubj",
@@ -57,6 +64,28 @@ def test_classifier_rows(data: st.DataObject, labels: list[str], rows: int) -> N
 def test_regression_rows_include_odd_floats(values: np.ndarray) -> None:
     # NaN and infinities become null, tiny and huge numbers keep their shortest form.
     _same_as_dicts(_metadata("regression", None), Prediction(values=values))
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data(), names=st.lists(LABELS.filter(bool), min_size=2, max_size=4, unique=True))
+def test_multi_output_rows_name_every_output(data: st.DataObject, names: list[str]) -> None:
+    values = data.draw(
+        hnp.arrays(np.float64, (data.draw(ROWS), len(names)), elements=st.floats(width=64))
+    )
+    metadata = _metadata("regression", None, outputs=names)
+    _same_as_dicts(metadata, Prediction(values=values))
+    rows = orjson.loads(prediction_rows_json(metadata, Prediction(values=values)))
+    assert all(list(row) == ["values"] and list(row["values"]) == names for row in rows)
+
+
+@settings(max_examples=40, deadline=None)
+@given(labels=st.lists(LABELS, min_size=2, max_size=2, unique=True), rows=ROWS, seed=st.integers())
+def test_label_only_rows_have_no_probabilities(labels: list[str], rows: int, seed: int) -> None:
+    classes = np.random.default_rng(seed % 2**32).integers(0, 2, rows)
+    metadata = _metadata("binary", labels, objective="binary:hinge")
+    _same_as_dicts(metadata, Prediction(classes=classes))
+    written = orjson.loads(prediction_rows_json(metadata, Prediction(classes=classes)))
+    assert written == [{"label": labels[c]} for c in classes.tolist()]
 
 
 def test_many_rows_are_written_without_dicts(monkeypatch: pytest.MonkeyPatch) -> None:

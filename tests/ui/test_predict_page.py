@@ -68,7 +68,11 @@ def test_prediction_shows_the_api_answer_with_probabilities_and_contributions(
     assert [r["predicted"] for r in probabilities] == [c == answer["label"] for c in shown]
     drawn = {r["feature"]: r["contribution"] for r in contributions if "feature" in r}
     assert drawn == pytest.approx(explanation["contributions"])
-    assert f"log-odds score for {explanation['explained_class']}" in texts(at)
+    # Multiclass margins are softmax scores, not log-odds: the text says so.
+    assert f"softmax score for {explanation['explained_class']}**, the predicted class" in texts(at)
+    total = explanation["base_value"] + sum(explanation["contributions"].values())
+    assert f"they add up to {total:+.3f}" in texts(at)
+    assert "log-odds" not in texts(at)
     table = at.dataframe[0].value
     assert list(table["feature"]) == sorted(drawn, key=lambda f: -abs(drawn[f]))
 
@@ -92,9 +96,9 @@ def test_regression_model_shows_the_value(ui_env: Server) -> None:
         ui_env, "POST", "/v1/models/penguin-mass/predict", json={"instances": [row]}
     )
     assert row["species"] == "Gentoo" and row["flipper_length_mm"] == 220.0
-    assert at.metric[0].label == "Predicted body_mass_g"
+    assert at.metric[0].label == "Predicted body\\_mass\\_g"  # as literal text, not Markdown
     assert at.metric[0].value == f"{expected['predictions'][0]['value']:,.2f}"
-    assert "in units of **body_mass_g**" in texts(at)
+    assert "in units of **body\\_mass\\_g**" in texts(at)
     assert len(chart_data(at)) == 1  # contributions only: no probabilities for regression
 
 

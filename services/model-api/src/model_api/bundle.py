@@ -25,6 +25,15 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from model_api.errors import BundleError
+from model_api.objectives import (
+    DEFAULT_FOR_TASK,
+    OBJECTIVES,
+    ModelObjective,
+    Objective,
+    Task,
+    model_objective,
+    quantile_name,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -36,7 +45,6 @@ METADATA_FILE = "metadata.json"
 MODEL_FILES = ("model.ubj", "model.json")
 
 FeatureType = Literal["numeric", "integer", "boolean", "categorical"]
-Task = Literal["binary", "multiclass", "regression"]
 
 # Characters no feature name may hold: the v1 JSON decoder (msgspec) cannot map a field to a name
 # with a quote, a backslash or a control character, and XGBoost refuses "[", "]" and "<".
@@ -105,6 +113,13 @@ class FeatureSpec(BaseModel):
         return self
 
 
+class OutputSpec(BaseModel):
+    """One output of a multi-output regressor: a target, or a quantile of one target."""
+
+    name: str = Field(min_length=1, description="How answers name it: a target or q<alpha>.")
+    quantile: float | None = Field(None, description="reg:quantileerror: the output's alpha.")
+
+
 class BundleMetadata(BaseModel):
     """Everything ``metadata.json`` holds about a bundle."""
 
@@ -112,9 +127,17 @@ class BundleMetadata(BaseModel):
     name: str = Field(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")
     version: str = Field(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")
     task: Task
+    objective: str | None = Field(
+        None, description="The model's XGBoost objective (read from the model when absent)."
+    )
     description: str | None = None
     features: list[FeatureSpec] = Field(min_length=1)
     target: str = "target"
+    outputs: list[OutputSpec] | None = Field(
+        None,
+        description="Multi-output regression: each output per row, in model order "
+        "(derived from the model when absent: quantiles by alpha, else target_0, target_1, …).",
+    )
     class_labels: list[str] | None = None
     target_quantiles: list[float] | None = Field(
         None, description="Regression: deciles of the training target, for drift watching."
@@ -141,6 +164,14 @@ class BundleMetadata(BaseModel):
             raise ValueError("a binary model needs exactly 2 class_labels")
         if self.task == "multiclass" and (not self.class_labels or len(self.class_labels) < 3):
             raise ValueError("a multiclass model needs class_labels with 3 or more entries")
+        if self.outputs is not None:
+            output_names = [o.name for o in self.outputs]
+            if self.task != "regression" or len(output_names) < 2:
+                raise ValueError("outputs lists the 2 or more outputs of a regression model")
+            if len(set(output_names)) != len(output_names):
+                raise ValueError("output names must be unique")
+        if self.objective is not None and self.objective not in OBJECTIVES:
+            raise ValueError(f"unknown objective {self.objective!r}")
         if self.model_file not in MODEL_FILES:
             raise ValueError(f"model_file must be one of {', '.join(MODEL_FILES)}")
         return self
@@ -151,6 +182,24 @@ class BundleMetadata(BaseModel):
         if self.task == "regression":
             return []
         return self.class_labels or ["0", "1"]
+
+    @property
+    def spec(self) -> Objective:
+        """What the API makes of the model's objective (metadata without one: by its task)."""
+        return OBJECTIVES[self.objective or DEFAULT_FOR_TASK[self.task]]
+
+    @property
+    def output_names(self) -> list[str]:
+        """Names of a multi-output regressor's outputs; empty for single-output models."""
+        return [o.name for o in self.outputs or []]
+
+    @property
+    def primary_output(self) -> int:
+        """The output explained and watched by default: the median quantile, else the first."""
+        for index, output in enumerate(self.outputs or []):
+            if output.quantile == 0.5:
+                return index
+        return 0
 
 
 def sha256_of(path: Path) -> str:
@@ -376,17 +425,48 @@ def _booster_of(model: Any) -> xgb.Booster:
 
 
 def _infer_task(booster: xgb.Booster) -> Task:
-    config = json.loads(booster.save_config())
-    objective = config["learner"]["objective"]["name"]
-    if objective.startswith("multi:"):
-        return "multiclass"
-    if objective.startswith("binary:"):
-        return "binary"
-    if objective.startswith(("reg:", "count:", "survival:")):
-        return "regression"
-    raise BundleError(
-        f"objective {objective!r} is not supported (binary, multiclass or regression)"
-    )
+    """The model's task, from the objectives table; BundleError naming a refused objective."""
+    task = model_objective(booster).objective.task
+    assert task is not None  # model_objective refuses objectives without one
+    return task
+
+
+def _output_specs(served: ModelObjective, targets: list[str]) -> list[OutputSpec] | None:
+    """Name each output of a multi-output regressor (None for a single output).
+
+    Quantiles are named by their alpha; targets by the names given, else ``<target>_<i>``.
+    """
+    if served.outputs == 1 or served.quantiles is not None:
+        if len(targets) != 1:
+            raise BundleError(
+                f"{len(targets)} target names given, but the model predicts one target"
+                + (" (at several quantiles)" if served.quantiles else "")
+            )
+        if served.quantiles is None:
+            return None
+        return [OutputSpec(name=quantile_name(a), quantile=a) for a in served.quantiles]
+    if len(targets) == 1:
+        return [OutputSpec(name=f"{targets[0]}_{i}") for i in range(served.outputs)]
+    if len(targets) != served.outputs:
+        raise BundleError(
+            f"{len(targets)} target names given, but the model predicts {served.outputs} targets"
+        )
+    if len(set(targets)) != len(targets):
+        raise BundleError(f"target names must be unique, got {targets}")
+    return [OutputSpec(name=t) for t in targets]
+
+
+def _target_deciles(target_sample: Any, primary: int) -> list[float] | None:
+    """Deciles of the training target (of the primary output's target when there are several)."""
+    import numpy as np
+
+    values = np.asarray(target_sample, dtype=np.float64)
+    if values.ndim == 2:
+        values = values[:, primary if values.shape[1] > primary else 0]
+    values = values[~np.isnan(values)]
+    if not values.size:
+        return None
+    return [float(q) for q in np.quantile(values, np.linspace(0.1, 0.9, 9))]
 
 
 def save_bundle(
@@ -396,7 +476,7 @@ def save_bundle(
     *,
     name: str,
     version: str = "1",
-    target: str = "target",
+    target: str | Sequence[str] = "target",
     class_labels: list[str] | None = None,
     task: Task | None = None,
     metrics: dict[str, float] | None = None,
@@ -414,7 +494,10 @@ def save_bundle(
     for a model trained on bare codes, give them as ``categories={"feature": [...]}``. The
     sample's values must be among them. ``class_labels`` maps class indexes to names (an sklearn
     classifier's ``classes_`` is used when not given). ``target_sample`` (regression) records
-    the target's deciles for drift metrics.
+    the target's deciles for drift metrics. ``target`` names the target column, or each target
+    of a multi-target regressor in model order (a single name for such a model becomes
+    ``<name>_0``, ``<name>_1``, …). Objectives the API cannot serve truthfully (ranking,
+    multi-label, …) are refused, by name.
 
     The bundle is written into a hidden sibling folder, checked there exactly as the server
     loads it, and only then moved to ``path``: a refused bundle leaves nothing behind (and does
@@ -428,7 +511,10 @@ def save_bundle(
         target_folder = target_folder.resolve()  # replace the folder it points to, not the link
     try:
         sample = _model_columns(booster, sample)
+        served = model_objective(booster)
         task = task or _infer_task(booster)
+        targets = [target] if isinstance(target, str) else [str(t) for t in target]
+        outputs = _output_specs(served, targets)
         if class_labels is None and task != "regression" and hasattr(model, "classes_"):
             class_labels = [str(c) for c in model.classes_]
         if task == "multiclass" and class_labels is None:
@@ -444,11 +530,13 @@ def save_bundle(
             "name": name,
             "version": version,
             "task": task,
+            "objective": served.objective.name,
             "description": description,
             "features": features,
-            "target": target,
+            "target": ", ".join(targets),
+            "outputs": outputs,
             "class_labels": class_labels,
-            "target_quantiles": _target_quantiles(task, target_sample),
+            "target_quantiles": _primary_deciles(task, outputs, target_sample),
             "metrics": {k: float(v) for k, v in (metrics or {}).items() if math.isfinite(float(v))},
             "created_at": datetime.now(UTC).replace(microsecond=0),
             "xgboost_version": xgb.__version__,
@@ -495,16 +583,15 @@ def _model_columns(booster: xgb.Booster, sample: pd.DataFrame) -> pd.DataFrame:
     return chosen
 
 
-def _target_quantiles(task: Task, target_sample: Any) -> list[float] | None:
-    import numpy as np
-
+def _primary_deciles(
+    task: Task, outputs: list[OutputSpec] | None, target_sample: Any
+) -> list[float] | None:
+    """Regression: deciles of the target the drift metric watches (the median quantile's, or
+    the first target's)."""
     if task != "regression" or target_sample is None:
         return None
-    values = np.asarray(target_sample, dtype=np.float64)
-    values = values[~np.isnan(values)]
-    if not values.size:
-        return None
-    return [float(q) for q in np.quantile(values, np.linspace(0.1, 0.9, 9))]
+    primary = next((i for i, o in enumerate(outputs or []) if o.quantile == 0.5), 0)
+    return _target_deciles(target_sample, primary)
 
 
 BUNDLE_FILES = frozenset({METADATA_FILE, *MODEL_FILES})
@@ -644,13 +731,47 @@ def load_bundle(
             f"bundle {label}: cannot read {model_file}: not a model XGBoost {xgb.__version__} "
             "can load"
         ) from exc
-    check_model_matches(label, metadata, booster)
-    return metadata, booster
+    return check_model_matches(label, metadata, booster), booster
 
 
-def check_model_matches(label: str, metadata: BundleMetadata, booster: xgb.Booster) -> None:
-    """Fail when the model's feature count, names, types, categories or task disagree with the
-    metadata."""
+def check_model_matches(
+    label: str, metadata: BundleMetadata, booster: xgb.Booster
+) -> BundleMetadata:
+    """Fail when the model's features, categories, objective, task or outputs disagree with the
+    metadata.
+
+    Returns the metadata completed from the model: its objective and the names of its outputs
+    (bundles written before they were recorded get them here).
+    """
+    _check_features(label, metadata, booster)
+    _check_categories(label, metadata, booster)
+    try:
+        served = model_objective(booster)
+    except BundleError as exc:
+        raise BundleError(f"bundle {label}: {exc}") from None
+    name = served.objective.name
+    if metadata.objective is not None and metadata.objective != name:
+        raise BundleError(
+            f"bundle {label}: metadata objective is {metadata.objective} but the model's is {name}"
+        )
+    if served.objective.task != metadata.task:
+        raise BundleError(
+            f"bundle {label}: metadata task is {metadata.task} but the model's objective is "
+            f"{served.objective.task} ({name})"
+        )
+    if metadata.task == "multiclass":
+        config = json.loads(booster.save_config())
+        num_class = int(config["learner"]["learner_model_param"]["num_class"])
+        if num_class != len(metadata.labels):
+            raise BundleError(
+                f"bundle {label}: model has {num_class} classes, metadata lists "
+                f"{len(metadata.labels)} class_labels"
+            )
+    outputs = _checked_outputs(label, metadata, served)
+    return metadata.model_copy(update={"objective": name, "outputs": outputs})
+
+
+def _check_features(label: str, metadata: BundleMetadata, booster: xgb.Booster) -> None:
     if booster.num_features() != len(metadata.features):
         raise BundleError(
             f"bundle {label}: model expects {booster.num_features()} features, "
@@ -669,21 +790,6 @@ def check_model_matches(label: str, metadata: BundleMetadata, booster: xgb.Boost
                     f"bundle {label}: feature {spec.name!r} is {spec.type} in metadata but "
                     f"{'categorical' if kind == 'c' else 'not categorical'} in the model"
                 )
-    _check_categories(label, metadata, booster)
-    model_task = _infer_task(booster)
-    if model_task != metadata.task:
-        raise BundleError(
-            f"bundle {label}: metadata task is {metadata.task} but the model's objective is "
-            f"{model_task}"
-        )
-    if metadata.task == "multiclass":
-        config = json.loads(booster.save_config())
-        num_class = int(config["learner"]["learner_model_param"]["num_class"])
-        if num_class != len(metadata.labels):
-            raise BundleError(
-                f"bundle {label}: model has {num_class} classes, metadata lists "
-                f"{len(metadata.labels)} class_labels"
-            )
 
 
 def _check_categories(label: str, metadata: BundleMetadata, booster: xgb.Booster) -> None:
@@ -705,3 +811,29 @@ def _check_categories(label: str, metadata: BundleMetadata, booster: xgb.Booster
         problem = category_disagreement(spec.name, spec.categories or [], model_order)
         if problem:
             raise BundleError(f"bundle {label}: {problem}")
+
+
+def _checked_outputs(
+    label: str, metadata: BundleMetadata, served: ModelObjective
+) -> list[OutputSpec] | None:
+    """The metadata's outputs when they fit the model, derived from the model when absent."""
+    if metadata.outputs is None:
+        try:
+            return _output_specs(served, [metadata.target])
+        except BundleError as exc:
+            raise BundleError(f"bundle {label}: {exc}") from None
+    if len(metadata.outputs) != served.outputs:
+        raise BundleError(
+            f"bundle {label}: metadata lists {len(metadata.outputs)} outputs, the model "
+            f"predicts {served.outputs}"
+        )
+    alphas = [o.quantile for o in metadata.outputs]
+    expected: list[float | None] = [None] * served.outputs
+    if served.quantiles is not None:
+        expected = [*served.quantiles]
+    if alphas != expected:
+        raise BundleError(
+            f"bundle {label}: metadata output quantiles {alphas} differ from the model's "
+            f"quantile_alpha {served.quantiles}"
+        )
+    return metadata.outputs

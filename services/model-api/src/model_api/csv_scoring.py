@@ -16,7 +16,7 @@ import io
 import time
 from collections.abc import Iterator
 from tempfile import SpooledTemporaryFile
-from typing import IO
+from typing import IO, Any
 from urllib.parse import quote
 
 import numpy as np
@@ -26,6 +26,7 @@ from starlette.responses import StreamingResponse
 from model_api import metrics
 from model_api.errors import BadRequestError, InvalidInputError, PayloadTooLargeError
 from model_api.registry import LoadedModel
+from model_api.runtime import Prediction
 from model_api.settings import Settings
 
 SPOOL_MEMORY_BYTES = 8 * 1024 * 1024
@@ -133,9 +134,31 @@ def column_positions(
 
 
 def output_header(model: LoadedModel) -> list[str]:
-    if model.metadata.task == "regression":
-        return ["row", "value", "error"]
-    return ["row", "label", *[f"proba_{label}" for label in model.metadata.labels], "error"]
+    """``row``, the prediction's columns, ``error``.
+
+    Classifiers: ``label`` and a ``proba_<class>`` per class (none without probabilities);
+    regression: ``value``, or a ``value_<output>`` per output of a multi-output model.
+    """
+    metadata = model.metadata
+    if metadata.task == "regression":
+        names = metadata.output_names
+        values = [f"value_{name}" for name in names] if names else ["value"]
+        return ["row", *values, "error"]
+    probabilities = [f"proba_{label}" for label in metadata.labels]
+    return ["row", "label", *(probabilities if metadata.spec.probabilities else []), "error"]
+
+
+def prediction_cells(model: LoadedModel, prediction: Prediction) -> list[list[Any]]:
+    """Each row's prediction columns, in ``output_header`` order."""
+    labels = model.metadata.labels
+    if prediction.proba is not None:
+        winners = np.argmax(prediction.proba, axis=1).tolist()
+        return [[labels[w], *p] for w, p in zip(winners, prediction.proba.tolist(), strict=True)]
+    if prediction.classes is not None:
+        return [[labels[c]] for c in prediction.classes.tolist()]
+    assert prediction.values is not None
+    values: list[list[Any]] = prediction.values.reshape(len(prediction), -1).tolist()
+    return values
 
 
 def score_lines(
@@ -144,9 +167,10 @@ def score_lines(
     """Yield the output CSV, one chunk of rows at a time."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(output_header(model))
+    header = output_header(model)
+    writer.writerow(header)
     yield out.getvalue()
-    labels = model.metadata.labels
+    blanks = [""] * (len(header) - 2)  # a rejected row's empty prediction columns
     rejected = metrics.CSV_ROWS_REJECTED.labels(model.name, model.version)
     first_row = 1
     for rows, unreadable in chunks:
@@ -158,27 +182,20 @@ def score_lines(
         valid[list(errors)] = False
         out.seek(0)
         out.truncate()
+        cells: list[list[Any]] = []
         if valid.any():
             scored = matrix if not errors else matrix[valid]
             started = time.perf_counter()
             prediction = model.runtime.predict(scored)
             model.observe(scored, prediction, time.perf_counter() - started)
-        else:
-            prediction = None
+            cells = prediction_cells(model, prediction)
         k = 0
         for i in range(len(rows)):
             number = first_row + i
             if not valid[i]:
-                blanks = [""] * (1 if not labels else 1 + len(labels))
                 writer.writerow([number, *blanks, errors[i]])
                 continue
-            assert prediction is not None
-            if prediction.proba is not None:
-                probs = prediction.proba[k]
-                writer.writerow([number, labels[int(np.argmax(probs))], *probs.tolist(), ""])
-            else:
-                assert prediction.values is not None
-                writer.writerow([number, float(prediction.values[k]), ""])
+            writer.writerow([number, *cells[k], ""])
             k += 1
         first_row += len(rows)
         yield out.getvalue()

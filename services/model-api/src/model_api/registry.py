@@ -287,6 +287,7 @@ def _observer(
     labels = metadata.labels
     class_counters = [metrics.PREDICTED_CLASS.labels(name, version, label) for label in labels]
     value_histogram = metrics.PREDICTED_VALUE.labels(name, version)
+    watched = metadata.primary_output  # multi-output models: the value metrics watch this output
     deciles = np.asarray(metadata.target_quantiles or [], dtype=np.float64)
     decile_counters = [
         metrics.PREDICTED_DECILE.labels(name, version, f"d{i + 1}") for i in range(len(deciles) + 1)
@@ -303,18 +304,22 @@ def _observer(
         rows_counter.inc(rows)
         duration.observe(seconds)
         batch_rows.observe(rows)
+        classes = prediction.classes
         if prediction.proba is not None:
-            counts = np.bincount(np.argmax(prediction.proba, axis=1), minlength=len(labels))
+            classes = np.argmax(prediction.proba, axis=1)
+        if classes is not None:
+            counts = np.bincount(classes, minlength=len(labels))
             for counter, count in zip(class_counters, counts, strict=False):
                 if count:
                     counter.inc(int(count))
         elif prediction.values is not None:
-            for value in prediction.values:
+            values = prediction.values
+            if values.ndim == 2:
+                values = values[:, watched]
+            for value in values:
                 value_histogram.observe(float(value))
             if deciles.size:
-                bins = np.bincount(
-                    np.searchsorted(deciles, prediction.values), minlength=deciles.size + 1
-                )
+                bins = np.bincount(np.searchsorted(deciles, values), minlength=deciles.size + 1)
                 for counter, count in zip(decile_counters, bins, strict=False):
                     if count:
                         counter.inc(int(count))

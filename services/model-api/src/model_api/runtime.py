@@ -6,7 +6,6 @@ codes, missing values as NaN), so the hot path never builds a DataFrame or a DMa
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 
@@ -21,20 +20,29 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class Prediction:
-    """Model output for a batch: ``proba`` [N, K] for classifiers, ``values`` [N] for regression."""
+    """Model output for a batch, one of:
+
+    ``proba`` [N, K]: classifiers with probabilities; ``classes`` [N]: the class index of a
+    classifier without probabilities (binary:hinge); ``values``: regression, [N] for one output,
+    [N, T] for a multi-output regressor.
+    """
 
     proba: np.ndarray | None = None
     values: np.ndarray | None = None
+    classes: np.ndarray | None = None
 
     def __len__(self) -> int:
-        data = self.proba if self.proba is not None else self.values
-        return 0 if data is None else int(data.shape[0])
+        for data in (self.proba, self.values, self.classes):
+            if data is not None:
+                return int(data.shape[0])
+        return 0
 
     def slice(self, start: int, stop: int) -> Prediction:
         """Rows ``start:stop`` of this prediction (used to split a micro-batch)."""
         return Prediction(
             proba=None if self.proba is None else self.proba[start:stop],
             values=None if self.values is None else self.values[start:stop],
+            classes=None if self.classes is None else self.classes[start:stop],
         )
 
 
@@ -45,6 +53,11 @@ class Contributions:
     values: np.ndarray  # [N, F]
     base_values: np.ndarray  # [N]
     explained_class: np.ndarray | None  # [N] class index explained, classifiers only
+    explained_output: int | None = None  # the output explained, multi-output regressors only
+    # Quantile models: per row, the output whose trees' margin is served as the explained
+    # quantile (XGBoost sorts each row's quantiles, so where the trees' outputs cross it is
+    # another alpha's).
+    margin_output: np.ndarray | None = None
 
 
 class ModelRuntime:
@@ -57,9 +70,14 @@ class ModelRuntime:
         self.booster = booster
         if threads:
             booster.set_param({"nthread": threads})
-        objective = json.loads(booster.save_config())["learner"]["objective"]["name"]
-        # These give labels, raw margins or hinge outputs: take margins and squash them ourselves.
-        self._margin = objective in ("multi:softmax", "binary:logitraw", "binary:hinge")
+        self.objective = metadata.spec
+        # multi:softmax predicts class indexes, binary:logitraw raw scores: take their margins
+        # and compute the probabilities they were trained for.
+        self._margin = self.objective.from_margin
+        self._outputs = max(1, len(metadata.output_names))
+        self._labels_only = not self.objective.probabilities  # binary:hinge
+        # XGBoost sorts each row's quantile predictions, so the quantiles never cross.
+        self._sorted_outputs = self.objective.name == "reg:quantileerror"
         self._feature_names = [f.name for f in metadata.features]
         self._feature_types = [
             "c" if f.type == "categorical" else "float" for f in metadata.features
@@ -92,7 +110,12 @@ class ModelRuntime:
         """Predict a float32 [N, F] matrix."""
         task = self.metadata.task
         if task == "regression":
-            return Prediction(values=self._raw(matrix).astype(np.float64).reshape(-1))
+            values = self._raw(matrix).astype(np.float64)
+            if self._outputs > 1:
+                return Prediction(values=values.reshape(matrix.shape[0], self._outputs))
+            return Prediction(values=values.reshape(-1))
+        if self._labels_only:  # binary:hinge: XGBoost's 0/1 is the class index
+            return Prediction(classes=self._raw(matrix).reshape(-1).astype(np.int64))
         if self._margin:
             margin = self._raw(matrix).astype(np.float64)
             if task == "binary":
@@ -106,10 +129,13 @@ class ModelRuntime:
             return Prediction(proba=np.column_stack((1.0 - positive, positive)))
         return Prediction(proba=output.astype(np.float64).reshape(matrix.shape[0], -1))
 
-    def contributions(self, matrix: np.ndarray, proba: np.ndarray | None) -> Contributions:
+    def contributions(
+        self, matrix: np.ndarray, proba: np.ndarray | None, output: int | None = None
+    ) -> Contributions:
         """SHAP contributions (XGBoost's ``pred_contribs``) for each row.
 
-        Multiclass models explain each row's predicted class; binary models the positive class.
+        Multiclass models explain each row's predicted class; binary models the positive class;
+        multi-output regressors the output at index ``output`` (default: the primary one).
         """
         dmatrix = xgb.DMatrix(
             matrix,
@@ -119,6 +145,15 @@ class ModelRuntime:
             missing=np.nan,
         )
         contribs = np.asarray(self.booster.predict(dmatrix, pred_contribs=True), dtype=np.float64)
+        if contribs.ndim == 3 and self.metadata.task == "regression":  # [N, T, F + 1]
+            index = self.metadata.primary_output if output is None else output
+            if not self._sorted_outputs:
+                picked = contribs[:, index]
+                return Contributions(picked[:, :-1], picked[:, -1], None, index)
+            # The served value is the index-th smallest margin: explain the trees that gave it.
+            order = np.argsort(contribs.sum(axis=2), axis=1, kind="stable")[:, index]
+            picked = contribs[np.arange(len(matrix)), order]
+            return Contributions(picked[:, :-1], picked[:, -1], None, index, order)
         if contribs.ndim == 3:  # multiclass: [N, K, F + 1]
             chosen = np.argmax(proba, axis=1) if proba is not None else np.zeros(len(matrix), int)
             picked = contribs[np.arange(len(matrix)), chosen]

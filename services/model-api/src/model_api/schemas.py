@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from model_api.bundle import BundleMetadata
+from model_api.objectives import MarginToValue, OutputSpace
 
 Scalar = float | int | bool | str | None
 
@@ -52,11 +53,29 @@ class ModelList(BaseModel):
     )
 
 
+class ExplanationSpace(BaseModel):
+    output_space: OutputSpace = Field(
+        description="What base_value + sum(contributions) is: the served value itself, a "
+        "classifier's margin (binary: log-odds of the positive class; hinge: its score; "
+        "multiclass: the explained class's softmax score), the log of the value or its log-odds."
+    )
+    space_name: str = Field(description="That space in words, e.g. 'log of the predicted count'.")
+    margin_to_value: MarginToValue = Field(
+        description="How the served value follows from the margin: itself, exp(margin), "
+        "1 / (1 + exp(-margin)), softmax over the classes' margins, or label = positive class "
+        "when margin > 0."
+    )
+
+
 class ModelMetadataResponse(BundleMetadata):
     """A bundle's metadata plus where it is served."""
 
     versions: list[str]
     endpoints: dict[str, str]
+    probabilities: bool = Field(
+        description="Whether predictions carry class probabilities (binary:hinge: label only)."
+    )
+    explanation: ExplanationSpace = Field(description="The space /explain answers in by default.")
 
 
 class PredictRequest(BaseModel):
@@ -67,8 +86,15 @@ class PredictRequest(BaseModel):
 
 class RowPrediction(BaseModel):
     label: str | None = Field(None, description="Predicted class (classifiers).")
-    probabilities: dict[str, float] | None = Field(None, description="Class probabilities.")
-    value: float | None = Field(None, description="Predicted value (regression).")
+    probabilities: dict[str, float] | None = Field(
+        None, description="Class probabilities (classifiers that have them; not binary:hinge)."
+    )
+    value: float | None = Field(None, description="Predicted value (single-output regression).")
+    values: dict[str, float] | None = Field(
+        None,
+        description="Multi-output regression: every output by name (quantiles as q<alpha>, "
+        "e.g. q0.05; targets by their names), in the model's order.",
+    )
 
 
 class PredictResponse(BaseModel):
@@ -79,20 +105,38 @@ class PredictResponse(BaseModel):
 
 class RowExplanation(BaseModel):
     label: str | None = Field(None, description="Predicted class (classifiers).")
-    value: float | None = Field(None, description="Predicted value (regression).")
+    value: float | None = Field(None, description="Predicted value (single-output regression).")
+    values: dict[str, float] | None = Field(
+        None, description="Multi-output regression: every output by name."
+    )
     explained_class: str | None = Field(
-        None, description="Class whose score is explained (the predicted one; binary: positive)."
+        None,
+        description="Class whose score is explained: multiclass the predicted one, binary always "
+        "the positive (second) class, whatever the label.",
     )
-    base_value: float = Field(description="Expected model output (margin) before any feature.")
+    explained_output: str | None = Field(
+        None, description="Multi-output regression: the output explained (?output=)."
+    )
+    margin_output: str | None = Field(
+        None,
+        description="Quantile models: the output whose trees give the explained value. XGBoost "
+        "sorts each row's quantiles; where its trees' outputs cross, the value served as, say, "
+        "q0.5 is another alpha's margin, and this names it.",
+    )
+    explained_value: float = Field(
+        description="The served number the margin maps to (see margin_to_value): the explained "
+        "output's value, the explained class's probability, or 1/0 for a hinge classifier."
+    )
+    base_value: float = Field(description="Expected margin before any feature is known.")
     contributions: dict[str, float] = Field(
-        description="SHAP contribution per feature; base_value + sum = the row's margin."
+        description="SHAP contribution per feature; base_value + sum = the row's margin, in "
+        "output_space."
     )
 
 
-class ExplainResponse(BaseModel):
+class ExplainResponse(ExplanationSpace):
     model: str
     version: str
-    output_space: str = Field(description="'margin' (log-odds for classifiers) or 'value'.")
     explanations: list[RowExplanation]
 
 

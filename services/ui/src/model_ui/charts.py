@@ -1,11 +1,11 @@
-"""Altair charts of the UI: class probabilities, feature contributions, importance, monitoring."""
+"""Altair charts of the UI: probabilities, quantiles, feature contributions, importance, monitoring."""
 
 from __future__ import annotations
 
 import altair as alt
 import pandas as pd
 
-from model_ui.schemas import Scalar
+from model_ui.schemas import Output, Scalar
 
 POSITIVE, NEGATIVE, NEUTRAL, HIGHLIGHT = "#c0392b", "#2e86c1", "#b0b7bf", "#0b6e4f"
 
@@ -29,6 +29,25 @@ def probabilities(probs: dict[str, float], predicted: str | None) -> alt.LayerCh
     )
     text = base.mark_text(align="left", dx=4).encode(text=alt.Text("probability:Q", format=".1%"))
     chart: alt.LayerChart = (bars + text).properties(height=alt.Step(30))
+    return chart
+
+
+def quantiles(values: dict[str, float], outputs: list[Output]) -> alt.LayerChart:
+    """A quantile model's answer on one axis: a bar from the lowest quantile to the highest and
+    a labelled point per quantile."""
+    frame = pd.DataFrame(
+        {"quantile": [o.name for o in outputs], "value": [values[o.name] for o in outputs]}
+    )
+    base = alt.Chart(frame).encode(
+        x=alt.X("value:Q", title=None, scale=alt.Scale(zero=False)),
+        tooltip=["quantile", alt.Tooltip("value:Q", format=",.4g")],
+    )
+    span = base.mark_rule(color=NEUTRAL, strokeWidth=6).encode(
+        x="min(value):Q", x2="max(value):Q", tooltip=alt.value(None)
+    )
+    points = base.mark_point(filled=True, size=90, color=HIGHLIGHT, opacity=1)
+    labels = base.mark_text(dy=-14).encode(text="quantile:N")
+    chart: alt.LayerChart = (span + points + labels).properties(height=80)
     return chart
 
 

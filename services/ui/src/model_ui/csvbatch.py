@@ -117,7 +117,7 @@ def assemble(upload: Upload, score_header: list[str], score_rows: list[list[str]
         records.append(record)
     frame = pd.DataFrame.from_records(records, columns=["row", *inputs, *outputs])
     for column in outputs:
-        if column == "value" or column.startswith("proba_"):
+        if column == "value" or column.startswith(("proba_", "value_")):
             frame[column] = pd.to_numeric(frame[column], errors="coerce")
     frame["error"] = frame["error"].fillna("")
     return frame

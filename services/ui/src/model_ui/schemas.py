@@ -37,6 +37,21 @@ class ModelList(_Lenient):
     failed: dict[str, str] = Field(default_factory=dict)
 
 
+class Output(_Lenient):
+    """One output of a multi-output regressor: a target, or a quantile (``q0.05``) of one."""
+
+    name: str
+    quantile: float | None = None
+
+
+class ExplanationSpace(_Lenient):
+    """What the explain endpoint's contributions add up to (see the API's README)."""
+
+    output_space: str = "margin"
+    space_name: str | None = None
+    margin_to_value: str | None = None
+
+
 class ModelMetadata(_Lenient):
     name: str
     version: str
@@ -45,6 +60,10 @@ class ModelMetadata(_Lenient):
     description: str | None = None
     features: list[Feature]
     target: str = "target"
+    objective: str | None = None
+    outputs: list[Output] | None = None
+    probabilities: bool = True
+    explanation: ExplanationSpace | None = None
     class_labels: list[str] | None = None
     metrics: dict[str, float] = Field(default_factory=dict)
     created_at: str | None = None
@@ -64,11 +83,18 @@ class ModelMetadata(_Lenient):
     def feature_names(self) -> list[str]:
         return [f.name for f in self.features]
 
+    @property
+    def quantiles(self) -> list[Output]:
+        """A quantile model's outputs, lowest alpha first; empty for other models."""
+        found = [o for o in self.outputs or [] if o.quantile is not None]
+        return sorted(found, key=lambda o: o.quantile or 0.0)
+
 
 class RowPrediction(_Lenient):
     label: str | None = None
     probabilities: dict[str, float] | None = None
     value: float | None = None
+    values: dict[str, float] | None = None  # multi-output regression, by output name
 
 
 class PredictResponse(_Lenient):
@@ -80,15 +106,18 @@ class PredictResponse(_Lenient):
 class RowExplanation(_Lenient):
     label: str | None = None
     value: float | None = None
+    values: dict[str, float] | None = None
     explained_class: str | None = None
+    explained_output: str | None = None
+    margin_output: str | None = None  # quantiles: whose trees gave the explained value
+    explained_value: float | None = None  # the number base_value + sum turns into
     base_value: float
     contributions: dict[str, float]
 
 
-class ExplainResponse(_Lenient):
+class ExplainResponse(ExplanationSpace):
     model: str
     version: str
-    output_space: str
     explanations: list[RowExplanation]
 
 

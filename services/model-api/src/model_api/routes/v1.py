@@ -20,7 +20,7 @@ from model_api.http import (
     read_body,
     require_json_type,
 )
-from model_api.outputs import explanation_rows, prediction_rows_json
+from model_api.outputs import explanation_rows, explanation_space, prediction_rows_json
 from model_api.registry import LoadedModel, ModelRegistry
 from model_api.schemas import (
     ErrorResponse,
@@ -70,12 +70,22 @@ PREDICT_BODY: dict[str, Any] = {
     },
 }
 EXPLAIN_BODY: dict[str, Any] = {
+    "parameters": [
+        {
+            "name": "output",
+            "in": "query",
+            "required": False,
+            "schema": {"type": "string"},
+            "description": "Multi-output models: the output to explain (e.g. q0.95); default the "
+            "median quantile, else the first output. See the model metadata's outputs.",
+        }
+    ],
     "requestBody": {
         "required": True,
         "content": {
             "application/json": {"schema": {"$ref": "#/components/schemas/PredictRequest"}}
         },
-    }
+    },
 }
 CSV_RESPONSE = {
     "text/csv": {
@@ -88,6 +98,8 @@ CSV_RESPONSE = {
 def metadata_body(registry: ModelRegistry, model: LoadedModel) -> dict[str, Any]:
     body = model.metadata.model_dump(mode="json")
     body["name"], body["version"] = model.name, model.version
+    body["probabilities"] = model.metadata.spec.probabilities
+    body["explanation"] = explanation_space(model.metadata, None)
     body["versions"] = registry.versions(model.name)
     base = f"/v1/models/{model.name}/versions/{model.version}"
     body["endpoints"] = {
@@ -209,20 +221,38 @@ async def predict_version(
 
 async def _explain(request: Request, model: LoadedModel, settings: Settings) -> JSONBytes:
     require_json_type(media_type(request))
+    output = _explained_output(model, request.query_params.get("output"))
     matrix = _matrix_from_json(
         model, settings, await read_body(request, settings.max_request_bytes)
     )
     model.count_request("explain")
     prediction = await model.predict(matrix)
-    contributions = await run_in_threadpool(model.runtime.contributions, matrix, prediction.proba)
+    contributions = await run_in_threadpool(
+        model.runtime.contributions, matrix, prediction.proba, output
+    )
     return JSONBytes(
         {
             "model": model.name,
             "version": model.version,
-            "output_space": "value" if model.metadata.task == "regression" else "margin",
+            **explanation_space(model.metadata, contributions.explained_output),
             "explanations": explanation_rows(model.metadata, prediction, contributions),
         }
     )
+
+
+def _explained_output(model: LoadedModel, name: str | None) -> int | None:
+    """The index of the output named by ``?output=`` (None: the model's default)."""
+    if name is None:
+        return None
+    names = model.metadata.output_names
+    if name in names:
+        return names.index(name)
+    problem = (
+        f"output {name!r} is not an output of {model.name}; expected one of {', '.join(names)}"
+        if names
+        else f"{model.name} has a single output; drop the 'output' parameter"
+    )
+    raise InvalidInputError(problem, [{"loc": ["query", "output"], "msg": problem}])
 
 
 @router.post(

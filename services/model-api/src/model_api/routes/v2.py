@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from model_api import __version__
+from model_api.bundle import BundleMetadata
 from model_api.deps import RegistryDep, SettingsDep
 from model_api.errors import BadRequestError, NotReadyError, PayloadTooLargeError
 from model_api.http import JSON_OPTIONS, JSONBytes, read_body
@@ -74,13 +75,9 @@ async def ready(registry: RegistryDep) -> JSONBytes:
 
 
 def model_metadata_v2(registry: ModelRegistry, model: LoadedModel) -> dict[str, Any]:
-    features = model.metadata.features
-    labels = model.metadata.labels
-    outputs: list[dict[str, Any]] = [
-        {"name": "predict", "datatype": "BYTES" if labels else "FP64", "shape": [-1]}
-    ]
-    if labels:
-        outputs.append({"name": "predict_proba", "datatype": "FP64", "shape": [-1, len(labels)]})
+    metadata = model.metadata
+    features = metadata.features
+    labels = metadata.labels
     return {
         "name": model.name,
         "versions": registry.versions(model.name),
@@ -88,9 +85,10 @@ def model_metadata_v2(registry: ModelRegistry, model: LoadedModel) -> dict[str, 
         "inputs": [
             {"name": f.name, "datatype": FEATURE_DATATYPES[f.type], "shape": [-1]} for f in features
         ],
-        "outputs": outputs,
+        "outputs": _output_metadata(metadata),
         "parameters": {
-            "task": model.metadata.task,
+            "task": metadata.task,
+            "objective": metadata.objective,
             "class_labels": labels,
             "tensor_input": {
                 "description": "alternatively one input of shape [N, F] in this column order; "
@@ -102,6 +100,27 @@ def model_metadata_v2(registry: ModelRegistry, model: LoadedModel) -> dict[str, 
             },
         },
     }
+
+
+def _output_metadata(metadata: BundleMetadata) -> list[dict[str, Any]]:
+    """``predict`` (labels, or values: [N] or [N, T]) and, with probabilities, ``predict_proba``."""
+    labels = metadata.labels
+    if labels:
+        outputs: list[dict[str, Any]] = [{"name": "predict", "datatype": "BYTES", "shape": [-1]}]
+        if metadata.spec.probabilities:
+            outputs.append(
+                {"name": "predict_proba", "datatype": "FP64", "shape": [-1, len(labels)]}
+            )
+        return outputs
+    names = metadata.output_names
+    if not names:
+        return [{"name": "predict", "datatype": "FP64", "shape": [-1]}]
+    columns: dict[str, Any] = {"columns": names}
+    if metadata.outputs and metadata.outputs[0].quantile is not None:
+        columns["quantiles"] = [o.quantile for o in metadata.outputs]
+    return [
+        {"name": "predict", "datatype": "FP64", "shape": [-1, len(names)], "parameters": columns}
+    ]
 
 
 @router.get(
@@ -204,8 +223,10 @@ async def serve_infer(request: Request, model: LoadedModel, settings: Settings) 
         winners = np.argmax(prediction.proba, axis=1)
         produced["predict"] = ([labels[i] for i in winners.tolist()], "BYTES")
         produced["predict_proba"] = (prediction.proba, "FP64")
+    elif prediction.classes is not None:
+        produced["predict"] = ([labels[i] for i in prediction.classes.tolist()], "BYTES")
     else:
-        produced["predict"] = (prediction.values, "FP64")
+        produced["predict"] = (prediction.values, "FP64")  # [N] or, multi-output, [N, T]
     outputs, blobs = [], []
     for name in requested:
         output, blob = encode_output(
@@ -231,7 +252,7 @@ async def serve_infer(request: Request, model: LoadedModel, settings: Settings) 
 
 
 def _requested_outputs(payload: dict[str, Any], model: LoadedModel) -> tuple[list[str], set[str]]:
-    available = ["predict", "predict_proba"] if model.metadata.labels else ["predict"]
+    available = ["predict", "predict_proba"] if model.metadata.spec.probabilities else ["predict"]
     parameters = payload.get("parameters") or {}
     binary_all = isinstance(parameters, dict) and parameters.get("binary_data_output") is True
     wanted = payload.get("outputs")

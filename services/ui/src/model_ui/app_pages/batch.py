@@ -75,10 +75,11 @@ def _show(metadata: ModelMetadata, result: BatchResult) -> None:
         type="primary",
         icon=":material/download:",
     )
-    outputs = [c for c in result.frame.columns if c in ("label", "value", "error")]
-    probabilities = [c for c in result.frame.columns if c.startswith("proba_")]
-    first = ["row", *outputs, *probabilities]
-    order = [*first, *(c for c in result.frame.columns if c not in first)]
+    columns = list(result.frame.columns)
+    outputs = [c for c in columns if c in ("label", "value") or c.startswith("value_")]
+    probabilities = [c for c in columns if c.startswith("proba_")]
+    first = ["row", *outputs, *probabilities, "error"]
+    order = [*first, *(c for c in columns if c not in first)]
     st.dataframe(result.frame, hide_index=True, column_order=order)
     if len(rejected):
         st.subheader(f"Rows the API rejected ({len(rejected):,})")

@@ -9,6 +9,7 @@ from model_ui import charts, layout, state
 from model_ui.client import ApiError
 from model_ui.features import range_text
 from model_ui.schemas import ModelMetadata
+from model_ui.text import md
 
 
 def _features_table(metadata: ModelMetadata) -> pd.DataFrame:
@@ -34,6 +35,17 @@ def _metrics_table(metadata: ModelMetadata) -> pd.DataFrame:
     )
 
 
+def _importance_space(metadata: ModelMetadata) -> str:
+    """The space the contributions are in, as the API names it (older APIs: by task)."""
+    space = metadata.explanation.space_name if metadata.explanation else None
+    if metadata.task == "multiclass":
+        return "Each row's contributions are to the softmax score of the class predicted for it."
+    if metadata.task == "binary":
+        positive = md(metadata.labels[-1])
+        return f"Contributions are to the model's score for {positive}, whatever the label."
+    return f"Contributions are in: {md(space or metadata.target)}."
+
+
 metadata = layout.selected_model()
 st.title(f"Model · {metadata.name}")
 if metadata.description:
@@ -52,6 +64,11 @@ if metadata.labels:
     st.subheader("Classes")
     st.markdown(" · ".join(f"`{label}`" for label in metadata.labels))
 
+if metadata.outputs:
+    st.subheader("Outputs")
+    st.caption("Every prediction gives each of these, in this order.")
+    st.markdown(" · ".join(md(o.name) for o in metadata.outputs))
+
 st.subheader("Training metrics")
 if metadata.metrics:
     st.dataframe(_metrics_table(metadata), hide_index=True)
@@ -62,6 +79,7 @@ st.subheader("Identity")
 st.dataframe(
     pd.DataFrame(
         [
+            {"field": "objective", "value": metadata.objective or ""},
             {"field": "model file", "value": metadata.model_file or ""},
             {"field": "SHA-256", "value": metadata.model_sha256 or ""},
             {"field": "created", "value": metadata.created_at or ""},
@@ -77,12 +95,7 @@ st.caption(
     f"Mean absolute SHAP contribution per feature, from the API's explain endpoint over {rows} "
     "synthetic rows drawn uniformly and independently within each feature's training range (or "
     "categories). It shows how much each feature moves the model over the region it was trained "
-    "on, not over real data, which the API does not serve. "
-    + (
-        "Classifiers: each row's contributions are to the log-odds of the class predicted for it."
-        if metadata.task != "regression"
-        else f"Units: {metadata.target}."
-    )
+    "on, not over real data, which the API does not serve. " + _importance_space(metadata)
 )
 try:
     with st.spinner("Explaining sample rows…"):

@@ -10,7 +10,14 @@ from model_ui import charts, layout, state
 from model_ui.client import ApiError
 from model_ui.features import out_of_range, range_text
 from model_ui.form import feature_inputs
-from model_ui.schemas import ExplainResponse, ModelMetadata, PredictResponse, Scalar
+from model_ui.schemas import (
+    ExplainResponse,
+    ModelMetadata,
+    PredictResponse,
+    RowExplanation,
+    Scalar,
+)
+from model_ui.text import md
 
 # Stored as (model@version, Result). Streamlit runs a page file afresh each time, so Result is a
 # new class in every run and isinstance() on an answer stored in an earlier run would fail.
@@ -33,53 +40,168 @@ def _score(metadata: ModelMetadata, row: dict[str, Scalar]) -> Result:
 
 def _headline(metadata: ModelMetadata, result: Result) -> None:
     answer = result.prediction.predictions[0]
+    served_by = f"Model {md(result.prediction.model)} version {md(result.prediction.version)}."
+    if answer.values is not None and metadata.quantiles:
+        _quantile_headline(metadata, answer.values, served_by)
+        return
+    if answer.values is not None:
+        _targets_headline(answer.values, served_by)
+        return
     left, right = st.columns([1, 2])
+    target = md(metadata.target)
     if metadata.task == "regression":
-        left.metric(f"Predicted {metadata.target}", f"{answer.value:,.2f}")
+        left.metric(f"Predicted {target}", f"{answer.value:,.2f}")
+        right.caption(f"{served_by} Regression models give a value, not class probabilities.")
+        return
+    if answer.probabilities is None:  # binary:hinge
+        left.metric(f"Predicted {target}", answer.label or "?")
         right.caption(
-            f"Model {result.prediction.model} version {result.prediction.version}. "
-            "Regression models give a value, not class probabilities."
+            f"{served_by} This model gives a class without probabilities: its objective "
+            f"({md(metadata.objective or 'binary:hinge')}) learns which side of a boundary a row "
+            "falls on, not how likely each class is, so no percentage is shown."
         )
         return
-    probability = (answer.probabilities or {}).get(answer.label or "", 0.0)
+    probability = answer.probabilities.get(answer.label or "", 0.0)
     left.metric(
-        f"Predicted {metadata.target}",
+        f"Predicted {target}",
         answer.label or "?",
         f"{probability:.1%} probability",
         delta_color="off",
         delta_arrow="off",
     )
-    left.caption(f"Model {result.prediction.model} version {result.prediction.version}")
+    left.caption(served_by)
     with right:
         st.markdown("**Class probabilities**")
-        st.altair_chart(
-            charts.probabilities(answer.probabilities or {}, answer.label), width="stretch"
-        )
+        st.altair_chart(charts.probabilities(answer.probabilities, answer.label), width="stretch")
+
+
+def _quantile_headline(metadata: ModelMetadata, values: dict[str, float], served_by: str) -> None:
+    """The quantile nearest the median, and the interval from the lowest quantile to the highest,
+    with their alphas."""
+    quantiles = metadata.quantiles
+    middle = min(quantiles, key=lambda o: abs((o.quantile or 0.0) - 0.5))
+    low, high = quantiles[0], quantiles[-1]
+    left, right = st.columns([1, 2])
+    left.metric(
+        f"Predicted {md(metadata.target)} ({md(middle.name)})", f"{values[middle.name]:,.2f}"
+    )
+    share = (high.quantile or 0.0) - (low.quantile or 0.0)
+    right.markdown(
+        f"**Interval {values[low.name]:,.2f} to {values[high.name]:,.2f}**: the model's "
+        f"{md(low.name)} and {md(high.name)} quantiles. It expects {share:.0%} of outcomes for a "
+        "row like this to fall between them."
+    )
+    right.caption(served_by)
+    st.altair_chart(charts.quantiles(values, quantiles), width="stretch")
+
+
+def _targets_headline(values: dict[str, float], served_by: str) -> None:
+    """A multi-target regressor: one figure per target."""
+    columns = st.columns(min(len(values), 4))
+    for i, (name, value) in enumerate(values.items()):
+        columns[i % len(columns)].metric(f"Predicted {md(name)}", f"{value:,.2f}")
+    st.caption(f"{served_by} The model predicts {len(values)} targets at once.")
 
 
 def _reasons(metadata: ModelMetadata, result: Result) -> None:
     explanation = result.explanation.explanations[0]
     frame = charts.contribution_frame(explanation.contributions, result.row)
-    total = explanation.base_value + sum(explanation.contributions.values())
     st.subheader("Why: contribution of each feature")
-    if result.explanation.output_space == "margin":
-        target = explanation.explained_class or explanation.label
-        st.markdown(
-            f"SHAP contributions to the model's **log-odds score for {target}**. "
-            f"Starting from the average score {explanation.base_value:+.3f}, the red bars push this "
-            f"row towards {target} and the blue bars away from it; together they give {total:+.3f}."
-        )
-        title = f"contribution to the log-odds of {target}"
-    else:
-        st.markdown(
-            f"SHAP contributions in units of **{metadata.target}**. Starting from the average "
-            f"prediction {explanation.base_value:,.2f}, the red bars raise and the blue bars lower "
-            f"it; together they give {total:,.2f}."
-        )
-        title = f"contribution to {metadata.target}"
+    sentence, title = _explanation_text(metadata, result)
+    st.markdown(sentence)
     st.altair_chart(charts.contributions(frame, title), width="stretch")
+    if explanation.margin_output and explanation.margin_output != explanation.explained_output:
+        st.caption(
+            f"For this row the trees of {md(explanation.margin_output)} came out where "
+            f"{md(explanation.explained_output)} belongs (the quantiles' trees cross). XGBoost "
+            f"sorts each row's quantiles, so the value shown as {md(explanation.explained_output)} "
+            f"is theirs, and these bars explain those trees."
+        )
     with st.expander("Contributions as a table"):
         st.dataframe(frame[["feature", "value", "contribution", "effect"]], hide_index=True)
+
+
+def _explanation_text(metadata: ModelMetadata, result: Result) -> tuple[str, str]:
+    """What the bars add up to, said truthfully for the model's explanation space; and the
+    chart's axis title."""
+    explained = result.explanation
+    row = explained.explanations[0]
+    total = row.base_value + sum(row.contributions.values())
+    if explained.output_space == "value":
+        target, to = row.explained_output or metadata.target, ""
+        if metadata.quantiles and row.explained_output:
+            target, to = metadata.target, f" to the {md(row.explained_output)} quantile"
+        return (
+            f"SHAP contributions{to} in units of **{md(target)}**. Starting from the average "
+            f"prediction {row.base_value:,.2f}, the red bars raise and the blue bars lower it; "
+            f"together they give {total:,.2f}.",
+            f"contribution to {target}",
+        )
+    if explained.output_space in ("log", "logit"):
+        return _link_text(explained.output_space, explained.space_name or "", row, total)
+    return _classifier_text(metadata, result, total)
+
+
+def _link_text(space: str, space_name: str, row: RowExplanation, total: float) -> tuple[str, str]:
+    """Log and log-odds spaces: the bars add up on that scale; the link turns it into the value."""
+    scale, link = ("log", f"exp({total:.3f})")
+    if space == "logit":
+        scale, link = ("log-odds", f"1 / (1 + exp({-total:.3f}))")
+    value = "" if row.explained_value is None else f" = {row.explained_value:,.4g}"
+    of = f" ({md(row.explained_output)})" if row.explained_output else ""
+    multiplies = (
+        " Each bar multiplies the prediction by exp of its length." if scale == "log" else ""
+    )
+    return (
+        f"SHAP contributions to the **{md(space_name)}**{of}. Starting from the average "
+        f"{row.base_value:+.3f}, the red bars raise and the blue bars lower it. On the {scale} "
+        f"scale they add up to {total:+.3f}; {link}{value} is the prediction.{multiplies}",
+        f"contribution to the {space_name}",
+    )
+
+
+def _classifier_text(metadata: ModelMetadata, result: Result, total: float) -> tuple[str, str]:
+    """Multiclass explains the predicted class; binary always the positive (second) class,
+    whatever the label, so the text says which side the bars are on."""
+    explained = result.explanation
+    row = explained.explanations[0]
+    label = row.label or "?"
+    target = row.explained_class or label
+    start = f"Starting from the average score {row.base_value:+.3f}"
+    if len(metadata.labels) != 2:
+        chance = "" if row.explained_value is None else f" ({row.explained_value:.1%})"
+        return (
+            f"SHAP contributions to the model's **softmax score for {md(target)}**, the predicted "
+            f"class. The red bars push this row towards {md(target)} and the blue bars away from "
+            f"it. {start}, they add up to {total:+.3f}; set against the other classes' scores, "
+            f"that gives {md(target)}'s probability{chance}.",
+            f"contribution to the softmax score of {target}",
+        )
+    other = next(c for c in metadata.labels if c != target) if target in metadata.labels else "?"
+    hinge = explained.margin_to_value == "step"
+    score = "hinge score" if hinge else "log-odds score"
+    if label == target:
+        opening = f"The model predicts **{md(label)}**; the bars explain its **{score} for it**."
+    else:
+        opening = (
+            f"The model predicts **{md(label)}**, and the bars explain its **{score} for "
+            f"{md(target)}**, the other class: a binary model has one score, high for "
+            f"{md(target)} and low for {md(label)}."
+        )
+    if hinge:
+        ending = f"they add up to {total:+.3f}: above 0 means {md(target)}, else {md(other)}."
+    elif row.explained_value is not None:
+        ending = (
+            f"they add up to {total:+.3f}, a probability of {row.explained_value:.1%} for "
+            f"{md(target)}."
+        )
+    else:
+        ending = f"they add up to {total:+.3f}."
+    return (
+        f"{opening} Red bars push towards {md(target)}, blue bars towards {md(other)}. "
+        f"{start}, {ending}",
+        f"contribution to the {score} of {target}",
+    )
 
 
 metadata = layout.selected_model()

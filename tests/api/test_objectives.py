@@ -1,0 +1,595 @@
+"""Every XGBoost objective is served truthfully, or refused at packaging by name.
+
+One small model per objective, trained on real data that ships with scikit-learn, is packaged with
+``save_bundle`` and served by one real API process; its v1 JSON, CSV, V2 and explain answers are
+compared with XGBoost's own ``predict`` (values, output margins, ``pred_contribs``).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+import xgboost as xgb
+from model_api.bundle import load_bundle, save_bundle
+from model_api.errors import BundleError
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris, load_linnerud
+
+from tests.support import ROOT, Server, running_api
+
+ROWS = 20  # more than outputs.MANY_ROWS: the native row writer; the first 3 rows: the dict path
+ROUNDS = 8
+# Close alphas: the trees of neighbouring quantiles cross for some of the first rows.
+ALPHAS = [0.05, 0.45, 0.5, 0.55, 0.95]
+QUANTILES = ["q0.05", "q0.45", "q0.5", "q0.55", "q0.95"]
+
+
+@dataclass
+class Case:
+    """One objective's model, the frame it learned from and what the API must say about it."""
+
+    objective: str
+    booster: xgb.Booster
+    frame: pd.DataFrame
+    output_space: str
+    margin_to_value: str
+    bundle: dict[str, Any] = field(default_factory=dict)  # extra save_bundle arguments
+    outputs: list[str] | None = None  # expected output names (multi-output)
+
+    @property
+    def name(self) -> str:
+        return self.objective.replace(":", "-") + ("-multi" if self.outputs else "")
+
+    def reference(self, rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """XGBoost's own prediction, output margin and SHAP contributions for these rows."""
+        matrix = xgb.DMatrix(rows)
+        return (
+            self.booster.predict(matrix).astype(np.float64),
+            self.booster.predict(matrix, output_margin=True).astype(np.float64),
+            self.booster.predict(matrix, pred_contribs=True).astype(np.float64),
+        )
+
+
+def _train(params: dict[str, Any], data: xgb.DMatrix) -> xgb.Booster:
+    return xgb.train({"max_depth": 3, "nthread": 1, "seed": 0, **params}, data, ROUNDS)
+
+
+@pytest.fixture(scope="module")
+def cases() -> dict[str, Case]:
+    diabetes = load_diabetes(as_frame=True)
+    x, y = diabetes.data, diabetes.target.to_numpy()
+    cancer = load_breast_cancer(as_frame=True)
+    xb, yb = cancer.data, cancer.target.to_numpy()
+    iris = load_iris(as_frame=True)
+    xi, yi = iris.data, iris.target.to_numpy()
+    linnerud = load_linnerud(as_frame=True)
+    xl, yl = linnerud.data, linnerud.target
+
+    def regression(objective: str, space: str, link: str, **params: Any) -> Case:
+        booster = _train({"objective": objective, **params}, xgb.DMatrix(x, label=y))
+        return Case(objective, booster, x, space, link, {"target": "progression"})
+
+    # survival:cox reads negative times as censored; survival:aft takes a time interval.
+    cox = xgb.DMatrix(x, label=np.where(np.arange(len(y)) % 4 == 0, -y, y))
+    aft = xgb.DMatrix(x, label_lower_bound=y, label_upper_bound=np.where(y > 250, np.inf, y))
+    built = [
+        regression("reg:squarederror", "value", "identity"),
+        regression("reg:squaredlogerror", "value", "identity"),
+        regression("reg:pseudohubererror", "value", "identity", huber_slope=50.0),
+        regression("reg:absoluteerror", "value", "identity"),
+        regression("reg:gamma", "log", "exp"),
+        regression("reg:tweedie", "log", "exp"),
+        regression("count:poisson", "log", "exp"),
+        Case("survival:cox", _train({"objective": "survival:cox"}, cox), x, "log", "exp"),
+        Case("survival:aft", _train({"objective": "survival:aft"}, aft), x, "log", "exp"),
+        Case(
+            "reg:quantileerror",
+            _train(
+                {"objective": "reg:quantileerror", "quantile_alpha": ALPHAS},
+                xgb.DMatrix(x, label=y),
+            ),
+            x,
+            "value",
+            "identity",
+            {"target": "progression"},
+            QUANTILES,
+        ),
+        Case(
+            "reg:squarederror",
+            _train({"objective": "reg:squarederror"}, xgb.DMatrix(xl, label=yl)),
+            xl,
+            "value",
+            "identity",
+            {"target": list(yl.columns)},
+            list(yl.columns),
+        ),
+        Case(
+            "count:poisson",
+            _train({"objective": "count:poisson"}, xgb.DMatrix(xl, label=yl)),
+            xl,
+            "log",
+            "exp",
+            {},
+            ["target_0", "target_1", "target_2"],
+        ),
+    ]
+    for objective, space, link in [
+        ("reg:logistic", "logit", "sigmoid"),
+        ("binary:logistic", "margin", "sigmoid"),
+        ("binary:logitraw", "margin", "sigmoid"),
+        ("binary:hinge", "margin", "step"),
+    ]:
+        booster = _train({"objective": objective}, xgb.DMatrix(xb, label=yb))
+        labels = {} if objective == "reg:logistic" else {"class_labels": ["malignant", "benign"]}
+        built.append(Case(objective, booster, xb, space, link, labels))
+    for objective in ("multi:softmax", "multi:softprob"):
+        booster = _train({"objective": objective, "num_class": 3}, xgb.DMatrix(xi, label=yi))
+        classes = {"class_labels": list(iris.target_names)}
+        built.append(Case(objective, booster, xi, "margin", "softmax", classes))
+    return {case.name: case for case in built}
+
+
+@pytest.fixture(scope="module")
+def api(cases: dict[str, Case], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    repository = tmp_path_factory.mktemp("objectives")
+    for case in cases.values():
+        save_bundle(
+            case.booster,
+            case.frame.head(200),
+            repository / case.name,
+            name=case.name,
+            **case.bundle,
+        )
+    with running_api(repository, tmp_path_factory.mktemp("objective-logs")) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def http(api: Server) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=api.url, timeout=30) as client:
+        yield client
+
+
+CASE_NAMES = [
+    "reg-squarederror",
+    "reg-squaredlogerror",
+    "reg-pseudohubererror",
+    "reg-absoluteerror",
+    "reg-gamma",
+    "reg-tweedie",
+    "count-poisson",
+    "survival-cox",
+    "survival-aft",
+    "reg-quantileerror-multi",
+    "reg-squarederror-multi",
+    "count-poisson-multi",
+    "reg-logistic",
+    "binary-logistic",
+    "binary-logitraw",
+    "binary-hinge",
+    "multi-softmax",
+    "multi-softprob",
+]
+LINKS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "identity": lambda m: m,
+    "exp": np.exp,
+    "sigmoid": lambda m: 1.0 / (1.0 + np.exp(-m)),
+    "step": lambda m: (m > 0).astype(np.float64),
+}
+
+
+def _softmax(margin: np.ndarray) -> np.ndarray:
+    shifted = np.exp(margin - margin.max(axis=1, keepdims=True))
+    return np.asarray(shifted / shifted.sum(axis=1, keepdims=True))
+
+
+def _records(rows: pd.DataFrame) -> list[dict[str, Any]]:
+    return rows.to_dict(orient="records")  # type: ignore[return-value]
+
+
+def _expected_probabilities(case: Case, rows: pd.DataFrame) -> np.ndarray | None:
+    """Each class's probability, as XGBoost states or implies it (None: the model has none)."""
+    predicted, margin, _ = case.reference(rows)
+    if case.margin_to_value == "softmax":
+        return _softmax(margin)
+    if case.margin_to_value == "sigmoid" and "class_labels" in case.bundle:
+        positive = LINKS["sigmoid"](margin) if case.objective == "binary:logitraw" else predicted
+        return np.column_stack((1.0 - positive, positive))
+    return None
+
+
+def _close(got: Any, expected: Any) -> None:
+    # Served numbers are XGBoost's float32 outputs as doubles; probabilities computed from margins
+    # are computed in float64 on both sides.
+    np.testing.assert_allclose(np.asarray(got, dtype=np.float64), expected, rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("name", CASE_NAMES)
+@pytest.mark.parametrize("count", [3, ROWS])
+def test_v1_json_answers_what_xgboost_predicts(
+    http: httpx.Client, cases: dict[str, Case], name: str, count: int
+) -> None:
+    case = cases[name]
+    rows = case.frame.head(count)
+    answer = http.post(f"/v1/models/{name}/predict", json={"instances": _records(rows)})
+    assert answer.status_code == 200, answer.text
+    predictions = answer.json()["predictions"]
+    assert len(predictions) == count
+    predicted, _, _ = case.reference(rows)
+    labels = case.bundle.get("class_labels")
+    probabilities = _expected_probabilities(case, rows)
+    if case.outputs:
+        assert [list(p) for p in predictions] == [["values"]] * count
+        assert all(list(p["values"]) == case.outputs for p in predictions)
+        _close([list(p["values"].values()) for p in predictions], predicted)
+    elif labels is None:
+        _close([p["value"] for p in predictions], predicted)
+    elif probabilities is None:  # binary:hinge: the label, and no invented probabilities
+        assert predictions == [{"label": labels[int(v)]} for v in predicted]
+    else:
+        assert [p["label"] for p in predictions] == [labels[i] for i in probabilities.argmax(1)]
+        _close([list(p["probabilities"].values()) for p in predictions], probabilities)
+        assert all(list(p["probabilities"]) == labels for p in predictions)
+
+
+@pytest.mark.parametrize("name", CASE_NAMES)
+def test_csv_has_one_column_per_output_and_row(
+    http: httpx.Client, cases: dict[str, Case], name: str
+) -> None:
+    case = cases[name]
+    rows = case.frame.head(ROWS)
+    answer = http.post(
+        f"/v1/models/{name}/predict",
+        content=rows.to_csv(index=False),
+        headers={"content-type": "text/csv"},
+        timeout=30,
+    )
+    assert answer.status_code == 200, answer.text
+    header, *lines = list(csv.reader(io.StringIO(answer.text)))
+    assert len(lines) == ROWS
+    assert [line[0] for line in lines] == [str(i) for i in range(1, ROWS + 1)]
+    assert all(line[-1] == "" for line in lines)
+    predicted, _, _ = case.reference(rows)
+    labels = case.bundle.get("class_labels")
+    probabilities = _expected_probabilities(case, rows)
+    if case.outputs:
+        assert header == ["row", *(f"value_{o}" for o in case.outputs), "error"]
+        _close([[float(v) for v in line[1:-1]] for line in lines], predicted)
+    elif labels is None:
+        assert header == ["row", "value", "error"]
+        _close([float(line[1]) for line in lines], predicted)
+    elif probabilities is None:
+        assert header == ["row", "label", "error"]
+        assert [line[1] for line in lines] == [labels[int(v)] for v in predicted]
+    else:
+        assert header == ["row", "label", *(f"proba_{c}" for c in labels), "error"]
+        _close([[float(v) for v in line[2:-1]] for line in lines], probabilities)
+
+
+@pytest.mark.parametrize("name", CASE_NAMES)
+def test_v2_answers_every_output_per_row(
+    http: httpx.Client, cases: dict[str, Case], name: str
+) -> None:
+    case = cases[name]
+    rows = case.frame.head(ROWS)
+    tensor = rows.to_numpy(dtype=np.float32)
+    body = {
+        "inputs": [
+            {"name": "x", "shape": list(tensor.shape), "datatype": "FP32", "data": tensor.ravel()}
+        ]
+    }
+    answer = http.post(
+        f"/v2/models/{name}/infer",
+        content=json.dumps(body, default=lambda a: a.tolist()),
+        timeout=30,
+    )
+    assert answer.status_code == 200, answer.text
+    outputs = {o["name"]: o for o in answer.json()["outputs"]}
+    metadata = http.get(f"/v2/models/{name}").json()
+    declared = {o["name"]: o for o in metadata["outputs"]}
+    assert set(outputs) == set(declared)
+    predicted, _, _ = case.reference(rows)
+    probabilities = _expected_probabilities(case, rows)
+    labels = case.bundle.get("class_labels")
+    if labels is None:
+        assert outputs["predict"]["datatype"] == "FP64"
+        assert outputs["predict"]["shape"] == list(predicted.shape)
+        _close(np.reshape(outputs["predict"]["data"], predicted.shape), predicted)
+        width = [] if predicted.ndim == 1 else [predicted.shape[1]]
+        assert declared["predict"]["shape"] == [-1, *width]
+        if case.outputs:
+            assert declared["predict"]["parameters"]["columns"] == case.outputs
+        return
+    winners = predicted.astype(int) if probabilities is None else probabilities.argmax(1)
+    assert outputs["predict"]["data"] == [labels[i] for i in winners]
+    if probabilities is None:
+        assert "predict_proba" not in outputs
+    else:
+        assert outputs["predict_proba"]["shape"] == [ROWS, len(labels)]
+        _close(np.reshape(outputs["predict_proba"]["data"], (ROWS, -1)), probabilities)
+
+
+@pytest.mark.parametrize("name", CASE_NAMES)
+def test_explanations_add_up_to_the_margin_in_the_named_space(
+    http: httpx.Client, cases: dict[str, Case], name: str
+) -> None:
+    case = cases[name]
+    rows = case.frame.head(ROWS)
+    answer = http.post(f"/v1/models/{name}/explain", json={"instances": _records(rows)})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert (body["output_space"], body["margin_to_value"]) == (
+        case.output_space,
+        case.margin_to_value,
+    )
+    assert body["space_name"]
+    explanations = body["explanations"]
+    predicted, margin, contribs = case.reference(rows)
+    labels = case.bundle.get("class_labels")
+    if case.outputs:  # the default explained output: the median quantile, else the first
+        index = case.outputs.index("q0.5") if "q0.5" in case.outputs else 0
+        assert {e["explained_output"] for e in explanations} == {case.outputs[index]}
+        trees = np.full(ROWS, index)
+        if case.objective == "reg:quantileerror":  # XGBoost serves each row's sorted margins
+            trees = np.argsort(margin, axis=1, kind="stable")[:, index]
+            assert [e["margin_output"] for e in explanations] == [case.outputs[k] for k in trees]
+            assert (trees != index).any()  # some rows cross: another alpha's trees are served
+        rows = np.arange(ROWS)
+        margin, contribs, predicted = (
+            margin[rows, trees],
+            contribs[rows, trees],
+            predicted[:, index],
+        )
+    elif case.margin_to_value == "softmax":  # the predicted class of each row
+        chosen = margin.argmax(1)
+        assert [e["explained_class"] for e in explanations] == [labels[k] for k in chosen]
+        predicted = _softmax(margin)[np.arange(ROWS), chosen]
+        margin, contribs = margin[np.arange(ROWS), chosen], contribs[np.arange(ROWS), chosen]
+    elif labels is not None:  # binary: always the positive class
+        assert {e["explained_class"] for e in explanations} == {labels[1]}
+        if case.objective == "binary:logitraw":
+            predicted = LINKS["sigmoid"](margin)
+    features = list(case.frame.columns)
+    assert all(list(e["contributions"]) == features for e in explanations)
+    _close([list(e["contributions"].values()) for e in explanations], contribs[:, :-1])
+    _close([e["base_value"] for e in explanations], contribs[:, -1])
+    total = np.array([e["base_value"] + sum(e["contributions"].values()) for e in explanations])
+    np.testing.assert_allclose(total, margin, rtol=1e-5, atol=1e-4)  # SHAP adds up (float32)
+    _close([e["explained_value"] for e in explanations], predicted)
+    if case.margin_to_value in LINKS:  # and the named link turns that margin into the answer
+        np.testing.assert_allclose(
+            LINKS[case.margin_to_value](total), predicted, rtol=1e-4, atol=1e-6
+        )
+
+
+def test_survival_models_answer_time_and_hazard_ratio(
+    http: httpx.Client, cases: dict[str, Case]
+) -> None:
+    """exp(margin) is AFT's predicted time and Cox's hazard ratio, as XGBoost itself says."""
+    for name in ("survival-aft", "survival-cox"):
+        case = cases[name]
+        rows = case.frame.head(5)
+        _, margin, _ = case.reference(rows)
+        answer = http.post(f"/v1/models/{name}/predict", json={"instances": _records(rows)})
+        np.testing.assert_allclose(
+            [p["value"] for p in answer.json()["predictions"]], np.exp(margin), rtol=1e-5
+        )
+
+
+def test_metadata_names_the_objective_and_every_output(
+    http: httpx.Client, cases: dict[str, Case]
+) -> None:
+    quantiles = http.get("/v1/models/reg-quantileerror-multi").json()
+    assert quantiles["objective"] == "reg:quantileerror"
+    assert quantiles["outputs"] == [
+        {"name": n, "quantile": a} for n, a in zip(QUANTILES, ALPHAS, strict=True)
+    ]
+    assert quantiles["explanation"]["space_name"] == "progression, in its own units"
+    targets = http.get("/v1/models/reg-squarederror-multi").json()
+    assert [o["name"] for o in targets["outputs"]] == ["Weight", "Waist", "Pulse"]
+    assert targets["target"] == "Weight, Waist, Pulse"
+    hinge = http.get("/v1/models/binary-hinge").json()
+    assert (hinge["objective"], hinge["probabilities"]) == ("binary:hinge", False)
+    assert hinge["explanation"]["space_name"] == "hinge score for benign (above 0 means benign)"
+    poisson = http.get("/v1/models/count-poisson").json()
+    assert poisson["explanation"] == {
+        "output_space": "log",
+        "space_name": "log of the predicted count",
+        "margin_to_value": "exp",
+    }
+    v2 = http.get("/v2/models/reg-quantileerror-multi").json()
+    assert v2["outputs"] == [
+        {
+            "name": "predict",
+            "datatype": "FP64",
+            "shape": [-1, 5],
+            "parameters": {"columns": QUANTILES, "quantiles": ALPHAS},
+        }
+    ]
+
+
+def test_explain_takes_the_output_to_explain_by_name(
+    http: httpx.Client, cases: dict[str, Case]
+) -> None:
+    case = cases["reg-quantileerror-multi"]
+    rows = case.frame.head(4)
+    url = f"/v1/models/{case.name}/explain"
+    answer = http.post(url, params={"output": "q0.95"}, json={"instances": _records(rows)})
+    assert answer.status_code == 200, answer.text
+    explanations = answer.json()["explanations"]
+    predicted, margin, contribs = case.reference(rows)
+    trees = np.argsort(margin, axis=1, kind="stable")[:, 4]  # the largest margin is served as q0.95
+    assert {e["explained_output"] for e in explanations} == {"q0.95"}
+    assert [e["margin_output"] for e in explanations] == [QUANTILES[k] for k in trees]
+    _close([e["explained_value"] for e in explanations], predicted[:, 4])
+    picked = contribs[np.arange(len(rows)), trees]
+    _close([list(e["contributions"].values()) for e in explanations], picked[:, :-1])
+
+    unknown = http.post(url, params={"output": "q0.7"}, json={"instances": _records(rows)})
+    assert unknown.status_code == 422
+    error = unknown.json()["error"]
+    assert "output 'q0.7'" in error["message"] and ", ".join(QUANTILES) in error["message"]
+    assert error["details"][0]["loc"] == ["query", "output"]
+    single = http.post(
+        "/v1/models/count-poisson/explain",
+        params={"output": "value"},
+        json={"instances": _records(cases["count-poisson"].frame.head(1))},
+    )
+    assert single.status_code == 422
+    assert "single output" in single.json()["error"]["message"]
+
+
+def _value_histogram(http: httpx.Client, model: str) -> tuple[float, float]:
+    """(count, sum) of the model's predicted-value histogram on /metrics."""
+    found = {}
+    for line in http.get("/metrics").text.splitlines():
+        if line.startswith("model_api_predicted_value_") and f'model="{model}"' in line:
+            found[line.split("{", 1)[0]] = float(line.rsplit(" ", 1)[1])
+    return found["model_api_predicted_value_count"], found["model_api_predicted_value_sum"]
+
+
+def test_prediction_metrics_watch_the_median_quantile(
+    http: httpx.Client, cases: dict[str, Case]
+) -> None:
+    case = cases["reg-quantileerror-multi"]
+    rows = case.frame.head(7)
+    before = _value_histogram(http, case.name)
+    http.post(f"/v1/models/{case.name}/predict", json={"instances": _records(rows)})
+    after = _value_histogram(http, case.name)
+    predicted, _, _ = case.reference(rows)
+    assert after[0] - before[0] == 7  # one value per row, not one per output
+    assert after[1] - before[1] == pytest.approx(predicted[:, 2].sum(), rel=1e-6)
+
+
+# ------------------------------------------------------------------ refused at packaging
+def _ranker(objective: str) -> xgb.Booster:
+    x, y = load_diabetes(return_X_y=True, as_frame=True)
+    data = xgb.DMatrix(x, label=(y.to_numpy() > 150).astype(int), qid=np.arange(len(y)) // 20)
+    return _train({"objective": objective}, data)
+
+
+def _refused_models() -> dict[str, Callable[[], tuple[xgb.Booster, pd.DataFrame]]]:
+    x, y = load_diabetes(return_X_y=True, as_frame=True)
+    xl, yl = load_linnerud(return_X_y=True, as_frame=True)
+    return {
+        "rank:ndcg": lambda: (_ranker("rank:ndcg"), x),
+        "rank:pairwise": lambda: (_ranker("rank:pairwise"), x),
+        "rank:map": lambda: (_ranker("rank:map"), x),
+        "reg:expectileerror": lambda: (
+            _train(
+                {"objective": "reg:expectileerror", "expectile_alpha": [0.1, 0.9]},
+                xgb.DMatrix(x, label=y),
+            ),
+            x,
+        ),
+        "binary:logistic": lambda: (  # several targets: multi-label classification
+            _train(
+                {"objective": "binary:logistic"},
+                xgb.DMatrix(xl, label=(yl > yl.median()).astype(int)),
+            ),
+            xl,
+        ),
+        "reg:quantileerror": lambda: (  # one alpha twice: two outputs with one name
+            _train(
+                {"objective": "reg:quantileerror", "quantile_alpha": [0.5, 0.5]},
+                xgb.DMatrix(x, label=y),
+            ),
+            x,
+        ),
+    }
+
+
+REFUSED = {
+    "rank:ndcg": "only order the items of one query group",
+    "rank:pairwise": "only order the items of one query group",
+    "rank:map": "only order the items of one query group",
+    "reg:expectileerror": "softplus",
+    "binary:logistic": "3 targets (multi-label classification)",
+    "reg:quantileerror": "quantile_alpha repeats 0.5",
+}
+
+
+@pytest.mark.parametrize("objective", list(REFUSED))
+def test_unservable_objectives_are_refused_by_name(objective: str, tmp_path: Path) -> None:
+    booster, frame = _refused_models()[objective]()
+    expected = rf"objective '{objective}'.*{re.escape(REFUSED[objective])}"
+    with pytest.raises(BundleError, match=expected):
+        save_bundle(booster, frame, tmp_path / "saved", name="refused")
+    assert not (tmp_path / "saved" / "metadata.json").exists()
+
+    # A bundle made by hand (or by an older packager) is refused when the server loads it.
+    folder = tmp_path / "by-hand"
+    folder.mkdir()
+    booster.save_model(str(folder / "model.json"))
+    digest = hashlib.sha256((folder / "model.json").read_bytes()).hexdigest()
+    metadata = {
+        "name": "refused",
+        "version": "1",
+        "task": "binary" if objective == "binary:logistic" else "regression",
+        "features": [{"name": str(c), "type": "numeric"} for c in frame.columns],
+        "created_at": "2025-01-01T00:00:00Z",
+        "xgboost_version": xgb.__version__,
+        "model_file": "model.json",
+        "model_sha256": digest,
+    }
+    (folder / "metadata.json").write_text(json.dumps(metadata))
+    with pytest.raises(BundleError, match=rf"{folder}.*objective '{objective}'"):
+        load_bundle(folder)
+
+
+def test_target_names_must_fit_the_outputs(tmp_path: Path) -> None:
+    xl, yl = load_linnerud(return_X_y=True, as_frame=True)
+    booster = _train({"objective": "reg:squarederror"}, xgb.DMatrix(xl, label=yl))
+    with pytest.raises(BundleError, match="2 target names given, but the model predicts 3"):
+        save_bundle(booster, xl, tmp_path / "b", name="m", target=["Weight", "Waist"])
+
+
+# ------------------------------------------------------------------ bundles of today's format
+def test_bundle_without_objective_or_outputs_gets_them_from_the_model(
+    cases: dict[str, Case], tmp_path: Path
+) -> None:
+    """format_version 1 bundles written before these fields existed load, derived from the model."""
+    for name, outputs in [
+        ("reg-quantileerror-multi", QUANTILES),
+        ("count-poisson-multi", ["target_0", "target_1", "target_2"]),
+        ("binary-hinge", None),
+    ]:
+        case = cases[name]
+        folder = tmp_path / name
+        save_bundle(case.booster, case.frame.head(50), folder, name=name, **case.bundle)
+        raw = json.loads((folder / "metadata.json").read_text())
+        raw.pop("objective")
+        raw.pop("outputs")
+        raw["target"] = "target"
+        (folder / "metadata.json").write_text(json.dumps(raw))
+        metadata, _ = load_bundle(folder)
+        assert metadata.objective == case.objective
+        assert metadata.output_names == (outputs or [])
+
+
+def test_old_alias_reg_linear_is_served_as_squared_error(tmp_path: Path) -> None:
+    x, y = load_diabetes(return_X_y=True, as_frame=True)
+    with pytest.warns(UserWarning, match="reg:linear is now deprecated"):
+        booster = _train({"objective": "reg:linear"}, xgb.DMatrix(x, label=y))
+    metadata = save_bundle(booster, x, tmp_path / "b", name="linear")
+    assert (metadata.objective, metadata.task) == ("reg:squarederror", "regression")
+
+
+def test_readme_table_of_objectives_is_the_one_in_code() -> None:
+    from model_api.objectives import readme_table
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = readme.index("<!-- objectives-table -->") + len("<!-- objectives-table -->\n")
+    end = readme.index("<!-- /objectives-table -->")
+    assert readme[start:end].strip() == readme_table()
