@@ -61,7 +61,7 @@ def decode_input(
         isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
     ):
         raise BadRequestError(f"input {name!r}: 'shape' must be a list of non-negative integers")
-    if datatype != "BYTES" and datatype not in NUMPY_TYPES:
+    if not isinstance(datatype, str) or (datatype != "BYTES" and datatype not in NUMPY_TYPES):
         raise BadRequestError(
             f"input {name!r}: unknown datatype {datatype!r}; expected one of "
             f"{', '.join([*NUMPY_TYPES, 'BYTES'])}"
