@@ -15,15 +15,8 @@ from urllib.parse import urljoin, urlparse
 import httpx
 import jsonschema
 import pytest
-from model_api.bundle import FeatureSpec
-from model_api.openapi import (
-    FLOAT32_LIMIT,
-    csv_example,
-    csv_header,
-    csv_pattern,
-    instance_schema,
-    predict_request_schema,
-)
+from model_api.bundle import BundleMetadata, FeatureSpec
+from model_api.encoding import FLOAT32_MAX
 from openapi_spec_validator import validate
 
 from tests.api.conftest import AWKWARD_FEATURES
@@ -113,7 +106,13 @@ def test_names_that_differ_in_case_or_punctuation_keep_their_own_schemas(
 
 @pytest.mark.parametrize("name", ANY_NAMES)
 def test_any_dataframe_name_is_a_property_with_a_valid_schema(name: str) -> None:
-    from model_api.bundle import BundleMetadata
+    from model_api.openapi import (
+        csv_example,
+        csv_header,
+        csv_pattern,
+        instance_schema,
+        predict_request_schema,
+    )
 
     features = [
         FeatureSpec(name=name, type="numeric", min=0, max=1, default=0.5),
@@ -165,6 +164,10 @@ def test_every_documented_example_is_accepted(awkward_server: Server, api_server
 
 
 def test_float32_bounds_are_documented_and_enforced(awkward_server: Server) -> None:
+    # Numbers are read as float64 (ties to even), then checked against float32's largest value:
+    # the largest integer read as at most that is halfway to the next float64.
+    FLOAT32_LIMIT = int(FLOAT32_MAX) + 2**74
+    assert float(FLOAT32_LIMIT) == FLOAT32_MAX and float(FLOAT32_LIMIT + 1) > FLOAT32_MAX
     spec = document(awkward_server)
     instance = spec["components"]["schemas"]["my-model.1.Instance"]["properties"]
     for name in ("123", "$ref"):  # a numeric and an integer feature
