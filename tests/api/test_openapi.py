@@ -105,7 +105,10 @@ def test_names_that_differ_in_case_or_punctuation_keep_their_own_schemas(
 
 
 @pytest.mark.parametrize("name", ANY_NAMES)
-def test_any_dataframe_name_is_a_property_with_a_valid_schema(name: str) -> None:
+def test_any_dataframe_name_is_a_property_with_a_valid_schema_or_refused_by_name(
+    name: str,
+) -> None:
+    from model_api.bundle import name_problem
     from model_api.openapi import (
         csv_example,
         csv_header,
@@ -114,6 +117,10 @@ def test_any_dataframe_name_is_a_property_with_a_valid_schema(name: str) -> None
         predict_request_schema,
     )
 
+    if name_problem(name) is not None:  # refused at packaging (test_packaging), naming it
+        with pytest.raises(ValueError, match=re.escape(repr(name))):
+            FeatureSpec(name=name, type="numeric")
+        return
     features = [
         FeatureSpec(name=name, type="numeric", min=0, max=1, default=0.5),
         FeatureSpec(name=f"{name}!", type="categorical", categories=['a"b', "c"], default="c"),
