@@ -62,3 +62,82 @@ def binary_bundle(
     folder = tmp_path / "repo" / "toy" / "1"
     save_bundle(binary_classifier, mixed_frame, folder, name="toy", class_labels=["no", "yes"])
     return folder
+
+
+# Feature names a DataFrame column can carry that are awkward elsewhere: a Python-private name,
+# pydantic's reserved one, a JSON Schema keyword, spaces, a slash, a comma (quoted in CSV),
+# accents, an emoji, digits only.
+AWKWARD_FEATURES = {
+    "_x": "numeric",
+    "model_config": "integer",
+    "with space": "boolean",
+    "café/🐧": "categorical",
+    "123": "numeric",
+    "$ref": "integer",
+    "a,b": "numeric",
+}
+# Categories that need quoting in CSV and escaping in JSON.
+AWKWARD_CATEGORIES = ["a,b", 'say "hi"', "plain"]
+
+
+def awkward_frame(names: list[str], rows: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    columns: dict[str, object] = {}
+    for name in names:
+        kind = AWKWARD_FEATURES.get(name, "numeric")
+        if kind == "numeric":
+            values = rng.normal(0, 10, rows)
+            values[::11] = np.nan
+            columns[name] = values
+        elif kind == "integer":
+            columns[name] = rng.integers(-5, 50, rows)
+        elif kind == "boolean":
+            columns[name] = rng.random(rows) > 0.5
+        else:
+            columns[name] = pd.Categorical(
+                rng.choice(AWKWARD_CATEGORIES, rows), categories=AWKWARD_CATEGORIES
+            )
+    return pd.DataFrame(columns)
+
+
+def _train(frame: pd.DataFrame, objective: str, classes: int) -> xgb.XGBModel:
+    rng = np.random.default_rng(len(frame.columns))
+    options = {"n_estimators": 4, "max_depth": 2, "enable_categorical": True, "n_jobs": 1}
+    if objective == "regression":
+        model: xgb.XGBModel = xgb.XGBRegressor(tree_method="hist", **options)
+        model.fit(frame, rng.normal(size=len(frame)))
+    else:
+        model = xgb.XGBClassifier(tree_method="hist", **options)
+        model.fit(frame, np.arange(len(frame)) % classes)
+    return model
+
+
+@pytest.fixture(scope="session")
+def awkward_repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Models users bring: awkward feature and model names, every feature type, several
+    versions with different features, names that differ only in case or punctuation, many
+    features."""
+    from model_api.bundle import save_bundle
+
+    root = tmp_path_factory.mktemp("awkward")
+    first = ["_x", "model_config", "with space", "café/🐧"]
+    bundles = [
+        ("Odd.Model_v-2", "1", first, "binary", 2),
+        ("Odd.Model_v-2", "10", [*first, "123", "$ref", "a,b"], "binary", 2),
+        ("my-model", "1", ["123", "$ref", "with space"], "regression", 0),
+        ("My_Model", "1", ["_x", "a,b", "café/🐧"], "multiclass", 3),
+        ("wide", "1", [f"f{i:02d}" for i in range(40)], "regression", 0),
+    ]
+    for name, version, features, task, classes in bundles:
+        frame = awkward_frame(features, 120, seed=len(features))
+        labels = [f"class {i}" for i in range(classes)] if classes else None
+        save_bundle(
+            _train(frame, task, classes),
+            frame,
+            root / name / version,
+            name=name,
+            version=version,
+            class_labels=labels,
+            description=f"An awkward {task} model.",
+        )
+    return root

@@ -314,17 +314,18 @@ def test_body_over_the_limit_is_413(example_repository: Path, tmp_path: Path) ->
 def test_openapi_has_a_typed_schema_per_model(client: httpx.Client) -> None:
     document = client.get("/openapi.json").json()
     schemas = document["components"]["schemas"]
-    instance = schemas["PenguinSpeciesInstance"]
+    instance = schemas["penguin-species.1.Instance"]
     assert instance["required"] == SPECIES_FEATURES
     assert instance["additionalProperties"] is False
-    island = instance["properties"]["island"]["anyOf"][0]
-    assert island["enum"] == ["Biscoe", "Dream", "Torgersen"]
+    island = instance["properties"]["island"]
+    assert island["enum"] == ["Biscoe", "Dream", "Torgersen", None]
     bill = instance["properties"]["bill_length_mm"]
     assert bill["x-training-min"] == pytest.approx(32.1)
     assert "training range 32.1 to 59.6" in bill["description"]
     operation = document["paths"]["/v1/models/penguin-species/predict"]["post"]
     body = operation["requestBody"]["content"]["application/json"]
-    assert body["schema"] == {"$ref": "#/components/schemas/PenguinSpeciesPredictRequest"}
+    assert body["schema"] == {"$ref": "#/components/schemas/penguin-species.1.PredictRequest"}
     assert body["example"]["instances"][0]["island"] == "Biscoe"
     assert "/v1/models/penguin-mass/explain" in document["paths"]
+    assert "/v1/models/penguin-mass/versions/1/explain" in document["paths"]
     assert client.get("/docs").status_code == 200

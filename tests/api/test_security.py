@@ -32,8 +32,7 @@ PROTECTED = [
             ]
         },
     ),
-    ("GET", "/openapi.json", None),
-]
+]  # /openapi.json without the key is the public document: tests/api/test_openapi.py
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -16,7 +15,7 @@ from model_api import __version__, error_handlers, metrics
 from model_api.errors import BundleError
 from model_api.fastpath import FastPathMiddleware
 from model_api.middleware import RequestMiddleware
-from model_api.openapi import build_openapi
+from model_api.openapi import install_docs
 from model_api.registry import ModelRegistry
 from model_api.routes import health, v1, v2
 from model_api.settings import Settings
@@ -27,7 +26,8 @@ DESCRIPTION = """
 Serves every XGBoost model bundle in the model repository.
 
 * **v1**: JSON records or CSV in, labels/probabilities/values out; SHAP explanations.
-  Each model has its own typed paths below (tag `model: <name>`) listing its features.
+  Each model version has its own typed operations below (tag `model: <name>`) listing its
+  features. When the API needs a key, press **Authorize** first: the document then lists them.
 * **v2**: the Open Inference Protocol (KServe / MLServer / Triton clients), JSON and binary tensors.
 * **health**: `/healthz` (live), `/readyz` (models loaded), `/metrics` (Prometheus).
 """
@@ -76,6 +76,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        # openapi.install_docs serves the document and the docs page (offline, key-aware).
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.registry = registry
@@ -92,19 +96,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["*"],
         )
     app.add_middleware(RequestMiddleware, settings=settings)
-    _install_openapi(app, registry)
+    install_docs(app, registry, settings)
     return app
-
-
-def _install_openapi(app: FastAPI, registry: ModelRegistry) -> None:
-    cache: dict[str, Any] = {}
-
-    def openapi() -> dict[str, Any]:
-        if "doc" in cache:
-            return cache["doc"]  # type: ignore[no-any-return]
-        document = build_openapi(app, registry)
-        if not registry.loading:
-            cache["doc"] = document  # models are known now; before that, do not freeze the doc
-        return document
-
-    app.openapi = openapi  # type: ignore[method-assign]

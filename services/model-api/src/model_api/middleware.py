@@ -9,6 +9,7 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -31,6 +32,11 @@ log = logging.getLogger("model_api.access")
 UNPROTECTED_PATHS = frozenset(
     {"/healthz", "/readyz", "/metrics", "/v2/health/live", "/v2/health/ready"}
 )
+# The API docs: the page and its assets load without a key (else its Authorize button could never
+# be used); /openapi.json decides itself: without a key it is the public document (openapi.py).
+DOCS_PATH = "/docs"
+OPENAPI_PATH = "/openapi.json"
+DOCS_ASSETS_PATH = "/docs/assets"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _HEADERS_USED = frozenset(
     {b"x-request-id", b"x-api-key", b"authorization", b"content-length", b"content-type"}
@@ -48,6 +54,19 @@ def _request_series(template: str, method: str, status: int) -> tuple[Any, Any]:
         metrics.HTTP_REQUESTS.labels(template, method, str(status)),
         metrics.HTTP_DURATION.labels(template, method),
     )
+
+
+def offered_api_key(headers: Mapping[str, str]) -> str:
+    """The key a request offers: ``X-API-Key``, else an ``Authorization: Bearer`` token."""
+    offered = headers.get("x-api-key", "")
+    authorization = headers.get("authorization", "")
+    if not offered and authorization.lower().startswith("bearer "):
+        offered = authorization[7:].strip()
+    return offered
+
+
+def _is_docs(path: str) -> bool:
+    return path in (DOCS_PATH, OPENAPI_PATH) or path.startswith(DOCS_ASSETS_PATH + "/")
 
 
 def _next_request_id() -> str:
@@ -160,12 +179,9 @@ class RequestMiddleware:
     def _refusal(self, method: str, path: str, headers: dict[str, str]) -> ModelAPIError | None:
         """A reason to answer before the app runs: missing key (401) or oversized body (413)."""
         # CORS preflights never carry credentials; CORS itself decides about them.
-        needs_key = path not in UNPROTECTED_PATHS and method != "OPTIONS"
+        needs_key = path not in UNPROTECTED_PATHS and method != "OPTIONS" and not _is_docs(path)
         if self._api_key is not None and needs_key:
-            offered = headers.get("x-api-key", "")
-            authorization = headers.get("authorization", "")
-            if not offered and authorization.lower().startswith("bearer "):
-                offered = authorization[7:].strip()
+            offered = offered_api_key(headers)
             if not offered:
                 return UnauthorizedError("missing API key: send it in the X-API-Key header")
             if not hmac.compare_digest(offered.encode(), self._api_key):

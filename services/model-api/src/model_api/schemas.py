@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from model_api.bundle import BundleMetadata
 from model_api.objectives import MarginToValue, OutputSpace
@@ -80,6 +80,8 @@ class ModelMetadataResponse(BundleMetadata):
 
 class PredictRequest(BaseModel):
     """Rows to score, one object per row mapping feature name to value (null = missing)."""
+
+    model_config = ConfigDict(extra="forbid")
 
     instances: list[dict[str, Scalar]] = Field(min_length=1)
 
@@ -161,8 +163,8 @@ class TensorMetadata(BaseModel):
 
 
 class RequestInput(BaseModel):
-    name: str
-    shape: list[int]
+    name: str = Field(min_length=1)
+    shape: list[Annotated[int, Field(ge=0)]]
     datatype: Datatype
     parameters: dict[str, Any] | None = None
     data: list[Any]

@@ -97,7 +97,7 @@ def decode_input(spec: Any, binary: memoryview, offset: int) -> tuple[str, np.nd
             f"input {name!r}: shape has {len(shape)} dimensions; expected [N, F] "
             "(N rows of the F features), [F] (one row), or per feature [N] or [N, 1]"
         )
-    if datatype != "BYTES" and datatype not in NUMPY_TYPES:
+    if not isinstance(datatype, str) or (datatype != "BYTES" and datatype not in NUMPY_TYPES):
         raise BadRequestError(
             f"input {name!r}: unknown datatype {datatype!r}; expected one of "
             f"{', '.join([*NUMPY_TYPES, 'BYTES'])}"

@@ -9,9 +9,9 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from model_api.csv_scoring import csv_response
+from model_api.csv_scoring import DELIMITERS, csv_response
 from model_api.deps import RegistryDep, SettingsDep
-from model_api.errors import InvalidInputError, PayloadTooLargeError
+from model_api.errors import BadRequestError, InvalidInputError, PayloadTooLargeError
 from model_api.http import (
     CSV_MEDIA_TYPES,
     JSONBytes,
@@ -37,13 +37,12 @@ router = APIRouter(prefix="/v1", tags=["v1"])
 ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse, "description": text}
     for status, text in {
-        400: "Malformed body (not JSON, bad CSV)",
-        401: "Missing or wrong API key",
+        400: "Malformed body (not JSON, bad CSV), or an unknown delimiter",
         404: "Unknown model or version",
         413: "Body or row count past the limit",
         415: "Unsupported content type",
         422: "Input does not match the model's features; details name each field",
-        503: "Models not loaded yet",
+        503: "Models not loaded yet, or busy (Retry-After)",
     }.items()
 }
 PREDICT_BODY: dict[str, Any] = {
@@ -52,7 +51,7 @@ PREDICT_BODY: dict[str, Any] = {
             "name": "delimiter",
             "in": "query",
             "required": False,
-            "schema": {"type": "string", "enum": [",", ";", "tab", "|"], "default": ","},
+            "schema": {"type": "string", "enum": [",", ";", "tab", "\t", "|"], "default": ","},
             "description": "CSV only: the field separator.",
         }
     ],
@@ -60,13 +59,10 @@ PREDICT_BODY: dict[str, Any] = {
         "required": True,
         "content": {
             "application/json": {"schema": {"$ref": "#/components/schemas/PredictRequest"}},
-            "text/csv": {
-                "schema": {"type": "string"},
-                "example": "feature_a,feature_b\n1.0,red\n",
-            },
+            "text/csv": {"schema": {"type": "string", "minLength": 1}},
         },
         "description": "JSON records, or a CSV file with a header naming the features. "
-        "See the per-model paths for each model's exact fields.",
+        "Each model's own operations (tag `model: <name>`) list its exact fields.",
     },
 }
 EXPLAIN_BODY: dict[str, Any] = {
@@ -150,8 +146,11 @@ async def version_metadata(name: str, version: str, registry: RegistryDep) -> JS
 
 async def serve_predict(request: Request, model: LoadedModel, settings: Settings) -> Response:
     kind = media_type(request)
+    # Most requests have no query string: only those pay for parsing one.
+    delimiter = request.query_params.get("delimiter", ",") if request.scope["query_string"] else ","
+    if delimiter not in DELIMITERS:  # refused on JSON requests too: never silently ignored
+        raise BadRequestError(f"delimiter {delimiter!r} is not supported; use one of , ; tab |")
     if kind in CSV_MEDIA_TYPES:
-        delimiter = request.query_params.get("delimiter", ",")
         return await csv_response(request, model, settings, delimiter)
     require_json_type(kind)
     matrix = _matrix_from_json(

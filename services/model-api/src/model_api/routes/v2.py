@@ -31,17 +31,18 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": V2ErrorResponse, "description": "Bad request or input"},
     404: {"model": V2ErrorResponse, "description": "Unknown model or version"},
     413: {"model": V2ErrorResponse, "description": "Body past the limit"},
-    503: {"model": V2ErrorResponse, "description": "Not ready"},
+    503: {"model": V2ErrorResponse, "description": "Not ready, or busy (Retry-After)"},
 }
 INFER_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
+        "description": "An inference request: one [N, F] tensor, or one [N] (or [N, 1]) input "
+        "per feature, named and typed as the model's V2 metadata lists them; `shape` must match "
+        "the number of values in `data`. With the binary tensor extension the JSON part is "
+        "followed by the tensors' bytes (`Inference-Header-Content-Length` header).",
         "content": {
             "application/json": {"schema": {"$ref": "#/components/schemas/InferenceRequest"}},
-            "application/octet-stream": {
-                "schema": {"type": "string", "format": "binary"},
-                "description": "Binary tensor extension (Inference-Header-Content-Length header).",
-            },
+            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
         },
     }
 }

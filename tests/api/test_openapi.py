@@ -1,0 +1,297 @@
+"""The OpenAPI document: valid, typed for any feature name, honest about what the API accepts,
+offline, and usable with an API key."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterator
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin, urlparse
+
+import httpx
+import jsonschema
+import pytest
+from model_api.bundle import BundleMetadata, FeatureSpec
+from model_api.encoding import FLOAT32_MAX
+from openapi_spec_validator import validate
+
+from tests.api.conftest import AWKWARD_FEATURES
+from tests.support import ADELIE, Server, running_api
+
+KEY = "docs-key-0123456789abcdef"
+COMPONENT_KEY = re.compile(r"^[a-zA-Z0-9.\-_]+$")
+# Every name a DataFrame column can hold, including those msgspec, pydantic or CSV find awkward.
+ANY_NAMES = [
+    "_x", "model_config", '"', 'q"uote', "\\", "back\\slash", "with space", " lead", "trail ",
+    "a/b", "a,b", "café", "🐧", "123", "0", "$ref", "$schema", "properties", "x\ny", "tab\there",
+    "\x00nul", "{name}", "a.b", "Instance",
+]  # fmt: skip
+
+
+def document(server: Server, **headers: str) -> dict[str, Any]:
+    response = httpx.get(f"{server.url}/openapi.json", headers=headers, timeout=30)
+    assert response.status_code == 200, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="module")
+def awkward_server(
+    awkward_repository: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    with running_api(awkward_repository, tmp_path_factory.mktemp("openapi-logs")) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def keyed_server(
+    awkward_repository: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    with running_api(
+        awkward_repository, tmp_path_factory.mktemp("openapi-keyed"), MODEL_API_API_KEY=KEY
+    ) as server:
+        yield server
+
+
+# --------------------------------------------------------------------------- a valid document
+def test_the_examples_document_is_valid_openapi(api_server: Server) -> None:
+    validate(document(api_server))  # no dangling $ref, no stray keys, unique operation ids
+
+
+def test_user_models_get_a_valid_typed_document(awkward_server: Server) -> None:
+    spec = document(awkward_server)
+    validate(spec)
+    schemas = spec["components"]["schemas"]
+    assert all(COMPONENT_KEY.match(key) for key in schemas)
+    newest = spec["paths"]["/v1/models/Odd.Model_v-2/predict"]["post"]
+    ref = newest["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    request = schemas[ref.rsplit("/", 1)[1]]
+    instance = schemas[request["properties"]["instances"]["items"]["$ref"].rsplit("/", 1)[1]]
+    assert instance["required"] == [*AWKWARD_FEATURES]  # version 10: every awkward name
+    assert instance["additionalProperties"] is False
+    assert instance["properties"]["model_config"]["type"] == ["integer", "null"]
+    assert instance["properties"]["with space"]["type"] == ["boolean", "null"]
+    assert instance["properties"]["café/🐧"]["enum"] == ["a,b", 'say "hi"', "plain", None]
+    older = spec["paths"]["/v1/models/Odd.Model_v-2/versions/1/predict"]["post"]
+    old_ref = older["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    old_request = schemas[old_ref.rsplit("/", 1)[1]]
+    old_instance = old_request["properties"]["instances"]["items"]["$ref"].rsplit("/", 1)[1]
+    assert schemas[old_instance]["required"] == ["_x", "model_config", "with space", "café/🐧"]
+
+
+def test_names_that_differ_in_case_or_punctuation_keep_their_own_schemas(
+    awkward_server: Server,
+) -> None:
+    spec = document(awkward_server)
+    bodies = {
+        name: spec["paths"][f"/v1/models/{name}/predict"]["post"]["requestBody"]["content"][
+            "application/json"
+        ]["schema"]["$ref"]
+        for name in ("my-model", "My_Model")
+    }
+    assert bodies["my-model"] != bodies["My_Model"]
+    schemas = spec["components"]["schemas"]
+    features = {}
+    for name, ref in bodies.items():
+        items = schemas[ref.rsplit("/", 1)[1]]["properties"]["instances"]["items"]["$ref"]
+        features[name] = schemas[items.rsplit("/", 1)[1]]["required"]
+    assert features == {
+        "my-model": ["123", "$ref", "with space"],
+        "My_Model": ["_x", "a,b", "café/🐧"],
+    }
+
+
+@pytest.mark.parametrize("name", ANY_NAMES)
+def test_any_dataframe_name_is_a_property_with_a_valid_schema_or_refused_by_name(
+    name: str,
+) -> None:
+    from model_api.bundle import name_problem
+    from model_api.openapi import (
+        csv_example,
+        csv_header,
+        csv_pattern,
+        instance_schema,
+        predict_request_schema,
+    )
+
+    if name_problem(name) is not None:  # refused at packaging (test_packaging), naming it
+        with pytest.raises(ValueError, match=re.escape(repr(name))):
+            FeatureSpec(name=name, type="numeric")
+        return
+    features = [
+        FeatureSpec(name=name, type="numeric", min=0, max=1, default=0.5),
+        FeatureSpec(name=f"{name}!", type="categorical", categories=['a"b', "c"], default="c"),
+    ]
+    metadata = BundleMetadata.model_construct(features=features)
+    instance = instance_schema(metadata)
+    spec = {
+        "openapi": "3.1.0",
+        "info": {"title": "t", "version": "1"},
+        "paths": {},
+        "components": {
+            "schemas": {
+                "m.1.Instance": instance,
+                "m.1.PredictRequest": predict_request_schema("m.1.Instance", 10),
+            }
+        },
+    }
+    validate(spec)
+    jsonschema.Draft202012Validator.check_schema(instance)
+    valid = jsonschema.Draft202012Validator(instance)
+    assert valid.is_valid({name: 0.25, f"{name}!": 'a"b'})
+    assert not valid.is_valid({name: 0.25})  # every feature is required
+    assert not valid.is_valid({name: "0.25", f"{name}!": "c"})
+    # The CSV header names the feature as csv reads it back, and the pattern takes the example.
+    assert next(csv.reader(io.StringIO(csv_header(metadata)))) == [name, f"{name}!"]
+    assert re.match(csv_pattern(metadata), csv_example(metadata))
+
+
+# --------------------------------------------------------------------------- what the API accepts
+def test_every_documented_example_is_accepted(awkward_server: Server, api_server: Server) -> None:
+    for server in (api_server, awkward_server):
+        spec = document(server)
+        typed = [p for p in spec["paths"] if p.endswith(("/predict", "/explain"))]
+        assert typed and not any("{" in p for p in typed)  # the generic forms are replaced
+        for path in typed:
+            content = spec["paths"][path]["post"]["requestBody"]["content"]
+            json_body = content["application/json"]["example"]
+            answer = httpx.post(server.url + path, json=json_body, timeout=30)
+            assert answer.status_code == 200, (path, answer.text)
+            if "text/csv" in content:
+                text = content["text/csv"]["example"]
+                assert re.match(content["text/csv"]["schema"]["pattern"], text)
+                scored = httpx.post(
+                    server.url + path, content=text, headers={"content-type": "text/csv"}
+                )
+                assert scored.status_code == 200, (path, scored.text)
+                assert scored.text.splitlines()[1].endswith(","), scored.text  # no row error
+
+
+def test_float32_bounds_are_documented_and_enforced(awkward_server: Server) -> None:
+    # Numbers are read as float64 (ties to even), then checked against float32's largest value:
+    # the largest integer read as at most that is halfway to the next float64.
+    FLOAT32_LIMIT = int(FLOAT32_MAX) + 2**74
+    assert float(FLOAT32_LIMIT) == FLOAT32_MAX and float(FLOAT32_LIMIT + 1) > FLOAT32_MAX
+    spec = document(awkward_server)
+    instance = spec["components"]["schemas"]["my-model.1.Instance"]["properties"]
+    for name in ("123", "$ref"):  # a numeric and an integer feature
+        assert instance[name]["maximum"] == FLOAT32_LIMIT
+        assert instance[name]["minimum"] == -FLOAT32_LIMIT
+    url = f"{awkward_server.url}/v1/models/my-model/predict"
+
+    def status(value: float) -> int:
+        row = {"123": value, "$ref": 1, "with space": True}
+        return httpx.post(url, json={"instances": [row]}, timeout=30).status_code
+
+    assert status(FLOAT32_LIMIT) == 200  # json writes the integer exactly
+    assert status(-FLOAT32_LIMIT) == 200
+    assert status(FLOAT32_LIMIT + 1) == 422
+    assert status(-FLOAT32_LIMIT - 1) == 422
+    assert status(1e39) == 422
+
+
+def test_an_unknown_delimiter_is_refused_on_any_predict_request(api_server: Server) -> None:
+    url = f"{api_server.url}/v1/models/penguin-species/predict"
+    body = {"instances": [ADELIE]}
+    refused = httpx.post(url, params={"delimiter": "AAA"}, json=body)
+    assert refused.status_code == 400
+    assert "delimiter 'AAA' is not supported" in refused.json()["error"]["message"]
+    assert httpx.post(url, params={"delimiter": ";"}, json=body).status_code == 200
+    csv_refused = httpx.post(
+        url, params={"delimiter": "AAA"}, content="a\n1\n", headers={"content-type": "text/csv"}
+    )
+    assert csv_refused.status_code == 400
+
+
+@pytest.mark.parametrize(
+    "tensor",
+    [
+        {"name": "x", "shape": [], "datatype": "BOOL", "data": False},  # a scalar tensor
+        {"name": "x", "shape": [1], "datatype": {}, "data": [1.0]},  # a datatype that is no name
+    ],
+)
+def test_malformed_v2_inputs_are_refused_not_a_server_error(
+    api_server: Server, tensor: dict[str, Any]
+) -> None:
+    answer = httpx.post(
+        f"{api_server.url}/v2/models/penguin-mass/infer", json={"inputs": [tensor]}, timeout=30
+    )
+    assert answer.status_code == 400, answer.text
+    assert "error" in answer.json()
+
+
+# --------------------------------------------------------------------------- the docs page
+class _Links(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        for name, value in attrs:
+            if name in ("src", "href") and value:
+                self.urls.append(value)
+
+
+def docs_assets(server: Server) -> dict[str, str]:
+    """Every URL the docs page references -> the content type the API serves it with."""
+    page = httpx.get(f"{server.url}/docs")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    links = _Links()
+    links.feed(page.text)
+    served = {}
+    for url in links.urls:
+        absolute = urljoin(f"{server.url}/docs", url)
+        assert urlparse(absolute).netloc == urlparse(server.url).netloc, url  # no CDN
+        answer = httpx.get(absolute)
+        assert answer.status_code == 200, url
+        served[urlparse(absolute).path] = answer.headers["content-type"].split(";")[0]
+    return served
+
+
+def test_the_docs_page_and_its_assets_come_from_the_api(api_server: Server) -> None:
+    assert docs_assets(api_server) == {
+        "/docs/assets/swagger-ui.css": "text/css",
+        "/docs/assets/favicon.png": "image/png",
+        "/docs/assets/swagger-ui-bundle.js": "text/javascript",
+    }
+    page = httpx.get(f"{api_server.url}/docs").text
+    assert "://" not in page  # no other host named anywhere (URLs are relative)
+
+
+def test_with_a_key_the_docs_load_and_the_document_declares_it(keyed_server: Server) -> None:
+    assert len(docs_assets(keyed_server)) == 3  # without any key
+    public = document(keyed_server)
+    validate(public)
+    assert not any(path.startswith("/v1/models/Odd") for path in public["paths"])
+    assert "Odd.Model_v-2" not in str(public)  # no model details without the key
+    schemes = public["components"]["securitySchemes"]
+    assert schemes["APIKeyHeader"] == {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-API-Key",
+        "description": "The API key (MODEL_API_API_KEY).",
+    }
+    assert schemes["BearerToken"]["scheme"] == "bearer"
+    for path, item in public["paths"].items():
+        for operation in item.values():
+            open_path = path in ("/healthz", "/readyz", "/metrics") or "/health/" in path
+            assert ("security" in operation) != open_path, path
+            assert ("401" in operation["responses"]) != open_path, path
+
+    full = document(keyed_server, **{"X-API-Key": KEY})
+    validate(full)
+    assert "/v1/models/Odd.Model_v-2/versions/10/predict" in full["paths"]
+    assert document(keyed_server, Authorization=f"Bearer {KEY}") == full
+    wrong = httpx.get(f"{keyed_server.url}/openapi.json", headers={"X-API-Key": "wrong"})
+    assert wrong.status_code == 401
+    assert wrong.json()["error"]["message"] == "invalid API key"
+
+
+def test_without_a_key_the_document_declares_no_security(api_server: Server) -> None:
+    spec = document(api_server)
+    assert "securitySchemes" not in spec["components"]
+    assert not any("security" in op for item in spec["paths"].values() for op in item.values())
