@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import math
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,8 +15,8 @@ import pandas as pd
 import pytest
 import xgboost as xgb
 
-from tests.byom.conftest import Packaged
-from tests.byom.zoo import CASES
+from tests.byom.conftest import Packaged, PackagingRefusedError, package
+from tests.byom.zoo import CASES, Case
 from tests.support import Server
 
 SERVED = [c.name for c in CASES if not c.refused]
@@ -317,3 +319,23 @@ def test_v2_equals_xgboost(
         np.testing.assert_allclose(predict, expected, RTOL, ATOL)
     else:
         np.testing.assert_allclose(predict, [w["value"] for w in want], RTOL, ATOL)
+
+
+REFUSED = [c for c in CASES if c.refused]
+
+
+@pytest.mark.parametrize("case", REFUSED, ids=str)
+@pytest.mark.parametrize("packaging", ["save_bundle", "cli"])
+def test_what_cannot_be_served_is_refused_by_name(
+    case: Case, packaging: str, tmp_path: Path
+) -> None:
+    """Both packaging paths refuse the model, naming why, and leave nothing to serve."""
+    from model_api.errors import BundleError
+
+    trained = case.build()
+    folder = tmp_path / "models" / case.name / "1"
+    refusal = PackagingRefusedError if packaging == "cli" else BundleError
+    with pytest.raises(refusal) as refused:
+        package(replace(case, packaging=packaging), trained, folder)
+    assert case.refused in str(refused.value)
+    assert not (tmp_path / "models" / case.name).exists()

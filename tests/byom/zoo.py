@@ -334,6 +334,47 @@ def esoph_ranking() -> Trained:
     return Trained(booster, frame, frame.iloc[:TEST_ROWS])
 
 
+def breast_cancer_multilabel() -> Trained:
+    from sklearn.datasets import load_breast_cancer
+
+    data = load_breast_cancer(as_frame=True)
+    labels = np.column_stack([data.target, data.data["mean radius"] > 14])
+    return _fit(data.data.drop(columns=["mean radius"]), labels, {"objective": "binary:logistic"})
+
+
+def diabetes_expectiles() -> Trained:
+    from sklearn.datasets import load_diabetes
+
+    data = load_diabetes(as_frame=True)
+    return _fit(
+        data.data, data.target, {"objective": "reg:expectileerror", "expectile_alpha": [0.2, 0.8]}
+    )
+
+
+def salaries_bare_codes_cli() -> Trained:
+    """Trained on a numeric matrix of codes with feature_types "c": the model stores no
+    categories, so the user must give their order when packaging (the CLI's --categories)."""
+    frame = _rdata("carData", "Salaries")
+    target = frame.pop("salary")
+    _ordered(frame, "rank", ["AsstProf", "AssocProf", "Prof"])
+    _unordered(frame, "discipline", "sex")
+    codes = frame.copy()
+    for column in ("rank", "discipline", "sex"):
+        codes[column] = frame[column].cat.codes.astype(float)
+    train, test = _split(frame)
+    dtrain = xgb.DMatrix(
+        codes.iloc[train], label=target.to_numpy()[train], feature_types=["c", "c", "int", "int", "c"],
+        enable_categorical=True,
+    )  # fmt: skip
+    params = {"objective": "reg:squarederror", "max_depth": 3, "nthread": 1, "seed": SEED}
+    booster = xgb.train(params, dtrain, num_boost_round=12)
+    trained = Trained(
+        booster, frame.iloc[train].reset_index(drop=True), frame.iloc[test].reset_index(drop=True)
+    )
+    trained.bundle_kwargs = {"target": "salary"}
+    return trained
+
+
 CASES: list[Case] = [
     Case("iris-softprob", iris_softprob),
     Case("wine-softmax", wine_softmax),
@@ -355,5 +396,8 @@ CASES: list[Case] = [
     Case("veteran-cox", veteran_cox),
     Case("wage-quantiles", wage_quantiles),
     Case("linnerud", linnerud_multi_target),
+    Case("salaries-codes", salaries_bare_codes_cli, packaging="cli"),
     Case("esoph-ranking", esoph_ranking, refused="rank:pairwise"),
+    Case("multi-label", breast_cancer_multilabel, refused="multi-label"),
+    Case("expectiles", diabetes_expectiles, refused="reg:expectileerror"),
 ]
