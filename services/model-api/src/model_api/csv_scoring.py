@@ -23,8 +23,9 @@ from starlette.responses import StreamingResponse
 from model_api import metrics
 from model_api.errors import BadRequestError, InvalidInputError, PayloadTooLargeError
 from model_api.registry import LoadedModel
+from model_api.settings import CSV_SPOOL_MEMORY_BYTES
 
-SPOOL_MEMORY_BYTES = 8 * 1024 * 1024
+SPOOL_MEMORY_BYTES = CSV_SPOOL_MEMORY_BYTES  # the middleware's byte budgets count spools so
 DELIMITERS = {",": ",", ";": ";", "tab": "\t", "\t": "\t", "|": "|"}
 
 
