@@ -362,3 +362,5 @@ def test_default_budgets_follow_the_size_limits() -> None:
     assert (defaults.body_memory_budget, defaults.body_disk_budget) == (256 * MiB, 1024 * MiB)
     raised = Settings(max_request_bytes=16 * MiB, max_csv_bytes=2048 * MiB)
     assert (raised.body_memory_budget, raised.body_disk_budget) == (512 * MiB, 4096 * MiB)
+    # A small JSON limit leaves room for CSV uploads, which hold up to 8 MiB before spooling.
+    assert Settings(max_request_bytes=2048).body_memory_budget == 256 * MiB

@@ -37,7 +37,8 @@ class Settings(BaseSettings):
         ge=1024,
         description="Request bodies held in memory by all requests together (JSON bodies, and CSV "
         "uploads up to 8 MiB each); a body that would pass it gets a 503 with Retry-After "
-        "(unset = 32 x MODEL_API_MAX_REQUEST_BYTES).",
+        "(unset = 32 x the larger of MODEL_API_MAX_REQUEST_BYTES and the 8 MiB a CSV upload holds "
+        "before it is spooled: 256 MiB by default).",
     )
     max_body_disk_bytes: int | None = Field(
         None,
@@ -126,9 +127,14 @@ class Settings(BaseSettings):
     )
 
     @property
+    def largest_body_in_memory(self) -> int:
+        """The most memory one body within the size limits holds (JSON, or a CSV's spool)."""
+        return max(self.max_request_bytes, min(self.max_csv_bytes, CSV_SPOOL_MEMORY_BYTES))
+
+    @property
     def body_memory_budget(self) -> int:
         """MODEL_API_MAX_BODY_MEMORY_BYTES, or its default."""
-        return self.max_body_memory_bytes or 32 * self.max_request_bytes
+        return self.max_body_memory_bytes or 32 * self.largest_body_in_memory
 
     @property
     def body_disk_budget(self) -> int:
@@ -140,7 +146,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _one_body_fits_the_budgets(self) -> Settings:
         """A body within the size limits must fit the budgets alone, or it would never be served."""
-        memory_needed = max(self.max_request_bytes, min(self.max_csv_bytes, CSV_SPOOL_MEMORY_BYTES))
+        memory_needed = self.largest_body_in_memory
         if self.body_memory_budget < memory_needed:
             raise ValueError(
                 f"MODEL_API_MAX_BODY_MEMORY_BYTES ({self.body_memory_budget}) must be at least "
