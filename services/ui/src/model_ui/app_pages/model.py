@@ -9,6 +9,7 @@ from model_ui import charts, layout, state
 from model_ui.client import ApiError
 from model_ui.features import range_text
 from model_ui.schemas import ModelMetadata
+from model_ui.text import md
 
 
 def _features_table(metadata: ModelMetadata) -> pd.DataFrame:
@@ -35,14 +36,18 @@ def _metrics_table(metadata: ModelMetadata) -> pd.DataFrame:
 
 
 metadata = layout.selected_model()
-st.title(f"Model · {metadata.name}")
+st.title(f"Model · {md(metadata.name)}")
 if metadata.description:
-    st.markdown(metadata.description)
+    st.markdown(md(metadata.description))  # the bundle's words, shown as text
 
 task, version, target = st.columns(3)
 task.metric("Task", metadata.task)
-version.metric("Version", metadata.version, help="Versions served: " + ", ".join(metadata.versions))
-target.metric("Target", metadata.target)
+version.metric(
+    "Version",
+    md(metadata.version),
+    help="Versions served: " + ", ".join(md(v) for v in metadata.versions),
+)
+target.metric("Target", md(metadata.target))
 
 st.subheader("Features")
 st.caption("In the order the model takes them; ranges are those seen in the training sample.")
@@ -50,7 +55,7 @@ st.dataframe(_features_table(metadata), hide_index=True)
 
 if metadata.labels:
     st.subheader("Classes")
-    st.markdown(" · ".join(f"`{label}`" for label in metadata.labels))
+    st.markdown(" · ".join(md(label) for label in metadata.labels))
 
 st.subheader("Training metrics")
 if metadata.metrics:
@@ -81,7 +86,7 @@ st.caption(
     + (
         "Classifiers: each row's contributions are to the log-odds of the class predicted for it."
         if metadata.task != "regression"
-        else f"Units: {metadata.target}."
+        else f"Units: {md(metadata.target)}."
     )
 )
 try:

@@ -11,6 +11,7 @@ from model_ui.client import ApiError
 from model_ui.features import out_of_range, range_text
 from model_ui.form import feature_inputs
 from model_ui.schemas import ExplainResponse, ModelMetadata, PredictResponse, Scalar
+from model_ui.text import md
 
 # Stored as (model@version, Result). Streamlit runs a page file afresh each time, so Result is a
 # new class in every run and isinstance() on an answer stored in an earlier run would fail.
@@ -82,22 +83,31 @@ def _reasons(metadata: ModelMetadata, result: Result) -> None:
         st.dataframe(frame[["feature", "value", "contribution", "effect"]], hide_index=True)
 
 
+def _warn_out_of_range(metadata: ModelMetadata, values: dict[str, Scalar]) -> None:
+    for feature in metadata.features:
+        if out_of_range(feature, values[feature.name]):
+            st.warning(  # numbers only: the value and range are the UI's own text
+                f"{md(feature.name)} = {values[feature.name]} is outside the "
+                f"{range_text(feature)}; the model has not seen such values, so treat the answer "
+                "with care."
+            )
+
+
+def _changed(result: Result, values: dict[str, Scalar]) -> list[str]:
+    """The features whose value differs from the one the stored answer was computed for."""
+    return [name for name, value in values.items() if result.row.get(name) != value]
+
+
 metadata = layout.selected_model()
 result_key = f"{metadata.name}@{metadata.version}"
-st.title(f"Predict · {metadata.name}")
-st.caption(f"Version {metadata.version} · {metadata.task} · {metadata.description or ''}")
+st.title(f"Predict · {md(metadata.name)}")
+st.caption(md(f"Version {metadata.version} · {metadata.task} · {metadata.description or ''}"))
 
-with st.form("predict-form"):
-    values = feature_inputs(metadata, state.form_values(metadata))
-    submitted = st.form_submit_button("Predict", type="primary", icon=":material/play_arrow:")
+# No st.form: every edit reruns the page, so an answer is only ever shown beside its own values.
+values = feature_inputs(metadata, state.form_values(metadata))
 state.remember_form(metadata, values)
-
-for feature in metadata.features:
-    if out_of_range(feature, values[feature.name]):
-        st.warning(
-            f"{feature.name} = {values[feature.name]} is outside the {range_text(feature)}; "
-            "the model has not seen such values, so treat the answer with care."
-        )
+_warn_out_of_range(metadata, values)
+submitted = st.button("Predict", type="primary", icon=":material/play_arrow:")
 
 if submitted:
     try:
@@ -110,7 +120,14 @@ if submitted:
 stored = st.session_state.get(RESULT)
 if isinstance(stored, tuple) and stored[0] == result_key:
     result: Result = stored[1]
-    if result.row != values:
-        st.info("The form changed since this answer; press Predict to score the new values.")
-    _headline(metadata, result)
-    _reasons(metadata, result)
+    changed = _changed(result, values)
+    if changed:
+        st.info(
+            "The form changed since the last answer ("
+            + ", ".join(md(name) for name in changed)
+            + "): press **Predict** to score these values.",
+            icon=":material/edit_note:",
+        )
+    else:
+        _headline(metadata, result)
+        _reasons(metadata, result)
