@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from typing import Any, Literal
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import httpx
 from pydantic import BaseModel, ValidationError
@@ -282,7 +282,9 @@ class ApiClient(_HttpClient):
             timeout=self.settings.batch_timeout_seconds,
         )
         ignored = response.headers.get("x-ignored-columns", "")
-        return CsvScores(text=response.text, ignored_columns=[c for c in ignored.split(",") if c])
+        # Each name is percent-encoded UTF-8; a last "...and N more" says the list was cut.
+        names = [unquote(c) for c in ignored.split(",") if c]
+        return CsvScores(text=response.text, ignored_columns=names)
 
     def metrics_text(self) -> str:
         """The Prometheus exposition text of GET /metrics."""
