@@ -2,53 +2,61 @@
 
 from __future__ import annotations
 
-import json
-import threading
+import socket
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 
+from tests.api.test_metrics import scrape, value
 from tests.support import ADELIE, running_api
+
+PREDICT = "/v1/models/penguin-species/predict"
+CSV = {"content-type": "text/csv"}
 
 
 def test_excess_requests_get_a_fast_503_with_retry_after(
     example_repository: Path, tmp_path: Path
 ) -> None:
-    body = json.dumps({"instances": [ADELIE]}).encode()
-    release = threading.Event()
-    statuses: list[int] = []
+    # Scored CSV answers larger than the socket buffers (the holders' receive buffer is kept
+    # small): a client that does not read its answer keeps its request being served (a stalled
+    # body does not, see test_slow_clients).
+    rows = 100_000
+    small_buffer = [(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)]
+    row = ",".join(str(v) for v in ADELIE.values()) + "\n"
+    upload = (",".join(ADELIE) + "\n" + row * rows).encode()
+    with (
+        running_api(example_repository, tmp_path, MODEL_API_MAX_IN_FLIGHT="2") as server,
+        httpx.Client(
+            base_url=server.url,
+            timeout=60,
+            transport=httpx.HTTPTransport(socket_options=small_buffer),
+        ) as first,
+        httpx.Client(
+            base_url=server.url,
+            timeout=60,
+            transport=httpx.HTTPTransport(socket_options=small_buffer),
+        ) as second,
+        first.stream("POST", PREDICT, content=upload, headers=CSV) as held_first,
+        second.stream("POST", PREDICT, content=upload, headers=CSV) as held_second,
+    ):
+        assert held_first.status_code == held_second.status_code == 200
+        assert value(scrape(server), "model_api_http_requests_in_flight") == 2
 
-    def stalled_body() -> Iterator[bytes]:
-        yield body[:10]
-        release.wait(20)
-        yield body[10:]
-
-    def stalled_request(url: str) -> None:
-        response = httpx.post(
-            url, content=stalled_body(), headers={"content-type": "application/json"}, timeout=30
-        )
-        statuses.append(response.status_code)
-
-    with running_api(example_repository, tmp_path, MODEL_API_MAX_IN_FLIGHT="2") as server:
-        url = f"{server.url}/v1/models/penguin-species/predict"
-        holders = [threading.Thread(target=stalled_request, args=(url,)) for _ in range(2)]
-        for holder in holders:
-            holder.start()
-        time.sleep(0.5)  # both now occupy the server
-
-        started = time.monotonic()
-        refused = httpx.post(url, json={"instances": [ADELIE]}, timeout=10)
-        elapsed = time.monotonic() - started
-        assert refused.status_code == 503
-        assert refused.headers["retry-after"] == "1"
-        assert "server busy" in refused.json()["error"]["message"]
-        assert elapsed < 5  # refused at once, not queued behind the stalled requests
+        for method, path, body in (
+            ("POST", PREDICT, {"instances": [ADELIE]}),  # refused once its body is in
+            ("GET", "/v1/models", None),  # no body: refused at once
+        ):
+            started = time.monotonic()
+            refused = httpx.request(method, f"{server.url}{path}", json=body, timeout=10)
+            elapsed = time.monotonic() - started
+            assert refused.status_code == 503
+            assert refused.headers["retry-after"] == "1"
+            assert "server busy: 2 requests in flight" in refused.json()["error"]["message"]
+            assert elapsed < 5  # refused at once, not queued behind the held requests
         assert httpx.get(f"{server.url}/readyz").status_code == 200  # probes are never refused
 
-        release.set()
-        for holder in holders:
-            holder.join(30)
-        assert statuses == [200, 200]
-        assert httpx.post(url, json={"instances": [ADELIE]}).status_code == 200
+        for held in (held_first, held_second):
+            assert sum(1 for _ in held.iter_lines()) == 1 + rows
+        assert first.post(PREDICT, json={"instances": [ADELIE]}).status_code == 200
+        assert value(scrape(server), "model_api_http_requests_in_flight") == 0

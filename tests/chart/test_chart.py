@@ -11,6 +11,7 @@ import httpx
 import jsonschema
 import pytest
 import yaml
+from model_api.settings import Settings
 
 from tests.chart.helm import (
     CHART,
@@ -325,6 +326,85 @@ def test_too_short_grace_period_is_refused() -> None:
     result = helm(*template_args(sets=["api.terminationGracePeriodSeconds=20"]))
     assert result.returncode != 0
     assert "must exceed" in result.stderr
+
+
+# ------------------------------------------------------------------------------ body limits
+MiB = 1024 * 1024
+UNITS = {"Ki": 1024, "Mi": MiB, "Gi": 1024 * MiB, "k": 1000, "M": 10**6, "G": 10**9}
+
+
+def quantity_bytes(quantity: str | int) -> int:
+    number, unit = re.fullmatch(r"([0-9.]+)([A-Za-z]*)", str(quantity)).groups()  # type: ignore[union-attr]
+    return int(float(number) * UNITS.get(unit, 1))
+
+
+def api_limits(manifests: list[Manifest]) -> tuple[dict[str, Any], int, int]:
+    """The API container's env, /tmp size limit and memory limit, in bytes."""
+    spec = deployment(manifests, "api")["spec"]["template"]["spec"]
+    container = spec["containers"][0]
+    tmp = next(v for v in spec["volumes"] if v["name"] == "tmp")["emptyDir"]["sizeLimit"]
+    return (
+        env_of(container),
+        quantity_bytes(tmp),
+        quantity_bytes(container["resources"]["limits"]["memory"]),
+    )
+
+
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_body_limits_agree_with_tmp_and_memory(name: str) -> None:
+    env, tmp, memory = api_limits(scenario(name))
+    csv_limit, disk_budget = (
+        int(env["MODEL_API_MAX_CSV_BYTES"]),
+        int(env["MODEL_API_MAX_BODY_DISK_BYTES"]),
+    )
+    memory_budget = int(env["MODEL_API_MAX_BODY_MEMORY_BYTES"])
+    # Spooled CSV uploads stay below /tmp's limit (a full emptyDir evicts the pod) ...
+    assert csv_limit <= disk_budget <= tmp - 64 * MiB
+    # ... and bodies in memory take at most a quarter of the container's memory limit.
+    assert int(env["MODEL_API_MAX_REQUEST_BYTES"]) <= memory_budget <= memory // 4
+    # The API itself accepts the chart's values (it refuses budgets too small for one body).
+    settings = Settings.model_validate(
+        {k.removeprefix("MODEL_API_").lower(): v for k, v in env.items() if "_BYTES" in k}
+    )
+    assert (settings.body_memory_budget, settings.body_disk_budget) == (memory_budget, disk_budget)
+
+
+def test_body_limits_follow_tmp_and_memory_values() -> None:
+    env, tmp, memory = api_limits(render())
+    assert (tmp, memory) == (1024 * MiB, 1024 * MiB)
+    assert env["MODEL_API_MAX_CSV_BYTES"] == str(512 * MiB)
+    assert env["MODEL_API_MAX_BODY_DISK_BYTES"] == str(960 * MiB)
+    assert env["MODEL_API_MAX_BODY_MEMORY_BYTES"] == str(256 * MiB)
+    env, tmp, memory = api_limits(
+        render(
+            sets=[
+                "api.tmp.sizeLimit=4Gi",
+                "api.settings.maxCsvBytes=3221225472",
+                "api.resources.limits.memory=2Gi",
+            ]
+        )
+    )
+    assert env["MODEL_API_MAX_CSV_BYTES"] == str(3 * 1024 * MiB)
+    assert env["MODEL_API_MAX_BODY_DISK_BYTES"] == str(4 * 1024 * MiB - 64 * MiB)
+    assert env["MODEL_API_MAX_BODY_MEMORY_BYTES"] == str(512 * MiB)
+
+
+@pytest.mark.parametrize(
+    ("assignment", "message"),
+    [
+        ("api.settings.maxCsvBytes=2147483648", "does not fit in api.tmp.sizeLimit (1Gi)"),
+        ("api.tmp.sizeLimit=256Mi", "api.settings.maxCsvBytes (536870912) does not fit"),
+        ("api.resources.limits.memory=16Mi", "api.resources.limits.memory (16Mi) is too small"),
+        (
+            "api.settings.maxRequestBytes=536870912",
+            "api.resources.limits.memory (1Gi) is too small",
+        ),
+    ],
+)
+def test_body_limits_that_do_not_fit_the_pod_are_refused(assignment: str, message: str) -> None:
+    result = helm(*template_args(sets=[assignment]))
+    assert result.returncode != 0, f"--set {assignment} was accepted"
+    assert message in result.stderr, result.stderr
 
 
 # ---------------------------------------------------------------------------- values schema

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.support import Server, start_api
-from tests.ui.helpers import API_KEY, MIXED_MODEL
+from tests.ui.helpers import API_KEY, MIXED_MODEL, VERSIONED_MODEL, small_classifier
 
 
 @pytest.fixture
@@ -52,6 +53,36 @@ def mixed_repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
         metrics={"accuracy": 0.9},
         feature_descriptions={"flag": "A yes/no switch", "count": "How many"},
     )
+    return repository
+
+
+@pytest.fixture(scope="session")
+def classifiers_repository(
+    example_repository: Path, mixed_repository: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """Two classifiers with different classes: penguin-species (3) and mixed-binary (no, yes)."""
+    repository = tmp_path_factory.mktemp("classifiers")
+    shutil.copytree(example_repository / "penguin-species", repository / "penguin-species")
+    shutil.copytree(mixed_repository / MIXED_MODEL, repository / MIXED_MODEL)
+    return repository
+
+
+@pytest.fixture(scope="session")
+def versioned_repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One model in two versions whose descriptions differ."""
+    from model_api.bundle import save_bundle
+
+    repository = tmp_path_factory.mktemp("versioned")
+    model, frame = small_classifier()
+    for version in ("1", "2"):
+        save_bundle(
+            model,
+            frame,
+            repository / VERSIONED_MODEL / version,
+            name=VERSIONED_MODEL,
+            version=version,
+            description=f"Version {version} of the model, trained on its own data.",
+        )
     return repository
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from typing import Any
 
 import httpx
@@ -14,6 +15,7 @@ from tests.support import ROOT, Server
 APP = ROOT / "services" / "ui" / "src" / "model_ui" / "app.py"
 API_KEY = "ui-test-key"
 MIXED_MODEL = "mixed-binary"
+VERSIONED_MODEL = "versioned"
 # A penguin the Predict tests (AppTest and the real browser) type into the form.
 FORM_ROW: dict[str, float | str] = {
     "bill_length_mm": 47.5,
@@ -38,8 +40,16 @@ def open_app(page: str | None = None, model: str | None = "penguin-species") -> 
     return at
 
 
+_ESCAPED = re.compile(r"\\([!-/:-@\[-`{-~])")
+
+
+def plain(markdown: str) -> str:
+    """What a reader sees of text the UI escaped with ``model_ui.text.md`` (backslashes gone)."""
+    return _ESCAPED.sub(r"\1", markdown).replace("\u2060", "")
+
+
 def texts(at: AppTest) -> str:
-    """Every text the page shows (markdown, captions, alerts, titles), joined for searching."""
+    """Every text the page shows (markdown, captions, alerts, titles) as read, for searching."""
     parts: list[str] = []
     for kind in (
         "title",
@@ -52,7 +62,7 @@ def texts(at: AppTest) -> str:
         "info",
         "success",
     ):
-        parts += [str(element.value) for element in getattr(at, kind)]
+        parts += [plain(str(element.value)) for element in getattr(at, kind)]
     return "\n".join(parts)
 
 
@@ -80,3 +90,22 @@ def api_json(server: Server, method: str, path: str, **kwargs: Any) -> Any:
     response = httpx.request(method, server.url + path, timeout=30, **kwargs)
     assert response.status_code == 200, response.text
     return response.json()
+
+
+def small_classifier() -> tuple[Any, Any]:
+    """A tiny binary XGBoost model and its training frame (one numeric, one categorical)."""
+    import numpy as np
+    import pandas as pd
+    import xgboost as xgb
+
+    rng = np.random.default_rng(7)
+    frame = pd.DataFrame(
+        {
+            "size": rng.normal(10, 3, 200).round(2),
+            "colour": pd.Categorical(rng.choice(["blue", "red"], 200)),
+        }
+    )
+    target = ((frame["size"] > 10) ^ (frame["colour"] == "red")).astype(int)
+    model = xgb.XGBClassifier(n_estimators=5, max_depth=2, enable_categorical=True, n_jobs=1)
+    model.fit(frame, target)
+    return model, frame

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from tests.support import Server
-from tests.ui.helpers import open_app, texts
+from tests.ui.helpers import open_app, plain, texts
 
 HEADER = "bill_length_mm,bill_depth_mm,flipper_length_mm,body_mass_g,island,sex,note"
 ROWS = [
@@ -100,7 +100,7 @@ def test_missing_columns_are_named_before_anything_is_sent(ui_env: Server) -> No
         ("short.csv", b"bill_length_mm;island;colour\n40;Dream;red\n", "text/csv")
     ).run()
     assert not at.exception
-    error = at.error[0].value
+    error = plain(at.error[0].value)
     assert (
         "lacks the feature column(s): bill_depth_mm, flipper_length_mm, body_mass_g, sex" in error
     )
@@ -114,7 +114,7 @@ def test_a_file_that_is_not_utf8_is_refused(ui_env: Server) -> None:
     at.file_uploader[0].set_value(
         ("latin.csv", "island\nTorgersen\xe9\n".encode("latin-1"), "text/csv")
     ).run()
-    assert "not UTF-8" in at.error[0].value
+    assert "not UTF-8" in plain(at.error[0].value)
 
 
 def test_the_template_scores_with_a_regression_model(

@@ -59,6 +59,7 @@ def test_predict_in_a_real_browser(ui_server: Server, api_server: Server, output
         f"{api_server.url}/v1/models/penguin-species/predict", json={"instances": [ROW]}, timeout=30
     ).json()["predictions"][0]
 
+    expect.set_options(timeout=30_000)  # a busy machine: the first run of a page can take a while
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS

@@ -107,11 +107,11 @@ def test_api_input_errors_come_through_intact(api_server: Server) -> None:
 
 def test_csv_scoring_and_readiness(api_server: Server) -> None:
     client = ApiClient(UISettings(api_url=api_server.url + "/"))
-    header = "bill_length_mm,bill_depth_mm,flipper_length_mm,body_mass_g,island,sex,extra"
+    header = 'bill_length_mm,bill_depth_mm,flipper_length_mm,body_mass_g,island,sex,extra,"price€, (a,b)"'
     scores = client.predict_csv(
-        "penguin-species", None, f"{header}\n40,18,190,3600,Dream,female,1\n"
+        "penguin-species", None, f"{header}\n40,18,190,3600,Dream,female,1,2\n"
     )
-    assert scores.ignored_columns == ["extra"]
+    assert scores.ignored_columns == ["extra", "price€, (a,b)"]  # decoded from the header
     assert (
         scores.text.splitlines()[0] == "row,label,proba_Adelie,proba_Chinstrap,proba_Gentoo,error"
     )

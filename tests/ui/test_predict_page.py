@@ -13,6 +13,7 @@ from tests.ui.helpers import (
     chart_data,
     form_values,
     open_app,
+    plain,
     texts,
 )
 
@@ -27,7 +28,7 @@ def test_form_is_generated_from_the_metadata(ui_env: Server) -> None:
     metadata = api_json(ui_env, "GET", f"/v1/models/{SPECIES}")
     at = open_app(model=SPECIES)
 
-    assert at.title[0].value == f"Predict · {SPECIES}"
+    assert plain(at.title[0].value) == f"Predict · {SPECIES}"
     for feature in metadata["features"]:
         if feature["type"] == "categorical":
             widget = at.selectbox(key=key(SPECIES, feature["name"]))
@@ -36,7 +37,7 @@ def test_form_is_generated_from_the_metadata(ui_env: Server) -> None:
             widget = at.number_input(key=key(SPECIES, feature["name"]))
             assert f"({feature['min']:g}–{feature['max']:g})" in widget.label
         assert widget.value == feature["default"]
-        assert widget.help.startswith(feature["description"])
+        assert plain(widget.help).startswith(feature["description"])
 
 
 def test_prediction_shows_the_api_answer_with_probabilities_and_contributions(
@@ -107,7 +108,7 @@ def test_out_of_range_value_is_flagged_but_still_scored(ui_env: Server) -> None:
     at.number_input(key=key(SPECIES, "body_mass_g")).set_value(9000.0)
     at.button[0].click().run()
     assert any(
-        "body_mass_g = 9000.0 is outside the training range 2700 to 6300" in w.value
+        "body_mass_g = 9000.0 is outside the training range 2700 to 6300" in plain(w.value)
         for w in at.warning
     )
     assert at.metric[0].value in ("Adelie", "Chinstrap", "Gentoo")
@@ -122,7 +123,7 @@ def test_checkboxes_integers_and_the_api_key(
     at = open_app(model=MIXED_MODEL)
     flag = at.checkbox(key=key(MIXED_MODEL, "flag"))
     count = at.number_input(key=key(MIXED_MODEL, "count"))
-    assert flag.help.startswith("A yes/no switch")
+    assert plain(flag.help).startswith("A yes/no switch")
     assert isinstance(count.value, int)
     flag.check()
     count.set_value(7)
@@ -148,7 +149,7 @@ def test_without_the_key_the_api_refusal_is_shown(
     monkeypatch.setenv("MODEL_UI_API_URL", keyed_api.url)
     monkeypatch.delenv("MODEL_UI_API_KEY", raising=False)
     at = open_app(model=None)
-    banner = at.error[0].value
+    banner = plain(at.error[0].value)
     assert "The model API answered 401 (unauthorized)" in banner
     assert "missing API key: send it in the X-API-Key header" in banner  # the API's own words
     assert f"{keyed_api.url}/v1/models" in banner

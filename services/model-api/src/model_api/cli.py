@@ -14,6 +14,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     from model_api.logs import configure_logging
     from model_api.main import create_app
+    from model_api.server import server_config
     from model_api.settings import Settings
 
     overrides = {
@@ -27,16 +28,7 @@ def _serve(args: argparse.Namespace) -> int:
     }
     settings = Settings(**overrides)
     configure_logging(settings.log_level)
-    config = uvicorn.Config(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=int(settings.graceful_shutdown_seconds),
-        server_header=False,
-    )
-    uvicorn.Server(config).run()
+    uvicorn.Server(server_config(create_app(settings), settings)).run()
     return 0
 
 

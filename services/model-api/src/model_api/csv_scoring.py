@@ -27,9 +27,9 @@ from model_api import metrics
 from model_api.errors import BadRequestError, InvalidInputError, PayloadTooLargeError
 from model_api.registry import LoadedModel
 from model_api.runtime import Prediction
-from model_api.settings import Settings
+from model_api.settings import CSV_SPOOL_MEMORY_BYTES, Settings
 
-SPOOL_MEMORY_BYTES = 8 * 1024 * 1024
+SPOOL_MEMORY_BYTES = CSV_SPOOL_MEMORY_BYTES  # the middleware's byte budgets count spools so
 DELIMITERS = {",": ",", ";": ";", "tab": "\t", "\t": "\t", "|": "|"}
 # A chunk also ends after this much input text: wide rows make many small Python strings (tens of
 # bytes each for a short field), and csv_chunk_rows of them could otherwise take gigabytes.

@@ -61,11 +61,20 @@ class NotReadyError(ModelAPIError):
 
 
 class OverloadedError(ModelAPIError):
-    """More requests in flight than ``MODEL_API_MAX_IN_FLIGHT`` (503, retry after a second)."""
+    """More requests in flight than ``MODEL_API_MAX_IN_FLIGHT``, or more body bytes than the
+    body budgets allow (503, retry after a second)."""
 
     status = 503
     code = "overloaded"
     headers: ClassVar[dict[str, str]] = {"retry-after": "1"}
+
+
+class RequestTimeoutError(ModelAPIError):
+    """The request body stopped arriving (408); the connection is closed, its body unfinished."""
+
+    status = 408
+    code = "request_timeout"
+    headers: ClassVar[dict[str, str]] = {"connection": "close"}
 
 
 class UnauthorizedError(ModelAPIError):

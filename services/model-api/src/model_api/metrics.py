@@ -24,7 +24,24 @@ HTTP_DURATION = Histogram(
     buckets=LATENCY_BUCKETS,
 )
 HTTP_IN_FLIGHT = Gauge(
-    "model_api_http_requests_in_flight", "HTTP requests being served right now (health excluded)."
+    "model_api_http_requests_in_flight",
+    "HTTP requests being served right now, counted once their body has arrived (health "
+    "excluded); MODEL_API_MAX_IN_FLIGHT bounds it.",
+)
+HTTP_BODIES_RECEIVING = Gauge(
+    "model_api_http_bodies_receiving",
+    "Requests whose body is still arriving (bounded by the body budgets and deadlines).",
+)
+HTTP_BODY_BYTES = Gauge(
+    "model_api_http_body_bytes",
+    "Bytes of request bodies held right now, in memory or spooled to disk (CSV uploads).",
+    ["where"],
+)
+HTTP_CONNECTIONS_CLOSED = Counter(
+    "model_api_http_connections_closed_total",
+    "Connections closed before a request's headers arrived in full, by reason "
+    "(header_timeout, header_too_large).",
+    ["reason"],
 )
 INFERENCE_REQUESTS = Counter(
     "model_api_inference_requests_total",

@@ -5,8 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MiB = 1024 * 1024
+# A CSV upload is spooled in memory up to this size, then moved to the temporary folder (/tmp);
+# csv_scoring spools this way and the middleware's byte budgets count the bytes the same way.
+CSV_SPOOL_MEMORY_BYTES = 8 * MiB
 
 
 class Settings(BaseSettings):
@@ -22,10 +27,49 @@ class Settings(BaseSettings):
     )
     port: int = Field(8000, ge=1, le=65535, description="TCP port uvicorn listens on.")
     max_request_bytes: int = Field(
-        8 * 1024 * 1024, ge=1024, description="Largest JSON request body accepted (413 beyond)."
+        8 * MiB, ge=1024, description="Largest JSON request body accepted (413 beyond)."
     )
     max_csv_bytes: int = Field(
-        512 * 1024 * 1024, ge=1024, description="Largest CSV upload accepted (413 beyond)."
+        512 * MiB, ge=1024, description="Largest CSV upload accepted (413 beyond)."
+    )
+    max_body_memory_bytes: int | None = Field(
+        None,
+        ge=1024,
+        description="Request bodies held in memory by all requests together (JSON bodies, and CSV "
+        "uploads up to 8 MiB each); a body that would pass it gets a 503 with Retry-After "
+        "(unset = 32 x the larger of MODEL_API_MAX_REQUEST_BYTES and the 8 MiB a CSV upload holds "
+        "before it is spooled: 256 MiB by default).",
+    )
+    max_body_disk_bytes: int | None = Field(
+        None,
+        ge=0,
+        description="CSV uploads spooled to the temporary folder (/tmp) by all requests together; "
+        "an upload that would pass it gets a 503 with Retry-After "
+        "(unset = 2 x MODEL_API_MAX_CSV_BYTES).",
+    )
+    body_timeout_seconds: float = Field(
+        30.0,
+        gt=0.0,
+        description="A request body must keep arriving: each period of this length must bring at "
+        "least MODEL_API_BODY_MIN_BYTES_PER_SECOND x the period (and at least one byte), else "
+        "408 and the connection is closed.",
+    )
+    body_min_bytes_per_second: int = Field(
+        1024,
+        ge=0,
+        description="Slowest average rate a request body may arrive at, checked per "
+        "MODEL_API_BODY_TIMEOUT_SECONDS period.",
+    )
+    header_timeout_seconds: float = Field(
+        20.0,
+        gt=0.0,
+        description="A request's line and headers must arrive in full within this time of the "
+        "connection opening or the previous response ending, else the connection is closed.",
+    )
+    max_header_bytes: int = Field(
+        64 * 1024,
+        ge=1024,
+        description="Largest request line plus headers; past it 431 and the connection is closed.",
     )
     max_rows_per_request: int = Field(
         100_000, ge=1, description="Most rows one JSON or V2 request may carry (413 beyond)."
@@ -33,7 +77,8 @@ class Settings(BaseSettings):
     max_in_flight: int = Field(
         256,
         ge=0,
-        description="Requests served at once; past it a fast 503 with Retry-After (0 = no limit).",
+        description="Requests served at once, counted once their body has arrived; past it a fast "
+        "503 with Retry-After (0 = no limit).",
     )
     batch_max_rows: int = Field(
         4096, ge=1, description="Micro-batching: most rows combined into one XGBoost call."
@@ -93,3 +138,40 @@ class Settings(BaseSettings):
     graceful_shutdown_seconds: float = Field(
         20.0, ge=0.0, description="How long SIGTERM waits for in-flight requests to finish."
     )
+
+    @property
+    def largest_body_in_memory(self) -> int:
+        """The most memory one body within the size limits holds (JSON, or a CSV's spool)."""
+        return max(self.max_request_bytes, min(self.max_csv_bytes, CSV_SPOOL_MEMORY_BYTES))
+
+    @property
+    def body_memory_budget(self) -> int:
+        """MODEL_API_MAX_BODY_MEMORY_BYTES, or its default."""
+        return self.max_body_memory_bytes or 32 * self.largest_body_in_memory
+
+    @property
+    def body_disk_budget(self) -> int:
+        """MODEL_API_MAX_BODY_DISK_BYTES, or its default."""
+        if self.max_body_disk_bytes is None:
+            return 2 * self.max_csv_bytes
+        return self.max_body_disk_bytes
+
+    @model_validator(mode="after")
+    def _one_body_fits_the_budgets(self) -> Settings:
+        """A body within the size limits must fit the budgets alone, or it would never be served."""
+        memory_needed = self.largest_body_in_memory
+        if self.body_memory_budget < memory_needed:
+            raise ValueError(
+                f"MODEL_API_MAX_BODY_MEMORY_BYTES ({self.body_memory_budget}) must be at least "
+                f"{memory_needed}: MODEL_API_MAX_REQUEST_BYTES, and the {CSV_SPOOL_MEMORY_BYTES} "
+                "bytes a CSV upload holds in memory before it is spooled to disk"
+            )
+        if (
+            self.max_csv_bytes > CSV_SPOOL_MEMORY_BYTES
+            and self.body_disk_budget < self.max_csv_bytes
+        ):
+            raise ValueError(
+                f"MODEL_API_MAX_BODY_DISK_BYTES ({self.body_disk_budget}) must be at least "
+                f"MODEL_API_MAX_CSV_BYTES ({self.max_csv_bytes}): larger CSV uploads are spooled to disk"
+            )
+        return self

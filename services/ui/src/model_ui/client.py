@@ -1,19 +1,21 @@
-"""The one HTTP client of the model API: timeouts on every call, retries for reads, clear errors.
+"""The UI's HTTP clients (the model API, Prometheus): timeouts on every call, retries for reads.
 
-Every failure becomes an :class:`ApiError` that names the URL tried and what went wrong, with
-the API's own error message passed up intact, so pages can show it instead of a traceback.
+Every failure becomes an :class:`ApiError` that names the service and URL tried and what went
+wrong, with the service's own error message passed up intact, so pages can show it instead of a
+traceback.
 """
 
 from __future__ import annotations
 
 import time
 from typing import Any, Literal
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import httpx
 from pydantic import BaseModel, ValidationError
 
 from model_ui import __version__
+from model_ui.prom import PromAnswer, PromSeries
 from model_ui.schemas import (
     CsvScores,
     ExplainResponse,
@@ -31,8 +33,12 @@ READINESS_TIMEOUT_SECONDS = 3.0
 SLOW_ANSWER = (httpx.ReadTimeout, httpx.WriteTimeout, httpx.PoolTimeout)
 
 
+API = "The model API"
+PROMETHEUS = "Prometheus"
+
+
 class ApiError(Exception):
-    """A call to the API failed; ``message`` is the API's own words when it answered."""
+    """A call to a service failed; ``message`` is the service's own words when it answered."""
 
     def __init__(
         self,
@@ -43,6 +49,7 @@ class ApiError(Exception):
         status: int | None = None,
         code: str | None = None,
         details: list[str] | None = None,
+        service: str = API,
     ) -> None:
         super().__init__(message)
         self.url = url
@@ -51,18 +58,24 @@ class ApiError(Exception):
         self.status = status
         self.code = code
         self.details = details or []
+        self.service = service
 
     @property
     def headline(self) -> str:
         """One line saying what went wrong, for a banner title."""
         if self.kind == "unreachable":
-            return "The model API cannot be reached"
+            return f"{self.service} cannot be reached"
         if self.kind == "timeout":
-            return "The model API did not answer in time"
+            return f"{self.service} did not answer in time"
         if self.kind == "invalid_response":
-            return "The model API sent an answer the UI does not understand"
+            return f"{self.service} sent an answer the UI does not understand"
         code = f" ({self.code})" if self.code else ""
-        return f"The model API answered {self.status}{code}"
+        return f"{self.service} answered {self.status}{code}"
+
+    @property
+    def refused_key(self) -> bool:
+        """The API refused the UI's calls for its API key (missing or wrong)."""
+        return self.kind == "http" and self.status in (401, 403)
 
     def __str__(self) -> str:
         return f"{self.headline}: {self.message} [{self.url}]"
@@ -73,8 +86,8 @@ def _model_path(name: str, version: str | None) -> str:
     return f"{path}/versions/{quote(version, safe='')}" if version else path
 
 
-def _error_from_response(url: str, response: httpx.Response) -> ApiError:
-    """The API's error body (v1 or V2 shape) as an ApiError, message intact."""
+def _error_from_response(url: str, response: httpx.Response, service: str = API) -> ApiError:
+    """The error body (API v1 or V2, Prometheus) as an ApiError, message intact."""
     code, details = None, []
     try:
         body: Any = response.json()
@@ -92,40 +105,49 @@ def _error_from_response(url: str, response: httpx.Response) -> ApiError:
         message = error
     else:
         message = response.text.strip()[:300] or response.reason_phrase
-    return ApiError(url, message, status=response.status_code, code=code, details=details)
+    return ApiError(
+        url, message, status=response.status_code, code=code, details=details, service=service
+    )
 
 
-def _transport_error(url: str, exc: httpx.TransportError, timeout: float) -> ApiError:
+def _transport_error(
+    url: str, exc: httpx.TransportError, timeout: float, service: str = API
+) -> ApiError:
     if isinstance(exc, httpx.ConnectTimeout):
-        return ApiError(url, f"no connection within {timeout:g} s", kind="timeout")
+        return ApiError(url, f"no connection within {timeout:g} s", kind="timeout", service=service)
     if isinstance(exc, httpx.TimeoutException):
         return ApiError(
-            url, f"no answer within {timeout:g} s ({type(exc).__name__})", kind="timeout"
+            url,
+            f"no answer within {timeout:g} s ({type(exc).__name__})",
+            kind="timeout",
+            service=service,
         )
     reason = str(exc) or type(exc).__name__
-    return ApiError(url, f"{type(exc).__name__}: {reason}", kind="unreachable")
+    return ApiError(url, f"{type(exc).__name__}: {reason}", kind="unreachable", service=service)
 
 
-class ApiClient:
-    """Synchronous client of the model API; one instance is shared by all sessions."""
+class _HttpClient:
+    """Timeouts, read retries and errors as ApiError, for one service at ``base_url``."""
 
-    def __init__(self, settings: UISettings, transport: httpx.BaseTransport | None = None) -> None:
+    service = API
+
+    def __init__(
+        self,
+        base_url: str,
+        settings: UISettings,
+        headers: dict[str, str] | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
         self.settings = settings
-        headers = {"User-Agent": f"model-ui/{__version__}"}
-        if settings.api_key is not None:
-            headers["X-API-Key"] = settings.api_key.get_secret_value()
+        self.base_url = base_url
         self._http = httpx.Client(
-            base_url=settings.base_url,
-            headers=headers,
+            base_url=base_url,
+            headers={"User-Agent": f"model-ui/{__version__}", **(headers or {})},
             timeout=httpx.Timeout(
                 settings.timeout_seconds, connect=settings.connect_timeout_seconds
             ),
             transport=transport,
         )
-
-    @property
-    def base_url(self) -> str:
-        return self.settings.base_url
 
     def close(self) -> None:
         self._http.close()
@@ -153,13 +175,13 @@ class ApiClient:
             try:
                 response = self._http.request(method, path, timeout=limits, **kwargs)
             except httpx.TransportError as exc:
-                error = _transport_error(url, exc, read_timeout)
-                if isinstance(exc, SLOW_ANSWER):  # the API is slow: asking again adds load
+                error = _transport_error(url, exc, read_timeout, self.service)
+                if isinstance(exc, SLOW_ANSWER):  # the service is slow: asking again adds load
                     raise error from None
             else:
                 if not response.is_error:
                     return response
-                error = _error_from_response(url, response)
+                error = _error_from_response(url, response, self.service)
                 if response.status_code not in RETRY_STATUSES:
                     raise error
             if attempt >= retries:
@@ -167,19 +189,30 @@ class ApiClient:
             time.sleep(self.settings.retry_backoff_seconds * 2**attempt)
             attempt += 1
 
-    def _read(self, path: str) -> httpx.Response:
-        return self._send("GET", path, retries=self.settings.read_retries)
+    def _read(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self._send("GET", path, retries=self.settings.read_retries, **kwargs)
 
-    @staticmethod
-    def _parse[M: BaseModel](model: type[M], response: httpx.Response) -> M:
+    def _parse[M: BaseModel](self, model: type[M], response: httpx.Response) -> M:
         try:
             return model.model_validate_json(response.content)
         except ValidationError as exc:
             problem = exc.errors()[0]
             where = ".".join(str(part) for part in problem["loc"]) or "body"
             raise ApiError(
-                str(response.url), f"{where}: {problem['msg']}", kind="invalid_response"
+                str(response.url),
+                f"{where}: {problem['msg']}",
+                kind="invalid_response",
+                service=self.service,
             ) from None
+
+
+class ApiClient(_HttpClient):
+    """Synchronous client of the model API; one instance is shared by all sessions."""
+
+    def __init__(self, settings: UISettings, transport: httpx.BaseTransport | None = None) -> None:
+        key = settings.api_key
+        headers = {"X-API-Key": key.get_secret_value()} if key is not None else {}
+        super().__init__(settings.base_url, settings, headers, transport)
 
     # ------------------------------------------------------------------------- endpoints
     def readiness(self) -> Readiness:
@@ -249,8 +282,27 @@ class ApiClient:
             timeout=self.settings.batch_timeout_seconds,
         )
         ignored = response.headers.get("x-ignored-columns", "")
-        return CsvScores(text=response.text, ignored_columns=[c for c in ignored.split(",") if c])
+        # Each name is percent-encoded UTF-8; a last "...and N more" says the list was cut.
+        names = [unquote(c) for c in ignored.split(",") if c]
+        return CsvScores(text=response.text, ignored_columns=names)
 
     def metrics_text(self) -> str:
         """The Prometheus exposition text of GET /metrics."""
         return self._read("/metrics").text
+
+
+class PrometheusClient(_HttpClient):
+    """Queries of Prometheus' HTTP API (the Monitoring page's figures across every API pod)."""
+
+    service = PROMETHEUS
+
+    def query(self, expr: str) -> list[PromSeries]:
+        """GET /api/v1/query: the instant vector of ``expr`` now."""
+        answer = self._parse(PromAnswer, self._read("/api/v1/query", params={"query": expr}))
+        return answer.data.result
+
+    def query_range(self, expr: str, start: float, end: float, step: float) -> list[PromSeries]:
+        """GET /api/v1/query_range: ``expr`` every ``step`` seconds from ``start`` to ``end``."""
+        params = {"query": expr, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:g}"}
+        response = self._read("/api/v1/query_range", params=params)
+        return self._parse(PromAnswer, response).data.result

@@ -53,13 +53,34 @@ class UISettings(BaseSettings):
         description="Synthetic rows explained for the Model page's importance chart.",
     )
     monitoring_refresh_seconds: float = Field(
-        5.0, ge=1, description="How often the Monitoring page re-reads /metrics."
+        5.0, ge=1, description="How often the Monitoring page re-reads its figures."
+    )
+    prometheus_url: str | None = Field(
+        None,
+        description="Prometheus that scrapes the API: the Monitoring page then reads rates and "
+        "percentiles across every API pod from it, instead of one pod's /metrics.",
+    )
+    prometheus_selector: str = Field(
+        "",
+        description='PromQL label matchers that pick the API\'s series, e.g. job="model-api"; '
+        "empty = every model_api_* series Prometheus has.",
+    )
+    prometheus_rate_window: str = Field(
+        "2m",
+        pattern=r"^[1-9][0-9]*(ms|s|m|h)$",
+        description="Range of rate() and histogram_quantile() on the Monitoring page (at least "
+        "four scrape intervals, so every pod has samples in it).",
     )
 
     @property
     def base_url(self) -> str:
         """The API URL without a trailing slash."""
         return self.api_url.rstrip("/")
+
+    @property
+    def prometheus_base_url(self) -> str | None:
+        """The Prometheus URL without a trailing slash; None when none is configured."""
+        return self.prometheus_url.rstrip("/") if self.prometheus_url else None
 
     @property
     def shown_url(self) -> str:

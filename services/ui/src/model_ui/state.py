@@ -11,7 +11,7 @@ import os
 import pandas as pd
 import streamlit as st
 
-from model_ui.client import ApiClient
+from model_ui.client import ApiClient, PrometheusClient
 from model_ui.features import default_row, synthetic_rows
 from model_ui.schemas import ModelList, ModelMetadata, Scalar
 from model_ui.settings import UISettings
@@ -37,6 +37,19 @@ def _client(fingerprint: str) -> ApiClient:
 def client() -> ApiClient:
     """The process-wide client for the current settings."""
     return _client(_fingerprint())
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _prometheus(fingerprint: str) -> PrometheusClient | None:
+    del fingerprint  # only the cache key
+    settings = UISettings()
+    url = settings.prometheus_base_url
+    return PrometheusClient(url, settings) if url else None
+
+
+def prometheus() -> PrometheusClient | None:
+    """The Prometheus client when ``MODEL_UI_PROMETHEUS_URL`` is set, else None."""
+    return _prometheus(_fingerprint())
 
 
 @st.cache_data(ttl=METADATA_TTL, show_spinner=False, max_entries=64)

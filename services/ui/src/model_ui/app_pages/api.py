@@ -7,6 +7,7 @@ import json
 import streamlit as st
 
 from model_ui import layout, snippets, state
+from model_ui.text import md
 
 metadata = layout.selected_model()
 settings = state.settings()
@@ -14,9 +15,10 @@ base = settings.shown_url
 key = settings.api_key is not None
 row = state.form_values(metadata)
 
-st.title(f"API · {metadata.name}")
+st.title(f"API · {md(metadata.name)}")
 st.markdown(
-    f"Requests for version {metadata.version} with the values currently in the Predict form. "
+    f"Requests for version {md(metadata.version)} with the values in the Predict form "
+    "(features marked missing are sent as `null`). "
     f"Every endpoint is documented at [{base}/docs]({base}/docs)."
 )
 st.link_button("Open the API docs", f"{base}/docs", icon=":material/open_in_new:")

@@ -10,6 +10,7 @@ import streamlit as st
 from model_ui import csvbatch, layout, state
 from model_ui.client import ApiError
 from model_ui.schemas import ModelMetadata
+from model_ui.text import md
 
 # Stored as (model@version:file id, BatchResult), not as a BatchResult alone: Streamlit runs a
 # page file afresh each time, so the class differs between runs and isinstance() would fail.
@@ -86,11 +87,16 @@ def _show(metadata: ModelMetadata, result: BatchResult) -> None:
         st.dataframe(rejected[["row", "error"]], hide_index=True)
 
 
+def _names(columns: list[str]) -> str:
+    """Column names from the file or the bundle, comma-separated, shown as text."""
+    return ", ".join(md(name) for name in columns)
+
+
 metadata = layout.selected_model()
-st.title(f"Batch · {metadata.name}")
+st.title(f"Batch · {md(metadata.name)}")
 st.caption(
-    f"Version {metadata.version}. Upload a CSV whose header names the features: "
-    + ", ".join(metadata.feature_names)
+    f"Version {md(metadata.version)}. Upload a CSV whose header names the features: "
+    + _names(metadata.feature_names)
     + ". Empty cells are missing values. Rows go to the API in chunks of "
     f"{state.settings().batch_chunk_rows:,}."
 )
@@ -112,27 +118,27 @@ if uploaded is None:
 try:
     upload = csvbatch.parse_upload(uploaded.getvalue(), delimiter)
 except ValueError as exc:
-    st.error(f"**{uploaded.name} cannot be used:** {exc}", icon=":material/error:")
+    st.error(f"**{md(uploaded.name)} cannot be used:** {md(exc)}", icon=":material/error:")
     st.stop()
 
 check = csvbatch.check_columns(upload.header, metadata)
 if check.missing:
     st.error(
-        f"**{uploaded.name} lacks the feature column(s): {', '.join(check.missing)}.** "
-        "Nothing was sent. Columns found: " + ", ".join(upload.header),
+        f"**{md(uploaded.name)} lacks the feature column(s): {_names(check.missing)}.** "
+        "Nothing was sent. Columns found: " + _names(upload.header),
         icon=":material/error:",
     )
 if check.duplicated:
-    st.error(f"**Columns appear twice: {', '.join(check.duplicated)}.** Nothing was sent.")
+    st.error(f"**Columns appear twice: {_names(check.duplicated)}.** Nothing was sent.")
 if check.unknown:
     st.warning(
-        f"The model does not know the column(s) {', '.join(check.unknown)}; the API ignores them "
+        f"The model does not know the column(s) {_names(check.unknown)}; the API ignores them "
         "(they stay in the download)."
     )
 if not check.ok:
     st.stop()
 if not upload.rows:
-    st.warning(f"{uploaded.name} has a header but no rows.")
+    st.warning(f"{md(uploaded.name)} has a header but no rows.")
     st.stop()
 
 rows_text = f"{len(upload.rows):,} row{'s' if len(upload.rows) != 1 else ''}"

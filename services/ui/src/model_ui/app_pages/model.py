@@ -47,14 +47,18 @@ def _importance_space(metadata: ModelMetadata) -> str:
 
 
 metadata = layout.selected_model()
-st.title(f"Model · {metadata.name}")
+st.title(f"Model · {md(metadata.name)}")
 if metadata.description:
-    st.markdown(metadata.description)
+    st.markdown(md(metadata.description))  # the bundle's words, shown as text
 
 task, version, target = st.columns(3)
 task.metric("Task", metadata.task)
-version.metric("Version", metadata.version, help="Versions served: " + ", ".join(metadata.versions))
-target.metric("Target", metadata.target)
+version.metric(
+    "Version",
+    md(metadata.version),
+    help="Versions served: " + ", ".join(md(v) for v in metadata.versions),
+)
+target.metric("Target", md(metadata.target))
 
 st.subheader("Features")
 st.caption("In the order the model takes them; ranges are those seen in the training sample.")
@@ -62,7 +66,7 @@ st.dataframe(_features_table(metadata), hide_index=True)
 
 if metadata.labels:
     st.subheader("Classes")
-    st.markdown(" · ".join(f"`{label}`" for label in metadata.labels))
+    st.markdown(" · ".join(md(label) for label in metadata.labels))
 
 if metadata.outputs:
     st.subheader("Outputs")

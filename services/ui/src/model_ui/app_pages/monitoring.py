@@ -1,20 +1,38 @@
-"""Monitoring: live figures from the API's /metrics, refreshed on their own."""
+"""Monitoring: live figures of the API, refreshed on their own.
+
+With ``MODEL_UI_PROMETHEUS_URL`` they come from Prometheus, across every API pod it scrapes;
+without it, from the ``/metrics`` of the one API pod that answers each read, and the page says so.
+"""
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from datetime import datetime
 
 import pandas as pd
 import streamlit as st
 
 from model_ui import charts, layout, prom, state
-from model_ui.client import ApiError
+from model_ui.client import ApiError, PrometheusClient
+from model_ui.settings import UISettings
+from model_ui.text import md
 
 HISTORY = "monitoring_history"
-KEEP = 120  # scrapes kept per session for the charts
+KEEP = 120  # points per chart: reads kept per session, or steps asked of Prometheus
 
 Read = tuple[prom.Snapshot, prom.Window | None]  # a scrape and the window since the one before
+
+
+@dataclass(frozen=True)
+class Figures:
+    """One refresh: where the figures come from, totals, current rates, and the chart series."""
+
+    source: str
+    newest: prom.Snapshot
+    recent: prom.Window | None
+    rates: pd.DataFrame  # time, series, value
+    latency: pd.DataFrame  # time, series, value (milliseconds)
 
 
 def _history(url: str) -> list[Read]:
@@ -46,6 +64,147 @@ def _series(reads: list[Read]) -> tuple[pd.DataFrame, pd.DataFrame]:
     return pd.DataFrame(rates), pd.DataFrame(latency)
 
 
+def _trend_frames(trend: prom.Trend) -> tuple[pd.DataFrame, pd.DataFrame]:
+    def rows(
+        name: str, points: list[tuple[float, float]], scale: float = 1.0
+    ) -> list[dict[str, object]]:
+        return [
+            {"time": datetime.fromtimestamp(at), "series": name, "value": v * scale}
+            for at, v in points
+        ]
+
+    rates = rows("requests/s", trend.request_rate) + rows("errors/s", trend.error_rate)
+    latency = [
+        r for q, points in trend.latency.items() for r in rows(f"p{q * 100:g}", points, 1000)
+    ]
+    return pd.DataFrame(rates), pd.DataFrame(latency)
+
+
+def _from_one_pod() -> Figures | None:
+    """The /metrics of whichever API pod answers; rates between this read and the one before."""
+    client = state.client()
+    try:
+        text = client.metrics_text()
+    except ApiError as error:
+        layout.error_banner(error, "reading the API's /metrics")
+        return None
+    reads = _history(client.base_url)
+    newest = prom.parse(text, time.time())
+    recent = prom.window(newest, reads[-1][0]) if reads else None  # once per read, kept
+    reads.append((newest, recent))
+    del reads[:-KEEP]
+    rates, latency = _series(reads)
+    source = (
+        f"Read from `{client.base_url}/metrics` at {datetime.fromtimestamp(newest.at):%H:%M:%S}. "
+        "**These figures come from one API pod**, the one that answered this read: rates and "
+        "recent latency are between the last two reads, totals since that pod started. With "
+        "several API replicas each read may reach another pod and the rates and percentiles are "
+        "wrong; set `MODEL_UI_PROMETHEUS_URL` to read them from Prometheus across all pods."
+    )
+    return Figures(source, newest, recent, rates, latency)
+
+
+def _from_prometheus(prometheus: PrometheusClient, settings: UISettings) -> Figures | None:
+    """Every pod's series from Prometheus: rate() and histogram_quantile() over the window."""
+    queries = prom.Queries(settings.prometheus_selector, settings.prometheus_rate_window)
+    step = settings.monitoring_refresh_seconds
+    end = time.time()
+    try:
+        newest = prom.summed_snapshot(prometheus.query, queries, end)
+        trend = prom.trend(
+            lambda expr: prometheus.query_range(expr, end - KEEP * step, end, step),
+            queries,
+            end,
+            step,
+        )
+    except ApiError as error:
+        layout.error_banner(error, "reading the API's figures from Prometheus")
+        return None
+    if not newest.pods:
+        st.warning(
+            f"Prometheus at `{prometheus.base_url}` has no series `{queries.pods}`: check "
+            "that it scrapes the API and that `MODEL_UI_PROMETHEUS_SELECTOR` picks its job.",
+            icon=":material/search_off:",
+        )
+        return None
+    rates, latency = _trend_frames(trend)
+    pods = f"{newest.pods} API pod{'s' if newest.pods != 1 else ''}"
+    source = (
+        f"From Prometheus at `{prometheus.base_url}`, across the {pods} it scrapes, at "
+        f"{datetime.fromtimestamp(end):%H:%M:%S}: rates and latency percentiles over the last "
+        f"{settings.prometheus_rate_window}, totals summed over the pods' counters (each since "
+        "it started)."
+    )
+    return Figures(source, newest, trend.now(), rates, latency)
+
+
+def _ready(snapshot: prom.Snapshot) -> str:
+    if snapshot.pods is not None:
+        return f"{snapshot.ready or 0:.0f} of {snapshot.pods}"
+    return {None: "?", 1.0: "yes"}.get(snapshot.ready, "no")
+
+
+def _headline(figures: Figures) -> None:
+    newest, recent = figures.newest, figures.recent
+    cols = st.columns(4)
+    cols[0].metric("Requests/s", "–" if recent is None else f"{recent.request_rate:.2f}")
+    cols[1].metric("Errors/s (4xx+5xx)", "–" if recent is None else f"{recent.error_rate:.2f}")
+    cols[2].metric("In flight", f"{newest.in_flight:.0f}")
+    cols[3].metric("Ready" if newest.pods is None else "Pods ready", _ready(newest))
+    cols = st.columns(4)
+    cols[0].metric("Requests (total)", f"{newest.total_requests:,.0f}")
+    cols[1].metric("Errors (total)", f"{newest.failed_requests:,.0f}")
+    overall = newest.all_latency()
+    for col, q in zip(cols[2:], (0.5, 0.95), strict=True):
+        now = recent.latency.get(q) if recent else None
+        col.metric(
+            f"p{q * 100:g} latency",
+            _ms(now if now is not None else prom.quantile(q, overall)),
+            help="Recent when there was traffic, else since the API started.",
+        )
+
+
+def _charts(figures: Figures) -> None:
+    left, right = st.columns(2)
+    with left:
+        st.markdown("**Request and error rate**")
+        if figures.rates.empty:
+            st.caption("The chart starts with the next refresh.")
+        else:
+            st.altair_chart(charts.lines(figures.rates, "per second"), width="stretch")
+    with right:
+        st.markdown("**Latency percentiles**")
+        if figures.latency.empty:
+            st.caption("No requests to time yet.")
+        else:
+            st.altair_chart(charts.lines(figures.latency, "milliseconds"), width="stretch")
+
+
+def _predictions(snapshot: prom.Snapshot, name: str, version: str) -> pd.DataFrame:
+    """Predicted classes of one model version (each model has its own classes)."""
+    return pd.DataFrame(
+        [
+            {"model": f"{model} v{ver}", "label": label, "count": count}
+            for (model, ver, label), count in sorted(snapshot.predictions.items())
+            if model == name and ver == version
+        ],
+        columns=["model", "label", "count"],
+    )
+
+
+def _classes(snapshot: prom.Snapshot) -> None:
+    frame = layout.selection()
+    if frame.name is None or frame.version is None:
+        return
+    model = f"{md(frame.name)} version {md(frame.version)}"
+    st.markdown(f"**Predictions by class of {model}** (since the API started)")
+    predictions = _predictions(snapshot, frame.name, frame.version)
+    if predictions.empty:
+        st.caption("No class predictions of this model version yet (regression models have none).")
+    else:
+        st.altair_chart(charts.predicted_classes(predictions), width="stretch")
+
+
 def _routes(snapshot: prom.Snapshot) -> pd.DataFrame:
     rows = []
     for (route, method, status), count in sorted(snapshot.requests.items()):
@@ -63,71 +222,7 @@ def _routes(snapshot: prom.Snapshot) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _predictions(snapshot: prom.Snapshot) -> pd.DataFrame:
-    return pd.DataFrame(
-        [
-            {"model": f"{model} v{version}", "label": label, "count": count}
-            for (model, version, label), count in sorted(snapshot.predictions.items())
-        ],
-        columns=["model", "label", "count"],
-    )
-
-
-def live() -> None:
-    client = state.client()
-    try:
-        text = client.metrics_text()
-    except ApiError as error:
-        layout.error_banner(error, "reading the API's /metrics")
-        return
-    reads = _history(client.base_url)
-    newest = prom.parse(text, time.time())
-    recent = prom.window(newest, reads[-1][0]) if reads else None  # once per read, kept
-    reads.append((newest, recent))
-    del reads[:-KEEP]
-    overall = newest.all_latency()
-
-    st.caption(
-        f"Read from {client.base_url}/metrics at {datetime.fromtimestamp(newest.at):%H:%M:%S}; "
-        "rates and recent latency are between the last two reads; totals since the API started."
-    )
-    cols = st.columns(4)
-    cols[0].metric("Requests/s", "–" if recent is None else f"{recent.request_rate:.2f}")
-    cols[1].metric("Errors/s (4xx+5xx)", "–" if recent is None else f"{recent.error_rate:.2f}")
-    cols[2].metric("In flight", f"{newest.in_flight:.0f}")
-    cols[3].metric("Ready", {None: "?", 1.0: "yes"}.get(newest.ready, "no"))
-    cols = st.columns(4)
-    cols[0].metric("Requests (total)", f"{newest.total_requests:,.0f}")
-    cols[1].metric("Errors (total)", f"{newest.failed_requests:,.0f}")
-    for col, q in zip(cols[2:], (0.5, 0.95), strict=True):
-        now = recent.latency.get(q) if recent else None
-        col.metric(
-            f"p{q * 100:g} latency",
-            _ms(now if now is not None else prom.quantile(q, overall)),
-            help="Between the last two reads when there was traffic, else since the API started.",
-        )
-
-    rates, latency = _series(reads)
-    left, right = st.columns(2)
-    with left:
-        st.markdown("**Request and error rate**")
-        if rates.empty:
-            st.caption("The chart starts after the next refresh.")
-        else:
-            st.altair_chart(charts.lines(rates, "per second"), width="stretch")
-    with right:
-        st.markdown("**Latency percentiles**")
-        if latency.empty:
-            st.caption("No requests between reads yet.")
-        else:
-            st.altair_chart(charts.lines(latency, "milliseconds"), width="stretch")
-
-    st.markdown("**Predictions by class** (since the API started)")
-    predictions = _predictions(newest)
-    if predictions.empty:
-        st.caption("No classifier predictions yet.")
-    else:
-        st.altair_chart(charts.predicted_classes(predictions), width="stretch")
+def _tables(newest: prom.Snapshot) -> None:
     if newest.rows:
         st.markdown("**Rows scored per model**")
         st.dataframe(
@@ -148,7 +243,21 @@ def live() -> None:
         st.dataframe(_routes(newest), hide_index=True)
 
 
+def live() -> None:
+    settings = state.settings()
+    prometheus = state.prometheus()
+    figures = _from_one_pod() if prometheus is None else _from_prometheus(prometheus, settings)
+    if figures is None:
+        return
+    st.caption(figures.source)
+    _headline(figures)
+    _charts(figures)
+    _classes(figures.newest)
+    _tables(figures.newest)
+
+
 st.title("Monitoring")
 refresh = state.settings().monitoring_refresh_seconds
-st.markdown(f"Live figures from the model API's Prometheus metrics, refreshed every {refresh:g} s.")
+source = "Prometheus" if state.settings().prometheus_base_url else "the model API's /metrics"
+st.markdown(f"Live figures of the model API from {source}, refreshed every {refresh:g} s.")
 st.fragment(run_every=refresh)(live)()

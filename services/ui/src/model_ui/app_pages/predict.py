@@ -54,7 +54,7 @@ def _headline(metadata: ModelMetadata, result: Result) -> None:
         right.caption(f"{served_by} Regression models give a value, not class probabilities.")
         return
     if answer.probabilities is None:  # binary:hinge
-        left.metric(f"Predicted {target}", answer.label or "?")
+        left.metric(f"Predicted {target}", md(answer.label or "?"))
         right.caption(
             f"{served_by} This model gives a class without probabilities: its objective "
             f"({md(metadata.objective or 'binary:hinge')}) learns which side of a boundary a row "
@@ -64,7 +64,7 @@ def _headline(metadata: ModelMetadata, result: Result) -> None:
     probability = answer.probabilities.get(answer.label or "", 0.0)
     left.metric(
         f"Predicted {target}",
-        answer.label or "?",
+        md(answer.label or "?"),
         f"{probability:.1%} probability",
         delta_color="off",
         delta_arrow="off",
@@ -204,22 +204,31 @@ def _classifier_text(metadata: ModelMetadata, result: Result, total: float) -> t
     )
 
 
+def _warn_out_of_range(metadata: ModelMetadata, values: dict[str, Scalar]) -> None:
+    for feature in metadata.features:
+        if out_of_range(feature, values[feature.name]):
+            st.warning(  # numbers only: the value and range are the UI's own text
+                f"{md(feature.name)} = {values[feature.name]} is outside the "
+                f"{range_text(feature)}; the model has not seen such values, so treat the answer "
+                "with care."
+            )
+
+
+def _changed(result: Result, values: dict[str, Scalar]) -> list[str]:
+    """The features whose value differs from the one the stored answer was computed for."""
+    return [name for name, value in values.items() if result.row.get(name) != value]
+
+
 metadata = layout.selected_model()
 result_key = f"{metadata.name}@{metadata.version}"
-st.title(f"Predict · {metadata.name}")
-st.caption(f"Version {metadata.version} · {metadata.task} · {metadata.description or ''}")
+st.title(f"Predict · {md(metadata.name)}")
+st.caption(md(f"Version {metadata.version} · {metadata.task} · {metadata.description or ''}"))
 
-with st.form("predict-form"):
-    values = feature_inputs(metadata, state.form_values(metadata))
-    submitted = st.form_submit_button("Predict", type="primary", icon=":material/play_arrow:")
+# No st.form: every edit reruns the page, so an answer is only ever shown beside its own values.
+values = feature_inputs(metadata, state.form_values(metadata))
 state.remember_form(metadata, values)
-
-for feature in metadata.features:
-    if out_of_range(feature, values[feature.name]):
-        st.warning(
-            f"{feature.name} = {values[feature.name]} is outside the {range_text(feature)}; "
-            "the model has not seen such values, so treat the answer with care."
-        )
+_warn_out_of_range(metadata, values)
+submitted = st.button("Predict", type="primary", icon=":material/play_arrow:")
 
 if submitted:
     try:
@@ -232,7 +241,14 @@ if submitted:
 stored = st.session_state.get(RESULT)
 if isinstance(stored, tuple) and stored[0] == result_key:
     result: Result = stored[1]
-    if result.row != values:
-        st.info("The form changed since this answer; press Predict to score the new values.")
-    _headline(metadata, result)
-    _reasons(metadata, result)
+    changed = _changed(result, values)
+    if changed:
+        st.info(
+            "The form changed since the last answer ("
+            + ", ".join(md(name) for name in changed)
+            + "): press **Predict** to score these values.",
+            icon=":material/edit_note:",
+        )
+    else:
+        _headline(metadata, result)
+        _reasons(metadata, result)
