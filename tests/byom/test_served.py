@@ -339,3 +339,21 @@ def test_what_cannot_be_served_is_refused_by_name(
         package(replace(case, packaging=packaging), trained, folder)
     assert case.refused in str(refused.value)
     assert not (tmp_path / "models" / case.name).exists()
+
+
+def test_the_document_is_valid_and_every_model_is_typed(
+    client: httpx.Client, zoo: dict[str, Packaged]
+) -> None:
+    """The OpenAPI document of the whole zoo validates, and each model's typed example (its
+    defaults) scores; the typed request names every feature of the model."""
+    from openapi_spec_validator import validate
+
+    spec = client.get("/openapi.json").json()
+    validate(spec)
+    for name, packaged in zoo.items():
+        path = f"/v1/models/{name}/predict"
+        body = spec["paths"][path]["post"]["requestBody"]["content"]["application/json"]
+        example = body["example"]
+        assert sorted(example["instances"][0]) == sorted(map(str, packaged.trained.train.columns))
+        response = client.post(path, json=example)
+        assert response.status_code == 200, (name, response.text)
