@@ -55,6 +55,9 @@ _HEADERS_USED = frozenset(
     }
 )
 INTERNAL_ERROR_MESSAGE = "internal error; see the server log"
+# A body up to this size (a JSON request of a few hundred rows) may use the memory budget's
+# reserve (MODEL_API_MAX_BODY_MEMORY_BYTES' last part, Settings.body_memory_reserve).
+SMALL_BODY_BYTES = 64 * 1024
 # Request ids: a random per-process prefix and a counter: unique, and far cheaper than uuid4.
 _ID_PREFIX = uuid.uuid4().hex[:12]
 _ID_COUNTER = itertools.count(1)
@@ -209,13 +212,13 @@ class RequestMiddleware:
     def _admit(
         self, headers: dict[str, str], receive: Receive
     ) -> tuple[OverloadedError | None, RequestBody | None]:
-        """Admit a request now, or refuse it (503); a request with a body is admitted by the
-        bytes it declares, and counts among those served once its body is in (RequestBody
+        """Admit a request now, or refuse it (503). A request with a body holds the bytes that
+        have arrived (never the length it declares: a client that declares 8 MiB and sends
+        nothing holds nothing), and counts among those served once its body is in (RequestBody
         enters it then): a client still sending, or stalled, holds bytes and a deadline, no slot."""
         if not _has_body(headers):
             return self.admission.enter(), None
-        body = RequestBody(self.admission, receive, headers)
-        return body.hold_declared(), body
+        return None, RequestBody(self.admission, receive, headers)
 
     def _refusal(self, method: str, path: str, headers: dict[str, str]) -> ModelAPIError | None:
         """A reason to answer before the app runs: missing key (401) or oversized body (413)."""
@@ -252,11 +255,11 @@ def _has_body(headers: dict[str, str]) -> bool:
 
 def held_bytes(size: int, is_csv: bool) -> tuple[int, int]:
     """(memory, disk) bytes a body of ``size`` bytes holds: JSON and binary bodies are read into
-    memory; a CSV upload is spooled in memory up to CSV_SPOOL_MEMORY_BYTES, then all to /tmp (the
-    memory part is counted on, so the count never shrinks while the body arrives)."""
-    if not is_csv:
+    memory; a CSV upload is spooled in memory up to CSV_SPOOL_MEMORY_BYTES, then moved whole to
+    /tmp (``SpooledTemporaryFile`` rolls over and frees its buffer)."""
+    if not is_csv or size <= CSV_SPOOL_MEMORY_BYTES:
         return size, 0
-    return min(size, CSV_SPOOL_MEMORY_BYTES), size if size > CSV_SPOOL_MEMORY_BYTES else 0
+    return 0, size
 
 
 class Admission:
@@ -268,6 +271,10 @@ class Admission:
         self.max_request_bytes = settings.max_request_bytes
         self.max_csv_bytes = settings.max_csv_bytes
         self.memory_budget = settings.body_memory_budget
+        # Bodies past SMALL_BODY_BYTES may not use the last ``reserve`` bytes of the budget: kept
+        # for small bodies (a prediction of a few rows), so uploads that fill the budget and stall
+        # never refuse them.
+        self.reserve = settings.body_memory_reserve
         self.disk_budget = settings.body_disk_budget
         self.deadlines = BodyDeadlines(
             settings.body_timeout_seconds, settings.body_min_bytes_per_second
@@ -291,11 +298,15 @@ class Admission:
     def leave(self) -> None:
         self.in_flight -= 1
 
-    def hold(self, memory: int, disk: int) -> OverloadedError | None:
-        """Take ``memory`` and ``disk`` more bytes of the budgets, or refuse (503)."""
-        if memory and self.memory_held + memory > self.memory_budget:
+    def hold(self, memory: int, disk: int, size: int) -> OverloadedError | None:
+        """Take ``memory`` and ``disk`` more bytes of the budgets for a body that has reached
+        ``size`` bytes, or refuse (503)."""
+        budget = (
+            self.memory_budget if size <= SMALL_BODY_BYTES else self.memory_budget - self.reserve
+        )
+        if memory and self.memory_held + memory > budget:
             return OverloadedError(
-                f"server busy: request bodies would hold more than {self.memory_budget} bytes "
+                f"server busy: request bodies would hold more than {budget} bytes "
                 "of memory (MODEL_API_MAX_BODY_MEMORY_BYTES); retry after 1 second"
             )
         if disk and self.disk_held + disk > self.disk_budget:
@@ -321,7 +332,6 @@ class RequestBody:
         "_receive",
         "admission",
         "arriving",
-        "declared",
         "disk",
         "entered",
         "is_csv",
@@ -338,9 +348,6 @@ class RequestBody:
     def __init__(self, admission: Admission, receive: Receive, headers: dict[str, str]) -> None:
         self.admission = admission
         self._receive = receive
-        declared = headers.get("content-length", "")
-        # Without a length (chunked), the bytes are held as they arrive.
-        self.declared = int(declared) if declared.isdigit() else None
         self.is_csv = bare_media_type(headers.get("content-type", "")) in CSV_MEDIA_TYPES
         self.limit = admission.max_csv_bytes if self.is_csv else admission.max_request_bytes
         self.received = self.memory = self.disk = 0
@@ -351,14 +358,9 @@ class RequestBody:
         self.window_bytes = 0
         admission.deadlines.watch(self)
 
-    def hold_declared(self) -> OverloadedError | None:
-        """Hold the declared length in the budgets before a byte is read; refuse (503) if it
-        does not fit, so the client learns it before sending the body."""
-        return None if self.declared is None else self._hold(self.declared)
-
     def _hold(self, size: int) -> OverloadedError | None:
         memory, disk = held_bytes(size, self.is_csv)
-        refusal = self.admission.hold(memory - self.memory, disk - self.disk)
+        refusal = self.admission.hold(memory - self.memory, disk - self.disk, size)
         if refusal is None:
             self.memory, self.disk = memory, disk
         return refusal
@@ -383,19 +385,27 @@ class RequestBody:
         size = len(message.get("body", b""))
         self.received += size
         self.window_bytes += size
-        if self.declared is None:
-            # Past its size limit the body gets its 413 from the app, not a 503 from here.
-            refusal = self._hold(min(self.received, self.limit))
-            if refusal is not None:
-                self._stop_arriving()
-                raise refusal
+        # Past its size limit the body gets its 413 from the app, not a 503 from here.
+        self._raise_if(self._hold(min(self.received, self.limit)))
         if not message.get("more_body", False):
             self._stop_arriving()
-            refusal = self.admission.enter()
-            if refusal is not None:
-                raise refusal
+            self._raise_if(self.admission.enter())
             self.entered = True
         return message
+
+    def _raise_if(self, refusal: OverloadedError | None) -> None:
+        """Raise ``refusal`` (if any) with no frame keeping a reference to it.
+
+        A frame holding the exception it raises makes a reference cycle (the traceback holds the
+        frame), and the app's frames on that traceback hold the body read so far: megabytes per
+        refused upload, kept until the cyclic collector runs, which the API runs rarely."""
+        if refusal is None:
+            return
+        self._stop_arriving()
+        try:
+            raise refusal
+        finally:
+            del refusal
 
     def time_out(self) -> None:
         """Called by BodyDeadlines while the app waits for more of a body that stopped coming."""
@@ -463,10 +473,9 @@ class BodyDeadlines:
         self._timer = loop.call_later(self.tick, self._check) if self._watched else None
 
     def timeout_error(self, body: RequestBody) -> RequestTimeoutError:
-        of = "" if body.declared is None else f" of {body.declared}"
         return RequestTimeoutError(
             f"request body too slow: fewer than {self.required} bytes arrived in "
-            f"{self.period:g} seconds ({body.received}{of} bytes received; "
+            f"{self.period:g} seconds ({body.received} bytes received; "
             "MODEL_API_BODY_TIMEOUT_SECONDS, MODEL_API_BODY_MIN_BYTES_PER_SECOND); "
             "the connection is closed"
         )

@@ -150,6 +150,13 @@ class Settings(BaseSettings):
         return self.max_body_memory_bytes or 32 * self.largest_body_in_memory
 
     @property
+    def body_memory_reserve(self) -> int:
+        """The part of the memory budget only bodies up to 64 KiB may use (16 MiB: 256 of
+        them), so that uploads filling the rest never refuse a small prediction; never so much
+        that the largest body would not fit the rest."""
+        return max(0, min(16 * MiB, self.body_memory_budget - self.largest_body_in_memory))
+
+    @property
     def body_disk_budget(self) -> int:
         """MODEL_API_MAX_BODY_DISK_BYTES, or its default."""
         if self.max_body_disk_bytes is None:
