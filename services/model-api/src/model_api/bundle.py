@@ -166,8 +166,12 @@ class BundleMetadata(BaseModel):
             raise ValueError("a multiclass model needs class_labels with 3 or more entries")
         if self.outputs is not None:
             output_names = [o.name for o in self.outputs]
-            if self.task != "regression" or len(output_names) < 2:
-                raise ValueError("outputs lists the 2 or more outputs of a regression model")
+            one_quantile = len(self.outputs) == 1 and self.outputs[0].quantile is not None
+            if self.task != "regression" or (len(output_names) < 2 and not one_quantile):
+                raise ValueError(
+                    "outputs lists the 2 or more outputs of a regression model (or the one "
+                    "quantile of a quantile model)"
+                )
             if len(set(output_names)) != len(output_names):
                 raise ValueError("output names must be unique")
         if self.objective is not None and self.objective not in OBJECTIVES:
@@ -190,7 +194,8 @@ class BundleMetadata(BaseModel):
 
     @property
     def output_names(self) -> list[str]:
-        """Names of a multi-output regressor's outputs; empty for single-output models."""
+        """Names of a multi-output regressor's outputs (a quantile model's, even one); empty
+        for other single-output models."""
         return [o.name for o in self.outputs or []]
 
     @property
@@ -432,7 +437,8 @@ def _infer_task(booster: xgb.Booster) -> Task:
 
 
 def _output_specs(served: ModelObjective, targets: list[str]) -> list[OutputSpec] | None:
-    """Name each output of a multi-output regressor (None for a single output).
+    """Name each output of a multi-output regressor or quantile model (None for a single
+    output of any other model).
 
     Quantiles are named by their alpha; targets by the names given, else ``<target>_<i>``.
     """

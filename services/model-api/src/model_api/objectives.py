@@ -197,7 +197,7 @@ class ModelObjective:
 
     objective: Objective
     outputs: int  # values per row: 1, or num_target of a multi-output regressor
-    quantiles: list[float] | None  # reg:quantileerror: the alphas, in output order
+    quantiles: list[float] | None  # reg:quantileerror: the alphas (one or more), in output order
 
 
 def learner_config(booster: xgb.Booster) -> dict[str, Any]:
@@ -224,7 +224,9 @@ def model_objective(booster: xgb.Booster) -> ModelObjective:
             "served; package one classifier per label"
         )
     quantiles = _quantile_alphas(learner) if name == "reg:quantileerror" else None
-    return ModelObjective(objective, outputs, quantiles if outputs > 1 else None)
+    # A quantile model names its outputs by their alphas, one alpha too: its value is that
+    # quantile, not a mean, and the answer must say which.
+    return ModelObjective(objective, outputs, quantiles)
 
 
 def _quantile_alphas(learner: dict[str, Any]) -> list[float]:

@@ -74,7 +74,8 @@ class ModelRuntime:
         # multi:softmax predicts class indexes, binary:logitraw raw scores: take their margins
         # and compute the probabilities they were trained for.
         self._margin = self.objective.from_margin
-        self._outputs = max(1, len(metadata.output_names))
+        # Named outputs (several targets, or quantiles, even one) are served as [N, T].
+        self._outputs = len(metadata.output_names)
         self._labels_only = not self.objective.probabilities  # binary:hinge
         # XGBoost sorts each row's quantile predictions, so the quantiles never cross.
         self._sorted_outputs = self.objective.name == "reg:quantileerror"
@@ -111,7 +112,7 @@ class ModelRuntime:
         task = self.metadata.task
         if task == "regression":
             values = self._raw(matrix).astype(np.float64)
-            if self._outputs > 1:
+            if self._outputs:
                 return Prediction(values=values.reshape(matrix.shape[0], self._outputs))
             return Prediction(values=values.reshape(-1))
         if self._labels_only:  # binary:hinge: XGBoost's 0/1 is the class index
@@ -158,5 +159,8 @@ class ModelRuntime:
             chosen = np.argmax(proba, axis=1) if proba is not None else np.zeros(len(matrix), int)
             picked = contribs[np.arange(len(matrix)), chosen]
             return Contributions(picked[:, :-1], picked[:, -1], chosen)
+        if self._outputs:  # one named output (a single quantile): its own trees explain it
+            trees = np.zeros(len(matrix), dtype=np.intp) if self._sorted_outputs else None
+            return Contributions(contribs[:, :-1], contribs[:, -1], None, 0, trees)
         explained = None if self.metadata.task == "regression" else np.ones(len(matrix), int)
         return Contributions(contribs[:, :-1], contribs[:, -1], explained)
