@@ -460,3 +460,47 @@ def test_a_missing_repository_is_reported_without_its_path(tmp_path: Path) -> No
     assert nowhere.failures == {
         "<repository>": "the model repository does not exist or is not a folder"
     }
+
+
+def test_the_cli_packages_a_multi_target_model_as_save_bundle_does(tmp_path: Path) -> None:
+    """One --target per target of a multi-target regressor: the outputs are named by them and
+    the bundle equals save_bundle's for the same model and sample."""
+    from sklearn.datasets import load_linnerud
+
+    data = load_linnerud(as_frame=True)  # 3 exercises -> Weight, Waist, Pulse
+    booster = xgb.train(PARAMS, xgb.DMatrix(data.data, label=data.target), num_boost_round=4)
+    targets = list(data.target.columns)
+    booster.save_model(tmp_path / "model.json")
+    data.frame.to_csv(tmp_path / "sample.csv", index=False)  # features and targets, as exported
+    arguments = ["bundle", "--model", str(tmp_path / "model.json"), "--sample"]
+    arguments += [str(tmp_path / "sample.csv"), "--name", "fitness", "--output"]
+    arguments += [str(tmp_path / "cli" / "1")]
+    assert cli_main([*arguments, *(a for t in targets for a in ("--target", t))]) == 0
+    from_cli = json.loads((tmp_path / "cli" / "1" / "metadata.json").read_text())
+    assert [o["name"] for o in from_cli["outputs"]] == targets
+    save_bundle(
+        booster,
+        data.data,
+        tmp_path / "api" / "1",
+        name="fitness",
+        target=targets,
+        target_sample=data.target,
+        model_format="json",
+    )
+    from_api = json.loads((tmp_path / "api" / "1" / "metadata.json").read_text())
+    for metadata in (from_cli, from_api):
+        metadata.pop("created_at")
+    assert from_cli == from_api
+
+
+def test_checking_a_bundle_leaves_no_metric_series(
+    tmp_path: Path, booster: xgb.Booster, features: pd.DataFrame
+) -> None:
+    """save_bundle and validate build the server's objects but serve nothing: no series
+    labelled with the bundle's path may appear in the process's metrics."""
+    from prometheus_client import generate_latest
+
+    folder = tmp_path / "unique-folder-name" / "1"
+    save_bundle(booster, features, folder, name="checked")
+    assert cli_main(["validate", str(folder)]) == 0
+    assert "unique-folder-name" not in generate_latest().decode()

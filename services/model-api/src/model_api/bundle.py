@@ -31,6 +31,7 @@ from model_api.objectives import (
     ModelObjective,
     Objective,
     Task,
+    learner_config,
     model_objective,
     quantile_name,
 )
@@ -201,10 +202,12 @@ class BundleMetadata(BaseModel):
     @property
     def primary_output(self) -> int:
         """The output explained and watched by default: the median quantile, else the first."""
-        for index, output in enumerate(self.outputs or []):
-            if output.quantile == 0.5:
-                return index
-        return 0
+        return primary_output(self.outputs)
+
+
+def primary_output(outputs: list[OutputSpec] | None) -> int:
+    """Index of the median quantile among ``outputs``, else 0."""
+    return next((i for i, o in enumerate(outputs or []) if o.quantile == 0.5), 0)
 
 
 def sha256_of(path: Path) -> str:
@@ -429,13 +432,6 @@ def _booster_of(model: Any) -> xgb.Booster:
     raise TypeError(f"expected an xgboost Booster or sklearn wrapper, got {type(model).__name__}")
 
 
-def _infer_task(booster: xgb.Booster) -> Task:
-    """The model's task, from the objectives table; BundleError naming a refused objective."""
-    task = model_objective(booster).objective.task
-    assert task is not None  # model_objective refuses objectives without one
-    return task
-
-
 def _output_specs(served: ModelObjective, targets: list[str]) -> list[OutputSpec] | None:
     """Name each output of a multi-output regressor or quantile model (None for a single
     output of any other model).
@@ -518,15 +514,14 @@ def save_bundle(
     try:
         sample = _model_columns(booster, sample)
         served = model_objective(booster)
-        task = task or _infer_task(booster)
+        task = task or served.objective.task
+        assert task is not None  # model_objective refuses objectives without a task
         targets = [target] if isinstance(target, str) else [str(t) for t in target]
         outputs = _output_specs(served, targets)
         if class_labels is None and task != "regression" and hasattr(model, "classes_"):
             class_labels = [str(c) for c in model.classes_]
         if task == "multiclass" and class_labels is None:
-            num_class = int(
-                json.loads(booster.save_config())["learner"]["learner_model_param"]["num_class"]
-            )
+            num_class = int(learner_config(booster)["learner_model_param"]["num_class"])
             class_labels = [str(i) for i in range(num_class)]
         features = infer_features(sample, category_orders(booster, sample, categories or {}))
         for feature in features:
@@ -596,8 +591,7 @@ def _primary_deciles(
     the first target's)."""
     if task != "regression" or target_sample is None:
         return None
-    primary = next((i for i, o in enumerate(outputs or []) if o.quantile == 0.5), 0)
-    return _target_deciles(target_sample, primary)
+    return _target_deciles(target_sample, primary_output(outputs))
 
 
 BUNDLE_FILES = frozenset({METADATA_FILE, *MODEL_FILES})
@@ -766,8 +760,7 @@ def check_model_matches(
             f"{served.objective.task} ({name})"
         )
     if metadata.task == "multiclass":
-        config = json.loads(booster.save_config())
-        num_class = int(config["learner"]["learner_model_param"]["num_class"])
+        num_class = int(learner_config(booster)["learner_model_param"]["num_class"])
         if num_class != len(metadata.labels):
             raise BundleError(
                 f"bundle {label}: model has {num_class} classes, metadata lists "

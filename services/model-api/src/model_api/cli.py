@@ -59,14 +59,18 @@ def _bundle(args: argparse.Namespace) -> int:
             *(args.categorical or []),
         }
         sample = pd.read_csv(args.sample, dtype=dict.fromkeys(text_columns, str))
-        target = sample.pop(args.target) if args.target in sample.columns else None
+        targets: list[str] = args.target or ["target"]
+        present = [t for t in targets if t in sample.columns]
+        # The target's values (all targets' for a multi-target model) give the drift deciles.
+        target = sample[present] if len(present) > 1 else sample[present[0]] if present else None
+        sample = sample.drop(columns=present)
         metadata = save_bundle(
             booster,
             sample,
             args.output,
             name=args.name,
             version=args.version,
-            target=args.target or "target",
+            target=targets[0] if len(targets) == 1 else targets,
             class_labels=args.class_labels.split(",") if args.class_labels else None,
             task=args.task,
             description=args.description,
@@ -153,7 +157,12 @@ def build_parser() -> argparse.ArgumentParser:
     bundle.add_argument("--sample", required=True, help="CSV sample of the training features")
     bundle.add_argument("--name", required=True)
     bundle.add_argument("--version", default="1")
-    bundle.add_argument("--target", help="target column (dropped from the sample if present)")
+    bundle.add_argument(
+        "--target",
+        action="append",
+        help="target column (dropped from the sample if present); repeat it for each target of "
+        "a multi-target regressor, in model order",
+    )
     bundle.add_argument("--task", choices=["binary", "multiclass", "regression"])
     bundle.add_argument("--class-labels", help="comma-separated class names, index order")
     bundle.add_argument(

@@ -154,9 +154,15 @@ class ModelRegistry:
         )  # fmt: skip
 
     def _load_one(
-        self, name: str, folder_version: str | None, path: Path, label: str | None = None
+        self,
+        name: str,
+        folder_version: str | None,
+        path: Path,
+        label: str | None = None,
+        observed: bool = True,
     ) -> LoadedModel:
-        """Everything a served model needs, built from its bundle (no metrics, no logs)."""
+        """Everything a served model needs, built from its bundle (no logs; its metric series
+        only when ``observed``: a bundle that is only checked must leave none behind)."""
         label = label or (name if folder_version is None else f"{name}/{folder_version}")
         metadata, booster = load_bundle(path, label=label, root=self.settings.model_repository)
         version = folder_version or metadata.version
@@ -167,7 +173,7 @@ class ModelRegistry:
             direct=self.settings.direct_predict,
         )
         encoder = FeatureEncoder(metadata)
-        observe = _observer(name, version, metadata, encoder)
+        observe = _observer(name, version, metadata, encoder) if observed else _unobserved
         batcher = MicroBatcher(
             runtime.predict,
             observe,
@@ -272,9 +278,13 @@ def check_bundle(
     """
     registry = ModelRegistry(Settings(model_repository=repository or folder))
     label = label or str(folder)
-    model = registry._load_one(label, None, folder, label=label)
+    model = registry._load_one(label, None, folder, label=label, observed=False)
     model.batcher.close()
     return model.metadata
+
+
+def _unobserved(matrix: np.ndarray, prediction: Prediction, seconds: float) -> None:
+    """The observer of a model that is checked, never served."""
 
 
 def _observer(
