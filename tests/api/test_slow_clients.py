@@ -3,6 +3,7 @@ held, uploads are admitted by the bytes they hold, and nobody else is locked out
 
 from __future__ import annotations
 
+import contextlib
 import json
 import select
 import socket
@@ -264,10 +265,9 @@ def test_unfinished_uploads_hold_no_more_memory_than_the_budget(
         peak = 0
         for _ in range(40):
             sock = connect(server)
-            try:
-                sock.sendall(request_head(8 * MiB) + part)  # 7 of 8 MiB, then nothing more
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # refused (503) and closed while it was still sending
+            # 7 of 8 MiB, then nothing more; past the budget refused (503) while still sending
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                sock.sendall(request_head(8 * MiB) + part)
             stalled_sockets.append(sock)
             peak = max(peak, rss_bytes(server))
         held = value(scrape(server), "model_api_http_body_bytes", where="memory")
