@@ -43,6 +43,9 @@ HTTP_CONNECTIONS_CLOSED = Counter(
     "(header_timeout, header_too_large).",
     ["reason"],
 )
+# Both reasons exist from the start, so a rate over them reads 0, not "no data".
+for _reason in ("header_timeout", "header_too_large"):
+    HTTP_CONNECTIONS_CLOSED.labels(_reason)
 INFERENCE_REQUESTS = Counter(
     "model_api_inference_requests_total",
     "Prediction and explanation requests that reached a model, by protocol and endpoint.",
