@@ -21,6 +21,9 @@ from tests.support import Server, running_api
 from tests.ui.helpers import api_json, chart_data, form_values, open_app, texts
 
 QUANTILES = "diabetes-quantiles"
+OFF_MEDIAN = "diabetes-quantiles-off-median"  # no 0.5: its nearest inside quantiles are 0.45, 0.55
+ENDS = "diabetes-interval"  # two quantiles: an interval and no central value
+ONE_QUANTILE = "diabetes-q0.9"
 FITNESS = "fitness"
 POISSON = "diabetes-poisson"
 TUMOUR = "tumour"
@@ -61,6 +64,21 @@ def objectives_api(
             x,
             {"target": "progression"},
         ),
+        **{
+            name: (
+                _train(
+                    {"objective": "reg:quantileerror", "quantile_alpha": alphas},
+                    xgb.DMatrix(x, label=y),
+                ),
+                x,
+                {"target": "progression"},
+            )
+            for name, alphas in (
+                (OFF_MEDIAN, [0.1, 0.45, 0.55, 0.9]),
+                (ENDS, [0.1, 0.9]),
+                (ONE_QUANTILE, [0.9]),
+            )
+        },
         FITNESS: (
             _train({"objective": "reg:squarederror"}, xgb.DMatrix(xl, label=yl)),
             xl,
@@ -106,9 +124,18 @@ def _predict(model: str, row: dict[str, float] | None = None) -> Any:
     return at
 
 
-def _answer(api: Server, model: str, row: dict[str, Any], verb: str = "predict") -> Any:
-    body = api_json(api, "POST", f"/v1/models/{model}/{verb}", json={"instances": [row]})
+def _answer(
+    api: Server, model: str, row: dict[str, Any], verb: str = "predict", **params: str
+) -> Any:
+    body = api_json(
+        api, "POST", f"/v1/models/{model}/{verb}", json={"instances": [row]}, params=params
+    )
     return body["predictions" if verb == "predict" else "explanations"][0]
+
+
+def _drawn(at: Any) -> dict[str, float]:
+    """The contributions the bars show, by feature."""
+    return {r["feature"]: r["contribution"] for r in chart_data(at)[-1] if "feature" in r}
 
 
 def test_quantile_model_shows_its_interval_around_the_median(api: Server) -> None:
@@ -138,6 +165,57 @@ def test_quantile_row_whose_trees_cross_says_whose_trees_are_explained(api: Serv
     at = _predict(QUANTILES, records[crossing])
     other = explained[crossing]["margin_output"]
     assert f"For this row the trees of {other} came out where q0.5 belongs" in texts(at)
+
+
+def test_quantile_headline_and_bars_are_about_the_same_quantile(api: Server) -> None:
+    at = _predict(OFF_MEDIAN)
+    row = form_values(at)
+    values = _answer(api, OFF_MEDIAN, row)["values"]
+    assert [(m.label, m.value) for m in at.metric] == [
+        ("Predicted progression (q0.45)", f"{values['q0.45']:,.2f}")
+    ]
+    explained = _answer(api, OFF_MEDIAN, row, "explain", output="q0.45")
+    default = _answer(api, OFF_MEDIAN, row, "explain")  # the API's own pick: the first, q0.1
+    assert default["explained_output"] == "q0.1"
+    assert default["contributions"] != pytest.approx(explained["contributions"])
+    assert _drawn(at) == pytest.approx(explained["contributions"])
+    assert "SHAP contributions to the q0.45 quantile in units of **progression**" in texts(at)
+
+
+def test_two_quantiles_show_an_interval_and_no_central_value(api: Server) -> None:
+    at = _predict(ENDS)
+    row = form_values(at)
+    values = _answer(api, ENDS, row)["values"]
+    interval = f"{values['q0.1']:,.2f} to {values['q0.9']:,.2f}"
+    assert [(m.label, m.value) for m in at.metric] == [("Interval of progression", interval)]
+    shown = texts(at)
+    assert f"**Interval {interval}**: the model's q0.1 and q0.9 quantiles" in shown
+    assert "no central value is shown; the bars below explain q0.1, the lowest" in shown
+    explained = _answer(api, ENDS, row, "explain", output="q0.1")
+    assert _drawn(at) == pytest.approx(explained["contributions"])
+    assert "SHAP contributions to the q0.1 quantile" in shown
+
+
+def test_one_quantile_model_is_shown_as_that_quantile_not_a_central_value(api: Server) -> None:
+    at = _predict(ONE_QUANTILE)
+    row = form_values(at)
+    answer = _answer(api, ONE_QUANTILE, row)
+    shown = texts(at)
+    assert "Interval" not in shown
+    assert len(at.metric) == 1 and "not a central value" in shown
+    if api_json(api, "GET", f"/v1/models/{ONE_QUANTILE}").get("outputs"):
+        # The API names the one quantile like any quantile model's: {"values": {"q0.9": ...}}.
+        assert at.metric[0].label == "Predicted progression (q0.9)"
+        assert at.metric[0].value == f"{answer['values']['q0.9']:,.2f}"
+        assert "The model's **0.9 quantile** of progression, not a central value" in shown
+        assert "90% of outcomes for a row like this to fall below it and 10% above" in shown
+        assert "SHAP contributions to the q0.9 quantile in units of **progression**" in shown
+    else:  # an API from before it named a single quantile: a bare value, no alpha
+        assert at.metric[0].label == "Predicted progression (a quantile)"
+        assert at.metric[0].value == f"{answer['value']:,.2f}"
+        assert "one quantile of progression, not a central value" in shown
+    explained = _answer(api, ONE_QUANTILE, row, "explain")
+    assert _drawn(at) == pytest.approx(explained["contributions"])
 
 
 def test_multi_target_model_shows_each_target(api: Server) -> None:
