@@ -18,12 +18,20 @@ import xgboost as xgb
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_linnerud
 
 from tests.support import Server, running_api
-from tests.ui.helpers import api_json, chart_data, form_values, open_app, texts
+from tests.ui.helpers import (
+    answering_like_an_older_api,
+    api_json,
+    chart_data,
+    form_values,
+    open_app,
+    texts,
+)
 
 QUANTILES = "diabetes-quantiles"
 OFF_MEDIAN = "diabetes-quantiles-off-median"  # no 0.5: its nearest inside quantiles are 0.45, 0.55
 ENDS = "diabetes-interval"  # two quantiles: an interval and no central value
 ONE_QUANTILE = "diabetes-q0.9"
+PLAIN = "diabetes"  # squared error: contributions add up to the value
 FITNESS = "fitness"
 POISSON = "diabetes-poisson"
 TUMOUR = "tumour"
@@ -83,6 +91,11 @@ def objectives_api(
             _train({"objective": "reg:squarederror"}, xgb.DMatrix(xl, label=yl)),
             xl,
             {"target": list(yl.columns)},
+        ),
+        PLAIN: (
+            _train({"objective": "reg:squarederror"}, xgb.DMatrix(x, label=y)),
+            x,
+            {"target": "progression"},
         ),
         POISSON: (
             _train({"objective": "count:poisson"}, xgb.DMatrix(x, label=y)),
@@ -268,6 +281,33 @@ def test_binary_explanation_says_which_class_the_bars_are_about(api: Server) -> 
     )
     probability = answer["probabilities"]["benign"]
     assert f"a probability of {probability:.1%} for benign" in shown
+
+
+@pytest.mark.parametrize(
+    ("model", "said", "not_said"),
+    [
+        (PLAIN, "SHAP contributions in units of **progression**", "softmax"),
+        (FITNESS, "SHAP contributions in units of **Weight**", "softmax"),
+        # A log link: the contributions add up to the log of the value, not to the value.
+        (POISSON, "SHAP contributions to the model's **raw score** (margin)", "in units of **"),
+        (TUMOUR, "the bars explain its **log-odds score for", "in units of"),
+    ],
+)
+def test_explanation_from_an_api_that_does_not_name_its_space(
+    monkeypatch: pytest.MonkeyPatch, objectives_api: Server, model: str, said: str, not_said: str
+) -> None:
+    omitted = frozenset({"explanation", "output_space", "space_name", "margin_to_value"})
+    with answering_like_an_older_api(objectives_api, omitted) as url:
+        monkeypatch.setenv("MODEL_UI_API_URL", url)
+        monkeypatch.delenv("MODEL_UI_API_KEY", raising=False)
+        at = _predict(model)
+        explained = httpx.post(
+            f"{url}/v1/models/{model}/explain", json={"instances": [form_values(at)]}, timeout=30
+        ).json()
+    assert "output_space" not in explained and explained["explanations"]
+    shown = texts(at)
+    assert said in shown
+    assert not_said not in shown
 
 
 def test_model_card_names_the_outputs_and_the_explanation_space(api: Server) -> None:

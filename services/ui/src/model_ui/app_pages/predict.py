@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import streamlit as st
@@ -182,7 +183,10 @@ def _explanation_text(metadata: ModelMetadata, result: Result) -> tuple[str, str
     explained = result.explanation
     row = explained.explanations[0]
     total = row.base_value + sum(row.contributions.values())
-    if explained.output_space == "value":
+    space = explained.output_space or _space_by_task(metadata, row, total)
+    if space == "margin" and metadata.task == "regression":
+        return _regression_margin_text(metadata, row, total)
+    if space == "value":
         target, to = row.explained_output or metadata.target, ""
         if metadata.quantiles and row.explained_output:
             target, to = metadata.target, f" to the {md(row.explained_output)} quantile"
@@ -192,9 +196,38 @@ def _explanation_text(metadata: ModelMetadata, result: Result) -> tuple[str, str
             f"together they give {total:,.2f}.",
             f"contribution to {target}",
         )
-    if explained.output_space in ("log", "logit"):
-        return _link_text(explained.output_space, explained.space_name or "", row, total)
+    if space in ("log", "logit"):
+        return _link_text(space, explained.space_name or "", row, total)
     return _classifier_text(metadata, result, total)
+
+
+def _space_by_task(metadata: ModelMetadata, row: RowExplanation, total: float) -> str:
+    """An older API does not name the space: a classifier's contributions add up to its margin,
+    a regressor's to its value, unless they do not (a log link), and then to its margin."""
+    if metadata.task != "regression":
+        return "margin"
+    served = row.explained_value if row.explained_value is not None else row.value
+    if served is None and row.values and row.explained_output:
+        served = row.values.get(row.explained_output)
+    if served is None or math.isclose(total, served, rel_tol=1e-3, abs_tol=1e-6):
+        return "value"
+    return "margin"
+
+
+def _regression_margin_text(
+    metadata: ModelMetadata, row: RowExplanation, total: float
+) -> tuple[str, str]:
+    """A regressor whose contributions do not add up to its value, from an API that does not
+    say how the two relate."""
+    objective = md(metadata.objective or "its objective")
+    return (
+        f"SHAP contributions to the model's **raw score** (margin). Starting from the average "
+        f"{row.base_value:+.3f}, the red bars raise and the blue bars lower it; they add up to "
+        f"{total:+.3f}, which the model's objective ({objective}) turns into the prediction. "
+        "This API does not say how, so the bars are not in units of "
+        f"{md(metadata.target)}.",
+        "contribution to the raw score",
+    )
 
 
 def _link_text(space: str, space_name: str, row: RowExplanation, total: float) -> tuple[str, str]:
