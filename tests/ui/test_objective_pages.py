@@ -338,3 +338,16 @@ def test_batch_of_a_quantile_model_has_a_number_column_per_quantile(api: Server)
     np.testing.assert_allclose(
         table[columns].to_numpy(), [list(p["values"].values()) for p in scored], rtol=1e-12
     )
+
+
+def test_batch_of_a_hinge_classifier_says_why_it_has_no_probabilities(api: Server) -> None:
+    frame = load_breast_cancer(as_frame=True).data[TUMOUR_FEATURES].head(4)
+    at = open_app("batch", model=HINGE)
+    at.file_uploader[0].set_value(("rows.csv", frame.to_csv(index=False).encode(), "text/csv"))
+    at.run()
+    next(b for b in at.button if b.label.startswith("Score")).click().run()
+    assert not at.exception
+    assert api_json(api, "GET", f"/v1/models/{HINGE}")["probabilities"] is False
+    table = next(d.value for d in at.dataframe if "label" in d.value.columns)
+    assert not [c for c in table.columns if c.startswith("proba_")]
+    assert "This model gives a class without probabilities" in texts(at)

@@ -82,7 +82,7 @@ def _headline(metadata: ModelMetadata, result: Result) -> None:
         left.metric(f"Predicted {target}", f"{answer.value:,.2f}")
         right.caption(f"{served_by} Regression models give a value, not class probabilities.")
         return
-    if answer.probabilities is None:  # binary:hinge
+    if not metadata.probabilities or answer.probabilities is None:  # binary:hinge
         left.metric(f"Predicted {target}", md(answer.label or "?"))
         right.caption(
             f"{served_by} This model gives a class without probabilities: its objective "
