@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import io
+import json
 import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -109,3 +114,50 @@ def small_classifier() -> tuple[Any, Any]:
     model = xgb.XGBClassifier(n_estimators=5, max_depth=2, enable_categorical=True, n_jobs=1)
     model.fit(frame, target)
     return model, frame
+
+
+@contextmanager
+def answering_like_an_older_api(server: Server, omitted: frozenset[str]) -> Iterator[str]:
+    """A real HTTP server on a loopback port in front of ``server`` that answers as an older API
+    would: the real answers, with the top-level JSON fields ``omitted`` left out. Yields its URL."""
+
+    class Forward(BaseHTTPRequestHandler):
+        def _forward(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            headers = {k: v for k, v in self.headers.items() if k.lower() in FORWARDED}
+            answer = httpx.request(
+                self.command, server.url + self.path, content=body, headers=headers, timeout=30
+            )
+            content = answer.content
+            if answer.headers.get("content-type", "").startswith("application/json"):
+                parsed = answer.json()
+                if isinstance(parsed, dict):
+                    parsed = {k: v for k, v in parsed.items() if k not in omitted}
+                content = json.dumps(parsed).encode()
+            self.send_response(answer.status_code)
+            self.send_header("Content-Type", answer.headers.get("content-type", "text/plain"))
+            self.send_header("Content-Length", str(len(content)))
+            self.end_headers()
+            self.wfile.write(content)
+
+        def do_GET(self) -> None:
+            self._forward()
+
+        def do_POST(self) -> None:
+            self._forward()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # quiet: the test output is for the test
+
+    proxy = ThreadingHTTPServer(("127.0.0.1", 0), Forward)
+    thread = threading.Thread(target=proxy.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{proxy.server_address[1]}"
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+        thread.join(timeout=10)
+
+
+FORWARDED = frozenset({"content-type", "x-api-key", "accept"})

@@ -94,6 +94,23 @@ def test_batch_scores_in_chunks_and_offers_the_file(
     assert downloaded[0]["island"] == "Torgersen" and downloaded[0]["note"] == "first"
 
 
+def test_the_result_names_the_columns_the_api_ignored(ui_env: Server) -> None:
+    header = 'island,sex,bill_length_mm,bill_depth_mm,flipper_length_mm,body_mass_g,note,"€, (a,b)"'
+    upload = f"{header}\nDream,female,46.5,17.9,192,3500,x,y\n".encode()
+    at = open_app("batch")
+    at.file_uploader[0].set_value(("odd.csv", upload, "text/csv")).run()
+    next(b for b in at.button if b.label.startswith("Score")).click().run()
+    assert not at.exception
+    said = httpx.post(
+        f"{ui_env.url}/v1/models/penguin-species/predict",
+        content=upload,
+        headers={"Content-Type": "text/csv"},
+        timeout=30,
+    ).headers["x-ignored-columns"]
+    assert said == "note,%E2%82%AC%2C%20(a%2Cb)"  # percent-encoded by the API
+    assert "The API ignored the column(s) note, €, (a,b): the model does not take them" in texts(at)
+
+
 def test_missing_columns_are_named_before_anything_is_sent(ui_env: Server) -> None:
     at = open_app("batch")
     at.file_uploader[0].set_value(

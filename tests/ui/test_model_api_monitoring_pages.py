@@ -184,3 +184,32 @@ def test_snippets_for_a_keyed_api_with_boolean_and_integer_features(
     with redirect_stdout(printed):
         exec(python, {})  # noqa: S102
     assert printed.getvalue().strip() == str(expected["predictions"][0])
+
+
+def test_v2_snippet_sends_missing_integers_and_booleans_as_the_api_takes_them(
+    monkeypatch: pytest.MonkeyPatch, keyed_api: Server
+) -> None:
+    monkeypatch.setenv("MODEL_UI_API_URL", keyed_api.url)
+    monkeypatch.setenv("MODEL_UI_API_KEY", API_KEY)
+    at = open_app(model=MIXED_MODEL)
+    at.multiselect(key=f"missing:{MIXED_MODEL}:1").set_value(["count", "flag"]).run()
+    at.switch_page("app_pages/api.py").run()
+    assert not at.exception
+    curl, _, v2, _, _ = (c.value for c in at.code)
+    row = json.loads(curl.split("-d '", 1)[1].rstrip("'"))["instances"][0]
+    assert row["count"] is None and row["flag"] is None
+    inputs = {i["name"]: i for i in json.loads(v2.split("-d '", 1)[1].rstrip("'"))["inputs"]}
+    assert [inputs[name]["data"] for name in ("count", "flag")] == [[None], [None]]
+
+    answer = _run_bash(v2, MODEL_API_KEY=API_KEY)
+    assert "outputs" in answer, answer  # the API took it (a refusal is {"error": ...})
+    expected = api_json(
+        keyed_api,
+        "POST",
+        f"/v1/models/{MIXED_MODEL}/predict",
+        json={"instances": [row]},
+        headers={"X-API-Key": API_KEY},
+    )["predictions"][0]
+    outputs = {o["name"]: o["data"] for o in answer["outputs"]}
+    assert outputs["predict"] == [expected["label"]]
+    assert outputs["predict_proba"] == pytest.approx(list(expected["probabilities"].values()))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -43,18 +44,27 @@ def pods(
 @pytest.fixture(scope="module")
 def prometheus_url(pods: list[Server], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Prometheus on a free loopback port, scraping both pods each second as job ``JOB``."""
-    folder = tmp_path_factory.mktemp("ui-prometheus")
+    with running_prometheus(pods, JOB, tmp_path_factory.mktemp("ui-prometheus")) as url:
+        yield url
+
+
+@contextmanager
+def running_prometheus(
+    targets: list[Server], job: str, folder: Path, scrape_itself: bool = False
+) -> Iterator[str]:
+    """Prometheus on a free loopback port, scraping ``targets`` each second as ``job`` (and,
+    with ``scrape_itself``, its own /metrics: a target that is not the API)."""
+    port = free_port()
+    jobs = [(job, [urlsplit(p.url).netloc for p in targets])]
+    if scrape_itself:
+        jobs.append(("prometheus", [f"127.0.0.1:{port}"]))
     config = {
         "global": {"scrape_interval": "1s", "scrape_timeout": "1s"},
         "scrape_configs": [
-            {
-                "job_name": JOB,
-                "static_configs": [{"targets": [urlsplit(p.url).netloc for p in pods]}],
-            }
+            {"job_name": name, "static_configs": [{"targets": hosts}]} for name, hosts in jobs
         ],
     }
     (folder / "prometheus.yml").write_text(yaml.safe_dump(config))
-    port = free_port()
     server = start_server(
         [tool("prometheus"), f"--config.file={folder / 'prometheus.yml'}",
          f"--storage.tsdb.path={folder / 'data'}", f"--web.listen-address=127.0.0.1:{port}",
@@ -178,7 +188,10 @@ def test_a_selector_that_matches_nothing_is_named(
     at = open_app("monitoring", model=SPECIES)
     assert not at.exception and not at.metric
     warning = plain(at.warning[0].value)
-    assert 'has no series `model_api_ready{job="no-such-job"}`' in warning
+    assert (
+        'has no series `up{job="no-such-job"} and on (job) model_api_ready{job="no-such-job"}`'
+        in warning
+    )
     assert "MODEL_UI_PROMETHEUS_SELECTOR" in warning
 
 
@@ -197,3 +210,30 @@ def test_an_unreachable_prometheus_gets_a_banner(
     )
     assert f"URL tried: `{gone}/api/v1/query`" in banner
     assert [s.value for s in at.sidebar.success] == ["Ready · 2 models"]  # the API itself is fine
+
+
+def test_a_pod_whose_scrape_fails_still_counts(
+    monkeypatch: pytest.MonkeyPatch,
+    pods: list[Server],
+    classifiers_repository: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    job = "ui-monitoring-pod-down"
+    doomed = start_api(classifiers_repository, tmp_path_factory.mktemp("doomed-pod-logs"))
+    folder = tmp_path_factory.mktemp("ui-prometheus-pod-down")
+    try:
+        with running_prometheus([pods[0], doomed], job, folder, scrape_itself=True) as url:
+            _wait_for(url, "count(up == 1)", 3)  # both pods and Prometheus itself scraped
+            doomed.stop()
+            _wait_for(url, f"count(up{{job='{job}'}} == 0)", 1)  # Prometheus saw it down
+            monkeypatch.setenv("MODEL_UI_API_URL", pods[0].url)
+            monkeypatch.setenv("MODEL_UI_PROMETHEUS_URL", url)
+            # The job's pods; with no selector, the API's (Prometheus' own target is no pod).
+            for selector in (f'job="{job}"', ""):
+                monkeypatch.setenv("MODEL_UI_PROMETHEUS_SELECTOR", selector)
+                at = open_app("monitoring", model=SPECIES)
+                assert not at.error, [e.value for e in at.error]
+                assert {m.label: m.value for m in at.metric}["Pods ready"] == "1 of 2", selector
+                assert "across the 2 API pods it scrapes" in texts(at)
+    finally:
+        doomed.stop()

@@ -18,9 +18,20 @@ import xgboost as xgb
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_linnerud
 
 from tests.support import Server, running_api
-from tests.ui.helpers import api_json, chart_data, form_values, open_app, texts
+from tests.ui.helpers import (
+    answering_like_an_older_api,
+    api_json,
+    chart_data,
+    form_values,
+    open_app,
+    texts,
+)
 
 QUANTILES = "diabetes-quantiles"
+OFF_MEDIAN = "diabetes-quantiles-off-median"  # no 0.5: its nearest inside quantiles are 0.45, 0.55
+ENDS = "diabetes-interval"  # two quantiles: an interval and no central value
+ONE_QUANTILE = "diabetes-q0.9"
+PLAIN = "diabetes"  # squared error: contributions add up to the value
 FITNESS = "fitness"
 POISSON = "diabetes-poisson"
 TUMOUR = "tumour"
@@ -61,10 +72,30 @@ def objectives_api(
             x,
             {"target": "progression"},
         ),
+        **{
+            name: (
+                _train(
+                    {"objective": "reg:quantileerror", "quantile_alpha": alphas},
+                    xgb.DMatrix(x, label=y),
+                ),
+                x,
+                {"target": "progression"},
+            )
+            for name, alphas in (
+                (OFF_MEDIAN, [0.1, 0.45, 0.55, 0.9]),
+                (ENDS, [0.1, 0.9]),
+                (ONE_QUANTILE, [0.9]),
+            )
+        },
         FITNESS: (
             _train({"objective": "reg:squarederror"}, xgb.DMatrix(xl, label=yl)),
             xl,
             {"target": list(yl.columns)},
+        ),
+        PLAIN: (
+            _train({"objective": "reg:squarederror"}, xgb.DMatrix(x, label=y)),
+            x,
+            {"target": "progression"},
         ),
         POISSON: (
             _train({"objective": "count:poisson"}, xgb.DMatrix(x, label=y)),
@@ -106,9 +137,18 @@ def _predict(model: str, row: dict[str, float] | None = None) -> Any:
     return at
 
 
-def _answer(api: Server, model: str, row: dict[str, Any], verb: str = "predict") -> Any:
-    body = api_json(api, "POST", f"/v1/models/{model}/{verb}", json={"instances": [row]})
+def _answer(
+    api: Server, model: str, row: dict[str, Any], verb: str = "predict", **params: str
+) -> Any:
+    body = api_json(
+        api, "POST", f"/v1/models/{model}/{verb}", json={"instances": [row]}, params=params
+    )
     return body["predictions" if verb == "predict" else "explanations"][0]
+
+
+def _drawn(at: Any) -> dict[str, float]:
+    """The contributions the bars show, by feature."""
+    return {r["feature"]: r["contribution"] for r in chart_data(at)[-1] if "feature" in r}
 
 
 def test_quantile_model_shows_its_interval_around_the_median(api: Server) -> None:
@@ -116,14 +156,14 @@ def test_quantile_model_shows_its_interval_around_the_median(api: Server) -> Non
     row = form_values(at)
     values = _answer(api, QUANTILES, row)["values"]
     metric = at.metric[0]
-    assert metric.label == "Predicted progression (q0\\.5)"
+    assert metric.label == "Predicted progression (q0.5)"
     assert metric.value == f"{values['q0.5']:,.2f}"
     shown = texts(at)
     assert f"**Interval {values['q0.05']:,.2f} to {values['q0.95']:,.2f}**" in shown
-    assert "q0\\.05 and q0\\.95 quantiles. It expects 90% of outcomes" in shown
+    assert "q0.05 and q0.95 quantiles. It expects 90% of outcomes" in shown
     quantiles, contributions = chart_data(at)
     assert {r["quantile"]: r["value"] for r in quantiles} == pytest.approx(values)
-    assert "SHAP contributions to the q0\\.5 quantile in units of **progression**" in shown
+    assert "SHAP contributions to the q0.5 quantile in units of **progression**" in shown
     assert len([r for r in contributions if "feature" in r]) == 10
 
 
@@ -136,8 +176,59 @@ def test_quantile_row_whose_trees_cross_says_whose_trees_are_explained(api: Serv
     )["explanations"]
     crossing = next(i for i, e in enumerate(explained) if e["margin_output"] != "q0.5")
     at = _predict(QUANTILES, records[crossing])
-    other = explained[crossing]["margin_output"].replace(".", "\\.")
-    assert f"For this row the trees of {other} came out where q0\\.5 belongs" in texts(at)
+    other = explained[crossing]["margin_output"]
+    assert f"For this row the trees of {other} came out where q0.5 belongs" in texts(at)
+
+
+def test_quantile_headline_and_bars_are_about_the_same_quantile(api: Server) -> None:
+    at = _predict(OFF_MEDIAN)
+    row = form_values(at)
+    values = _answer(api, OFF_MEDIAN, row)["values"]
+    assert [(m.label, m.value) for m in at.metric] == [
+        ("Predicted progression (q0.45)", f"{values['q0.45']:,.2f}")
+    ]
+    explained = _answer(api, OFF_MEDIAN, row, "explain", output="q0.45")
+    default = _answer(api, OFF_MEDIAN, row, "explain")  # the API's own pick: the first, q0.1
+    assert default["explained_output"] == "q0.1"
+    assert default["contributions"] != pytest.approx(explained["contributions"])
+    assert _drawn(at) == pytest.approx(explained["contributions"])
+    assert "SHAP contributions to the q0.45 quantile in units of **progression**" in texts(at)
+
+
+def test_two_quantiles_show_an_interval_and_no_central_value(api: Server) -> None:
+    at = _predict(ENDS)
+    row = form_values(at)
+    values = _answer(api, ENDS, row)["values"]
+    interval = f"{values['q0.1']:,.2f} to {values['q0.9']:,.2f}"
+    assert [(m.label, m.value) for m in at.metric] == [("Interval of progression", interval)]
+    shown = texts(at)
+    assert f"**Interval {interval}**: the model's q0.1 and q0.9 quantiles" in shown
+    assert "no central value is shown; the bars below explain q0.1, the lowest" in shown
+    explained = _answer(api, ENDS, row, "explain", output="q0.1")
+    assert _drawn(at) == pytest.approx(explained["contributions"])
+    assert "SHAP contributions to the q0.1 quantile" in shown
+
+
+def test_one_quantile_model_is_shown_as_that_quantile_not_a_central_value(api: Server) -> None:
+    at = _predict(ONE_QUANTILE)
+    row = form_values(at)
+    answer = _answer(api, ONE_QUANTILE, row)
+    shown = texts(at)
+    assert "Interval" not in shown
+    assert len(at.metric) == 1 and "not a central value" in shown
+    if api_json(api, "GET", f"/v1/models/{ONE_QUANTILE}").get("outputs"):
+        # The API names the one quantile like any quantile model's: {"values": {"q0.9": ...}}.
+        assert at.metric[0].label == "Predicted progression (q0.9)"
+        assert at.metric[0].value == f"{answer['values']['q0.9']:,.2f}"
+        assert "The model's **0.9 quantile** of progression, not a central value" in shown
+        assert "90% of outcomes for a row like this to fall below it and 10% above" in shown
+        assert "SHAP contributions to the q0.9 quantile in units of **progression**" in shown
+    else:  # an API from before it named a single quantile: a bare value, no alpha
+        assert at.metric[0].label == "Predicted progression (a quantile)"
+        assert at.metric[0].value == f"{answer['value']:,.2f}"
+        assert "one quantile of progression, not a central value" in shown
+    explained = _answer(api, ONE_QUANTILE, row, "explain")
+    assert _drawn(at) == pytest.approx(explained["contributions"])
 
 
 def test_multi_target_model_shows_each_target(api: Server) -> None:
@@ -192,6 +283,33 @@ def test_binary_explanation_says_which_class_the_bars_are_about(api: Server) -> 
     assert f"a probability of {probability:.1%} for benign" in shown
 
 
+@pytest.mark.parametrize(
+    ("model", "said", "not_said"),
+    [
+        (PLAIN, "SHAP contributions in units of **progression**", "softmax"),
+        (FITNESS, "SHAP contributions in units of **Weight**", "softmax"),
+        # A log link: the contributions add up to the log of the value, not to the value.
+        (POISSON, "SHAP contributions to the model's **raw score** (margin)", "in units of **"),
+        (TUMOUR, "the bars explain its **log-odds score for", "in units of"),
+    ],
+)
+def test_explanation_from_an_api_that_does_not_name_its_space(
+    monkeypatch: pytest.MonkeyPatch, objectives_api: Server, model: str, said: str, not_said: str
+) -> None:
+    omitted = frozenset({"explanation", "output_space", "space_name", "margin_to_value"})
+    with answering_like_an_older_api(objectives_api, omitted) as url:
+        monkeypatch.setenv("MODEL_UI_API_URL", url)
+        monkeypatch.delenv("MODEL_UI_API_KEY", raising=False)
+        at = _predict(model)
+        explained = httpx.post(
+            f"{url}/v1/models/{model}/explain", json={"instances": [form_values(at)]}, timeout=30
+        ).json()
+    assert "output_space" not in explained and explained["explanations"]
+    shown = texts(at)
+    assert said in shown
+    assert not_said not in shown
+
+
 def test_model_card_names_the_outputs_and_the_explanation_space(api: Server) -> None:
     at = open_app("model", model=FITNESS)
     shown = texts(at)
@@ -220,3 +338,16 @@ def test_batch_of_a_quantile_model_has_a_number_column_per_quantile(api: Server)
     np.testing.assert_allclose(
         table[columns].to_numpy(), [list(p["values"].values()) for p in scored], rtol=1e-12
     )
+
+
+def test_batch_of_a_hinge_classifier_says_why_it_has_no_probabilities(api: Server) -> None:
+    frame = load_breast_cancer(as_frame=True).data[TUMOUR_FEATURES].head(4)
+    at = open_app("batch", model=HINGE)
+    at.file_uploader[0].set_value(("rows.csv", frame.to_csv(index=False).encode(), "text/csv"))
+    at.run()
+    next(b for b in at.button if b.label.startswith("Score")).click().run()
+    assert not at.exception
+    assert api_json(api, "GET", f"/v1/models/{HINGE}")["probabilities"] is False
+    table = next(d.value for d in at.dataframe if "label" in d.value.columns)
+    assert not [c for c in table.columns if c.startswith("proba_")]
+    assert "This model gives a class without probabilities" in texts(at)

@@ -265,10 +265,19 @@ class ApiClient(_HttpClient):
         return self._parse(PredictResponse, response)
 
     def explain(
-        self, name: str, version: str | None, instances: list[dict[str, Scalar]]
+        self,
+        name: str,
+        version: str | None,
+        instances: list[dict[str, Scalar]],
+        output: str | None = None,
     ) -> ExplainResponse:
+        """Contributions per row; ``output`` picks a multi-output model's output to explain
+        (None: the API's default, the exact median quantile, else the first output)."""
         response = self._send(
-            "POST", f"{_model_path(name, version)}/explain", json={"instances": instances}
+            "POST",
+            f"{_model_path(name, version)}/explain",
+            json={"instances": instances},
+            params={"output": output} if output is not None else None,
         )
         return self._parse(ExplainResponse, response)
 

@@ -32,7 +32,7 @@ class Snapshot:
     rows: dict[tuple[str, str], float] = field(default_factory=dict)  # model, version
     in_flight: float = 0.0
     ready: float | None = None  # one pod: its model_api_ready; Prometheus: how many pods are ready
-    pods: int | None = None  # how many pods the figures add up (None: the one that answered)
+    pods: int | None = None  # how many pods Prometheus scrapes (None: the one that answered)
 
     @property
     def total_requests(self) -> float:
@@ -201,8 +201,16 @@ class Queries:
         return f"sum{grouping} ({self.series(metric)})"
 
     @property
-    def pods(self) -> str:
-        return self.series("ready")
+    def targets(self) -> str:
+        """One ``up`` series per API pod Prometheus scrapes, answering or not: a pod whose scrape
+        fails loses its other series, so counting those would forget it. Only the jobs that
+        expose the API's series count (an empty selector would take every target's ``up``)."""
+        inner = self.matchers.strip().strip(",")
+        return f"up{{{inner}}} and on (job) {self.series('ready')}"
+
+    @property
+    def ready(self) -> str:
+        return self.summed("ready")
 
     @property
     def request_rate(self) -> str:
@@ -257,7 +265,8 @@ def summed_snapshot(query: Query, queries: Queries, at: float) -> Snapshot:
     )
     errors = _table(query(queries.summed("errors_total", "kind")), "kind")
     in_flight = _table(query(queries.summed("http_requests_in_flight")))
-    ready = [value for s in query(queries.pods) if (value := s.number()) is not None]
+    targets = query(queries.targets)
+    ready = _table(query(queries.ready))
     return Snapshot(
         at=at,
         requests={(r, m, s): v for (r, m, s), v in requests.items()},
@@ -266,8 +275,8 @@ def summed_snapshot(query: Query, queries: Queries, at: float) -> Snapshot:
         predictions={(m, ver, label): v for (m, ver, label), v in predictions.items()},
         rows={(m, ver): v for (m, ver), v in rows.items()},
         in_flight=sum(in_flight.values()),
-        ready=sum(ready),
-        pods=len(ready),
+        ready=sum(ready.values()),
+        pods=len(targets),
     )
 
 

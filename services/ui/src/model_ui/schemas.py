@@ -47,7 +47,7 @@ class Output(_Lenient):
 class ExplanationSpace(_Lenient):
     """What the explain endpoint's contributions add up to (see the API's README)."""
 
-    output_space: str = "margin"
+    output_space: str | None = None  # older APIs omit it: the pages fall back by task
     space_name: str | None = None
     margin_to_value: str | None = None
 

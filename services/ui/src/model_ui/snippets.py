@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from model_ui.schemas import ModelMetadata, Scalar
+from model_ui.schemas import Feature, ModelMetadata, Scalar
 
 V2_DATATYPES = {"numeric": "FP32", "integer": "INT64", "boolean": "BOOL", "categorical": "BYTES"}
+# INT64 and BOOL data have no null: the API takes a missing number or boolean as FP32 null.
+MISSING_DATATYPE = "FP32"
 KEY_VARIABLE = "MODEL_API_KEY"
 
 
@@ -35,6 +37,13 @@ def _curl(url: str, content_type: str, key: bool, data: str) -> str:
     return " \\\n".join(lines)
 
 
+def _v2_datatype(feature: Feature, value: Scalar) -> str:
+    """The feature's V2 datatype; a missing integer or boolean goes as FP32 null."""
+    if value is None and feature.type in ("integer", "boolean"):
+        return MISSING_DATATYPE
+    return V2_DATATYPES[feature.type]
+
+
 def v2_request(metadata: ModelMetadata, row: dict[str, Scalar]) -> dict[str, Any]:
     """An Open Inference Protocol request: one [1]-shaped input per feature."""
     inputs = []
@@ -46,7 +55,7 @@ def v2_request(metadata: ModelMetadata, row: dict[str, Scalar]) -> dict[str, Any
             {
                 "name": feature.name,
                 "shape": [1],
-                "datatype": V2_DATATYPES[feature.type],
+                "datatype": _v2_datatype(feature, value),
                 "data": [value],
             }
         )

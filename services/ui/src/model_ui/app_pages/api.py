@@ -34,7 +34,8 @@ st.code(snippets.python_predict(base, metadata, row, key), language="python")
 st.subheader("Open Inference Protocol (V2)")
 st.caption(
     "The same row as one input per feature, as KServe, MLServer and Triton clients send it; "
-    "categorical values as BYTES."
+    "categorical values as BYTES, and a missing integer or boolean as FP32 `null` (INT64 and "
+    "BOOL data have no null)."
 )
 st.code(snippets.curl_v2(base, metadata, row, key), language="bash")
 with st.expander("V2 request body (JSON)"):

@@ -24,6 +24,7 @@ class BatchResult:
     scored_rows: int
     total_rows: int
     failure: ApiError | None
+    ignored: list[str]  # the columns the API said it ignored
 
 
 def _score(metadata: ModelMetadata, upload: csvbatch.Upload, file_name: str) -> BatchResult:
@@ -33,6 +34,7 @@ def _score(metadata: ModelMetadata, upload: csvbatch.Upload, file_name: str) -> 
     progress = st.progress(0.0, text=f"Scoring {total:,} rows…")
     header: list[str] = []
     scored: list[list[str]] = []
+    ignored: list[str] = []
     failure = None
     done = 0
     for offset, rows in csvbatch.chunks(upload.rows, size):
@@ -41,6 +43,7 @@ def _score(metadata: ModelMetadata, upload: csvbatch.Upload, file_name: str) -> 
                 metadata.name, metadata.version, csvbatch.to_csv(upload.header, rows)
             )
             header, lines = csvbatch.parse_scores(answer.text, offset)
+            ignored = ignored or answer.ignored_columns  # every chunk has the same header
         except ApiError as error:
             failure = error
             break
@@ -52,7 +55,7 @@ def _score(metadata: ModelMetadata, upload: csvbatch.Upload, file_name: str) -> 
         progress.progress(done / total, text=f"Scored {done:,} of {total:,} rows")
     progress.empty()
     frame = csvbatch.assemble(upload, header, scored) if header else pd.DataFrame()
-    return BatchResult(file_name, frame, done, total, failure)
+    return BatchResult(file_name, frame, done, total, failure, ignored)
 
 
 def _show(metadata: ModelMetadata, result: BatchResult) -> None:
@@ -67,6 +70,18 @@ def _show(metadata: ModelMetadata, result: BatchResult) -> None:
     rejected = result.frame[result.frame["error"] != ""]
     accepted = len(result.frame) - len(rejected)
     st.success(f"Scored {accepted:,} of {result.total_rows:,} rows; {len(rejected):,} rejected.")
+    if result.ignored:
+        st.info(
+            f"The API ignored the column(s) {_names(result.ignored)}: the model does not take "
+            "them. They stay in the download.",
+            icon=":material/visibility_off:",
+        )
+    if metadata.task != "regression" and not metadata.probabilities:
+        st.caption(
+            f"This model gives a class without probabilities (its objective, "
+            f"{md(metadata.objective or 'binary:hinge')}, learns which side of a boundary a row "
+            "falls on), so each row has a label and no `proba_` columns."
+        )
     stem = result.file_name.rsplit(".", 1)[0]
     st.download_button(
         "Download the scored CSV",

@@ -122,7 +122,7 @@ def _from_prometheus(prometheus: PrometheusClient, settings: UISettings) -> Figu
         return None
     if not newest.pods:
         st.warning(
-            f"Prometheus at `{prometheus.base_url}` has no series `{queries.pods}`: check "
+            f"Prometheus at `{prometheus.base_url}` has no series `{queries.targets}`: check "
             "that it scrapes the API and that `MODEL_UI_PROMETHEUS_SELECTOR` picks its job.",
             icon=":material/search_off:",
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import streamlit as st
@@ -13,6 +14,7 @@ from model_ui.form import feature_inputs
 from model_ui.schemas import (
     ExplainResponse,
     ModelMetadata,
+    Output,
     PredictResponse,
     RowExplanation,
     Scalar,
@@ -22,6 +24,7 @@ from model_ui.text import md
 # Stored as (model@version, Result). Streamlit runs a page file afresh each time, so Result is a
 # new class in every run and isinstance() on an answer stored in an earlier run would fail.
 RESULT = "prediction"
+QUANTILE_OBJECTIVE = "reg:quantileerror"
 
 
 @dataclass(frozen=True)
@@ -31,10 +34,28 @@ class Result:
     explanation: ExplainResponse
 
 
+def _central(quantiles: list[Output]) -> Output | None:
+    """The quantile nearest the median among those strictly inside the interval; None when
+    there is none (a model of two quantiles gives an interval, not a central value)."""
+    inside = quantiles[1:-1]
+    return min(inside, key=lambda o: abs((o.quantile or 0.0) - 0.5)) if inside else None
+
+
+def _explained_output(metadata: ModelMetadata) -> str | None:
+    """The quantile the bars explain: the one headlined, else the lowest; None for other models
+    (the API's default)."""
+    quantiles = metadata.quantiles
+    if not quantiles:
+        return None
+    return (_central(quantiles) or quantiles[0]).name
+
+
 def _score(metadata: ModelMetadata, row: dict[str, Scalar]) -> Result:
     client = state.client()
     predicted = client.predict(metadata.name, metadata.version, [row])
-    explained = client.explain(metadata.name, metadata.version, [row])
+    explained = client.explain(
+        metadata.name, metadata.version, [row], output=_explained_output(metadata)
+    )
     return Result(row, predicted, explained)
 
 
@@ -49,11 +70,19 @@ def _headline(metadata: ModelMetadata, result: Result) -> None:
         return
     left, right = st.columns([1, 2])
     target = md(metadata.target)
+    if metadata.task == "regression" and metadata.objective == QUANTILE_OBJECTIVE:
+        # An older API serves a model of one quantile as a bare value, without its alpha.
+        left.metric(f"Predicted {target} (a quantile)", f"{answer.value:,.2f}")
+        right.caption(
+            f"{served_by} This is a quantile model: the value is one quantile of {target}, not "
+            "a central value (this API does not say which)."
+        )
+        return
     if metadata.task == "regression":
         left.metric(f"Predicted {target}", f"{answer.value:,.2f}")
         right.caption(f"{served_by} Regression models give a value, not class probabilities.")
         return
-    if answer.probabilities is None:  # binary:hinge
+    if not metadata.probabilities or answer.probabilities is None:  # binary:hinge
         left.metric(f"Predicted {target}", md(answer.label or "?"))
         right.caption(
             f"{served_by} This model gives a class without probabilities: its objective "
@@ -76,23 +105,50 @@ def _headline(metadata: ModelMetadata, result: Result) -> None:
 
 
 def _quantile_headline(metadata: ModelMetadata, values: dict[str, float], served_by: str) -> None:
-    """The quantile nearest the median, and the interval from the lowest quantile to the highest,
-    with their alphas."""
+    """The interval from the lowest quantile to the highest, with their alphas, and the quantile
+    nearest the median when one lies between them."""
     quantiles = metadata.quantiles
-    middle = min(quantiles, key=lambda o: abs((o.quantile or 0.0) - 0.5))
+    if len(quantiles) == 1:
+        _one_quantile_headline(metadata, quantiles[0], values[quantiles[0].name], served_by)
+        return
+    target = md(metadata.target)
     low, high = quantiles[0], quantiles[-1]
-    left, right = st.columns([1, 2])
-    left.metric(
-        f"Predicted {md(metadata.target)} ({md(middle.name)})", f"{values[middle.name]:,.2f}"
-    )
+    central = _central(quantiles)
+    interval = f"{values[low.name]:,.2f} to {values[high.name]:,.2f}"
     share = (high.quantile or 0.0) - (low.quantile or 0.0)
-    right.markdown(
-        f"**Interval {values[low.name]:,.2f} to {values[high.name]:,.2f}**: the model's "
-        f"{md(low.name)} and {md(high.name)} quantiles. It expects {share:.0%} of outcomes for a "
-        "row like this to fall between them."
+    left, right = st.columns([1, 2])
+    text = (
+        f"the model's {md(low.name)} and {md(high.name)} quantiles. It expects {share:.0%} of "
+        "outcomes for a row like this to fall between them."
     )
+    if central is not None:
+        left.metric(f"Predicted {target} ({md(central.name)})", f"{values[central.name]:,.2f}")
+        right.markdown(f"**Interval {interval}**: {text}")
+    else:
+        left.metric(f"Interval of {target}", interval)
+        right.markdown(
+            f"**Interval {interval}**: {text} The model has no quantile between them, so no "
+            f"central value is shown; the bars below explain {md(low.name)}, the lowest."
+        )
     right.caption(served_by)
     st.altair_chart(charts.quantiles(values, quantiles), width="stretch")
+
+
+def _one_quantile_headline(
+    metadata: ModelMetadata, quantile: Output, value: float, served_by: str
+) -> None:
+    """A model of one quantile: that quantile, said to be one, and no interval."""
+    target = md(metadata.target)
+    alpha = quantile.quantile or 0.0
+    left, right = st.columns([1, 2])
+    left.metric(f"Predicted {target} ({md(quantile.name)})", f"{value:,.2f}")
+    right.markdown(
+        f"The model's **{alpha:g} quantile** of {target}, not a central value: it expects "
+        f"{alpha * 100:g}% of outcomes for a row like this to fall below it and "
+        f"{(1 - alpha) * 100:g}% above. The model predicts this one quantile, so there is no "
+        "interval."
+    )
+    right.caption(served_by)
 
 
 def _targets_headline(values: dict[str, float], served_by: str) -> None:
@@ -127,7 +183,10 @@ def _explanation_text(metadata: ModelMetadata, result: Result) -> tuple[str, str
     explained = result.explanation
     row = explained.explanations[0]
     total = row.base_value + sum(row.contributions.values())
-    if explained.output_space == "value":
+    space = explained.output_space or _space_by_task(metadata, row, total)
+    if space == "margin" and metadata.task == "regression":
+        return _regression_margin_text(metadata, row, total)
+    if space == "value":
         target, to = row.explained_output or metadata.target, ""
         if metadata.quantiles and row.explained_output:
             target, to = metadata.target, f" to the {md(row.explained_output)} quantile"
@@ -137,9 +196,38 @@ def _explanation_text(metadata: ModelMetadata, result: Result) -> tuple[str, str
             f"together they give {total:,.2f}.",
             f"contribution to {target}",
         )
-    if explained.output_space in ("log", "logit"):
-        return _link_text(explained.output_space, explained.space_name or "", row, total)
+    if space in ("log", "logit"):
+        return _link_text(space, explained.space_name or "", row, total)
     return _classifier_text(metadata, result, total)
+
+
+def _space_by_task(metadata: ModelMetadata, row: RowExplanation, total: float) -> str:
+    """An older API does not name the space: a classifier's contributions add up to its margin,
+    a regressor's to its value, unless they do not (a log link), and then to its margin."""
+    if metadata.task != "regression":
+        return "margin"
+    served = row.explained_value if row.explained_value is not None else row.value
+    if served is None and row.values and row.explained_output:
+        served = row.values.get(row.explained_output)
+    if served is None or math.isclose(total, served, rel_tol=1e-3, abs_tol=1e-6):
+        return "value"
+    return "margin"
+
+
+def _regression_margin_text(
+    metadata: ModelMetadata, row: RowExplanation, total: float
+) -> tuple[str, str]:
+    """A regressor whose contributions do not add up to its value, from an API that does not
+    say how the two relate."""
+    objective = md(metadata.objective or "its objective")
+    return (
+        f"SHAP contributions to the model's **raw score** (margin). Starting from the average "
+        f"{row.base_value:+.3f}, the red bars raise and the blue bars lower it; they add up to "
+        f"{total:+.3f}, which the model's objective ({objective}) turns into the prediction. "
+        "This API does not say how, so the bars are not in units of "
+        f"{md(metadata.target)}.",
+        "contribution to the raw score",
+    )
 
 
 def _link_text(space: str, space_name: str, row: RowExplanation, total: float) -> tuple[str, str]:
