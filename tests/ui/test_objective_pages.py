@@ -216,17 +216,15 @@ def test_one_quantile_model_is_shown_as_that_quantile_not_a_central_value(api: S
     shown = texts(at)
     assert "Interval" not in shown
     assert len(at.metric) == 1 and "not a central value" in shown
-    if api_json(api, "GET", f"/v1/models/{ONE_QUANTILE}").get("outputs"):
-        # The API names the one quantile like any quantile model's: {"values": {"q0.9": ...}}.
-        assert at.metric[0].label == "Predicted progression (q0.9)"
-        assert at.metric[0].value == f"{answer['values']['q0.9']:,.2f}"
-        assert "The model's **0.9 quantile** of progression, not a central value" in shown
-        assert "90% of outcomes for a row like this to fall below it and 10% above" in shown
-        assert "SHAP contributions to the q0.9 quantile in units of **progression**" in shown
-    else:  # an API from before it named a single quantile: a bare value, no alpha
-        assert at.metric[0].label == "Predicted progression (a quantile)"
-        assert at.metric[0].value == f"{answer['value']:,.2f}"
-        assert "one quantile of progression, not a central value" in shown
+    # The API names the one quantile like any quantile model's: {"values": {"q0.9": ...}}.
+    assert api_json(api, "GET", f"/v1/models/{ONE_QUANTILE}")["outputs"] == [
+        {"name": "q0.9", "quantile": 0.9}
+    ]
+    assert at.metric[0].label == "Predicted progression (q0.9)"
+    assert at.metric[0].value == f"{answer['values']['q0.9']:,.2f}"
+    assert "The model's **0.9 quantile** of progression, not a central value" in shown
+    assert "90% of outcomes for a row like this to fall below it and 10% above" in shown
+    assert "SHAP contributions to the q0.9 quantile in units of **progression**" in shown
     explained = _answer(api, ONE_QUANTILE, row, "explain")
     assert _drawn(at) == pytest.approx(explained["contributions"])
 

@@ -24,7 +24,6 @@ from model_ui.text import md
 # Stored as (model@version, Result). Streamlit runs a page file afresh each time, so Result is a
 # new class in every run and isinstance() on an answer stored in an earlier run would fail.
 RESULT = "prediction"
-QUANTILE_OBJECTIVE = "reg:quantileerror"
 
 
 @dataclass(frozen=True)
@@ -70,14 +69,6 @@ def _headline(metadata: ModelMetadata, result: Result) -> None:
         return
     left, right = st.columns([1, 2])
     target = md(metadata.target)
-    if metadata.task == "regression" and metadata.objective == QUANTILE_OBJECTIVE:
-        # An older API serves a model of one quantile as a bare value, without its alpha.
-        left.metric(f"Predicted {target} (a quantile)", f"{answer.value:,.2f}")
-        right.caption(
-            f"{served_by} This is a quantile model: the value is one quantile of {target}, not "
-            "a central value (this API does not say which)."
-        )
-        return
     if metadata.task == "regression":
         left.metric(f"Predicted {target}", f"{answer.value:,.2f}")
         right.caption(f"{served_by} Regression models give a value, not class probabilities.")
