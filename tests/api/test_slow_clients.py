@@ -8,7 +8,7 @@ import select
 import socket
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from pathlib import Path
 
 import httpx
@@ -264,10 +264,9 @@ def test_unfinished_uploads_hold_no_more_memory_than_the_budget(
         peak = 0
         for _ in range(40):
             sock = connect(server)
-            try:
+            # Refused (503) and closed while it may still be sending.
+            with suppress(BrokenPipeError, ConnectionResetError):
                 sock.sendall(request_head(8 * MiB) + part)  # 7 of 8 MiB, then nothing more
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # refused (503) and closed while it was still sending
             stalled_sockets.append(sock)
             peak = max(peak, rss_bytes(server))
         held = value(scrape(server), "model_api_http_body_bytes", where="memory")
