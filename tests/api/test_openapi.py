@@ -295,3 +295,32 @@ def test_without_a_key_the_document_declares_no_security(api_server: Server) -> 
     spec = document(api_server)
     assert "securitySchemes" not in spec["components"]
     assert not any("security" in op for item in spec["paths"].values() for op in item.values())
+
+
+def test_the_document_and_the_middleware_judge_keys_alike(keyed_server: Server) -> None:
+    from model_api.errors import MissingAPIKeyError, UnauthorizedError
+    from model_api.middleware import api_key_refusal
+
+    offers: dict[str, dict[str, str]] = {
+        "none": {},
+        "basic": {"authorization": "Basic a2V5"},
+        "wrong": {"x-api-key": "wrong"},
+        "wrong bearer": {"authorization": "bearer wrong"},
+        "right": {"x-api-key": KEY},
+        "right bearer": {"authorization": f"Bearer {KEY}"},
+    }
+    for offer, headers in offers.items():
+        refusal = api_key_refusal(headers, KEY.encode())
+        if offer.startswith("right"):
+            assert refusal is None, offer
+        elif offer in ("none", "basic"):
+            assert isinstance(refusal, MissingAPIKeyError), offer
+        else:
+            assert type(refusal) is UnauthorizedError, offer
+        served = httpx.get(f"{keyed_server.url}/v1/models", headers=headers)
+        documented = httpx.get(f"{keyed_server.url}/openapi.json", headers=headers)
+        assert served.status_code == (200 if refusal is None else 401), offer
+        # Without a key the document is the public one; a wrong key is refused as anywhere.
+        assert documented.status_code == (401 if type(refusal) is UnauthorizedError else 200)
+        full = "/v1/models/Odd.Model_v-2/predict" in documented.text
+        assert full is (refusal is None), offer

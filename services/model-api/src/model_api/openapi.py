@@ -19,7 +19,6 @@ request and fetches the document again when the key changes.
 from __future__ import annotations
 
 import csv
-import hmac
 import io
 import json
 import math
@@ -33,6 +32,7 @@ from urllib.parse import quote
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
+from pydantic import SecretStr
 from pydantic.json_schema import models_json_schema
 from starlette.responses import HTMLResponse, Response
 from starlette.staticfiles import StaticFiles
@@ -40,13 +40,13 @@ from starlette.staticfiles import StaticFiles
 from model_api.bundle import BundleMetadata, FeatureSpec
 from model_api.csv_scoring import output_header
 from model_api.encoding import FLOAT32_MAX
-from model_api.errors import UnauthorizedError
+from model_api.errors import MissingAPIKeyError
 from model_api.middleware import (
     DOCS_ASSETS_PATH,
     DOCS_PATH,
     OPENAPI_PATH,
     UNPROTECTED_PATHS,
-    offered_api_key,
+    api_key_refusal,
 )
 from model_api.registry import LoadedModel, ModelRegistry
 from model_api.schemas import InferenceRequest, PredictRequest
@@ -387,13 +387,14 @@ def docs_page(title: str, root_path: str) -> str:
     )
 
 
-def has_valid_key(headers: Mapping[str, str], settings: Settings) -> bool:
-    """Whether the request carries the API key; a wrong key is refused (401) as anywhere."""
-    offered = offered_api_key(headers)
-    if not offered or settings.api_key is None:
+def has_valid_key(headers: Mapping[str, str], key: SecretStr) -> bool:
+    """Whether the request carries the API key (none: the public document); a wrong key is
+    refused (401) as anywhere."""
+    refusal = api_key_refusal(headers, key.get_secret_value().encode())
+    if isinstance(refusal, MissingAPIKeyError):
         return False
-    if not hmac.compare_digest(offered.encode(), settings.api_key.get_secret_value().encode()):
-        raise UnauthorizedError("invalid API key")
+    if refusal is not None:
+        raise refusal
     return True
 
 
@@ -415,7 +416,7 @@ def install_docs(app: FastAPI, registry: ModelRegistry, settings: Settings) -> N
 
     @app.get(OPENAPI_PATH, include_in_schema=False)
     async def openapi_json(request: Request) -> Response:
-        full = settings.api_key is None or has_valid_key(request.headers, settings)
+        full = settings.api_key is None or has_valid_key(request.headers, settings.api_key)
         served, body = document(with_models=full)
         root_path = request.scope.get("root_path", "").rstrip("/")
         if root_path:  # behind a proxy's path prefix: say where the operations are
