@@ -156,16 +156,62 @@ def csv_example(metadata: BundleMetadata) -> str:
     return f"{csv_header(metadata)}\n{_csv_line(values)}"
 
 
+def _regex_literal(text: str) -> str:
+    return "".join("\\" + c if c in REGEX_SYNTAX else c for c in text)
+
+
+# A CSV field: quoted (a quote inside is doubled; line breaks allowed), or up to the next comma
+# or line break; and the end of one: a comma, a line break or the end of the body.
+CSV_FIELD = r'(?:"(?:[^"]|"")*"|[^",\r\n]*)'
+CSV_FIELD_END = r"(?![^,\r\n])"
+# What str.strip() takes off a header's names: Python's \s (ECMA 262's lacks \x1c-\x1f and \x85,
+# and adds \ufeff, which only widens the "no two fields name it" check); and the same but the
+# line breaks, which end an unquoted field.
+CSV_SPACE = r"[\s\x1c-\x1f\x85]"
+CSV_LINE_SPACE = r"(?:[^\S\r\n]|[\x1c-\x1f\x85])"
+
+
+def csv_name_forms(name: str) -> tuple[str, str]:
+    """Regular expressions of a header field naming the feature ``name``: as written (the name,
+    quoted if it holds a comma: it cannot hold quotes, control characters or outer spaces), and
+    any field the API reads as it (header names are stripped of whitespace)."""
+    literal = _regex_literal(name)
+    quoted = f'"{CSV_SPACE}*{literal}{CSV_SPACE}*"'
+    if "," in name:
+        return f'"{literal}"', quoted
+    return f'(?:{literal}|"{literal}")', f"(?:{CSV_LINE_SPACE}*{literal}{CSV_LINE_SPACE}*|{quoted})"
+
+
 def csv_pattern(metadata: BundleMetadata) -> str:
-    """A CSV body the API scores: the header, then any rows (a bad row is reported in-band)."""
-    header = "".join("\\" + c if c in REGEX_SYNTAX else c for c in csv_header(metadata))
-    return f"^{header}(?:\\r?\\n[\\s\\S]*)?$"
+    """The CSV bodies the API scores: a header naming every feature once, in any order, among
+    any other columns, then any rows (a bad row is reported in-band).
+
+    Each feature is one lookahead at the start: "the header has a field naming it", written as
+    ``(?!(?!...))`` (what ``(?=...)`` says) because test generators such as hypothesis emit a
+    positive lookahead's text; and one "no two fields name it". Then the header is any fields:
+    first the features in their order with other columns after them (what generators then
+    produce), else in any order."""
+    field, fields_before = CSV_FIELD, f"(?:{CSV_FIELD},)*"
+    checks = []
+    for feature in metadata.features:
+        written, read = csv_name_forms(feature.name)
+        checks.append(f"(?!(?!{fields_before}{written}{CSV_FIELD_END}))")
+        checks.append(f"(?!{fields_before}{read},{fields_before}{read}{CSV_FIELD_END})")
+    in_order = _regex_literal(csv_header(metadata)) + f"(?:,{field})*"
+    header = f"(?:{in_order}|{field}(?:,{field})*)"
+    # No byte order mark: the API drops one, and a name after it would count twice.
+    return rf"^(?!\ufeff){''.join(checks)}{header}(?:\r?\n[\s\S]*)?$"
 
 
 def csv_output_example(model: LoadedModel) -> str:
+    """The scored CSV of one row: ``output_header``'s columns, a cell for each."""
+    header = output_header(model)
     labels = model.metadata.labels
-    row = [1, labels[0], *[round(1 / len(labels), 4)] * len(labels), ""] if labels else [1, 0.0, ""]
-    return _csv_line(output_header(model)) + _csv_line(row)
+    if labels:  # the label, then the probabilities (none for binary:hinge)
+        cells = [labels[0], *[round(1 / len(labels), 4)] * (len(header) - 3)]
+    else:  # a value per output
+        cells = [0.0] * (len(header) - 2)
+    return _csv_line(header) + _csv_line([1, *cells, ""])
 
 
 # --------------------------------------------------------------------------- the document
@@ -278,7 +324,9 @@ def _typed_operation(
     which = f"version {model.version}" if versioned else f"newest version, {model.version}"
     operation["summary"] = f"{action.capitalize()} with {model.name} ({which}; {metadata.task})"
     operation["tags"] = [f"model: {model.name}"]
-    operation.pop("parameters", None)  # name and version are in the path; see the CSV note
+    parameters = _typed_parameters(operation.pop("parameters", []), metadata)
+    if parameters:
+        operation["parameters"] = parameters
     content: dict[str, Any] = {
         "application/json": {
             "schema": {"$ref": f"{COMPONENTS}{base}.PredictRequest"},
@@ -301,6 +349,27 @@ def _typed_operation(
     operation["requestBody"] = {"required": True, "content": content}
     operation["description"] = description.strip()
     return operation
+
+
+def _typed_parameters(
+    generic: list[dict[str, Any]], metadata: BundleMetadata
+) -> list[dict[str, Any]]:
+    """The generic operation's query parameters (the typed path fixes name and version), with
+    explain's ``output`` naming the model's outputs; a single-output model refuses ``output``,
+    so its operation has none."""
+    parameters = []
+    for parameter in generic:
+        if parameter["in"] == "path":
+            continue
+        if parameter["name"] == "output":
+            names = metadata.output_names
+            if not names:
+                continue
+            default = names[metadata.primary_output]
+            parameter["schema"] = {"type": "string", "enum": names, "default": default}
+            parameter["description"] = f"The output to explain; by default {default}."
+        parameters.append(parameter)
+    return parameters
 
 
 def _document_refusals(paths: dict[str, Any], keyed: bool) -> None:
