@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
+import time
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
@@ -20,6 +22,7 @@ from model_api.encoding import FLOAT32_MAX
 from openapi_spec_validator import validate
 
 from tests.api.conftest import AWKWARD_FEATURES, QUANTILE_ALPHAS
+from tests.api.test_slow_clients import connect, read_answer
 from tests.support import ADELIE, Server, running_api
 
 KEY = "docs-key-0123456789abcdef"
@@ -287,6 +290,57 @@ def test_the_delimiters_documented_are_those_accepted(api_server: Server) -> Non
         )
         assert scored.status_code == 200, (value, scored.text)
         assert scored.text.splitlines()[1].startswith("1,Adelie,"), (value, scored.text)
+
+
+@pytest.fixture(scope="module")
+def strict_server(
+    example_repository: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    """Small heads, and bodies that must arrive within a second."""
+    with running_api(
+        example_repository,
+        tmp_path_factory.mktemp("openapi-strict"),
+        MODEL_API_MAX_HEADER_BYTES="4096",
+        MODEL_API_BODY_TIMEOUT_SECONDS="1",
+    ) as server:
+        yield server
+
+
+def refused(server: Server, path: str, *parts: str) -> tuple[int, Any]:
+    """POST ``path`` with a JSON body, the request's other ``parts`` sent one after another; the
+    status and JSON body of the answer."""
+    with connect(server) as sock:
+        sock.sendall(f"POST {path} HTTP/1.1\r\nContent-Type: application/json\r\n".encode())
+        for part in parts:
+            time.sleep(0.05)  # a read of its own: heads are measured from their second read on
+            sock.sendall(part.encode())
+        status, _, answer = read_answer(sock, timeout=10)
+    return status, json.loads(answer)
+
+
+def test_refusals_before_the_route_are_documented_with_their_shape(
+    strict_server: Server,
+) -> None:
+    spec = document(strict_server)
+    for path, item in spec["paths"].items():
+        for operation in item.values():
+            assert "431" in operation["responses"], path
+            if "requestBody" in operation:
+                assert {"408", "503"} <= set(operation["responses"]), path
+    operations = {
+        "/v1/models/penguin-species/predict": "/v1/models/penguin-species/predict",
+        "/v2/models/penguin-mass/infer": "/v2/models/{name}/infer",
+    }
+    for path, documented in operations.items():
+        responses = typed(spec, documented)["responses"]
+        answers = [
+            refused(strict_server, path, f"X-Large: {'a' * 5000}", "\r\n\r\n"),
+            refused(strict_server, path, "Content-Length: 100\r\n\r\n", "{"),
+        ]
+        for status, answer in answers:
+            schema = responses[str(status)]["content"]["application/json"]["schema"]
+            jsonschema.validate(answer, {**schema, "components": spec["components"]})
+        assert [status for status, _ in answers] == [431, 408]
 
 
 def test_float32_bounds_are_documented_and_enforced(awkward_server: Server) -> None:

@@ -82,6 +82,21 @@ SECURITY_SCHEMES = {
 }
 SECURITY: list[dict[str, list[str]]] = [{"APIKeyHeader": []}, {"BearerToken": []}]
 ERROR_SHAPES = {"/v1": "ErrorResponse", "/v2": "V2ErrorResponse"}
+HEAD_TOO_LARGE = (
+    "Request line and headers past MODEL_API_MAX_HEADER_BYTES; the connection is closed"
+)
+BODY_TOO_SLOW = (
+    "The body stopped arriving (MODEL_API_BODY_TIMEOUT_SECONDS, "
+    "MODEL_API_BODY_MIN_BYTES_PER_SECOND); the connection is closed"
+)
+NOT_READY_OR_BUSY = (
+    "Models not loaded yet (or the bundle failed to load), or busy (`Retry-After: 1`): "
+    "MODEL_API_MAX_IN_FLIGHT requests in flight"
+)
+BUSY_WITH_BODY = (
+    ", or request bodies past MODEL_API_MAX_BODY_MEMORY_BYTES (memory) or "
+    "MODEL_API_MAX_BODY_DISK_BYTES (CSV spooled to disk)"
+)
 # Characters with a meaning in a regular expression (ECMA 262 and Python alike): escaped, and
 # nothing else, since ECMA 262 refuses escapes of ordinary characters.
 REGEX_SYNTAX = frozenset("^$\\.*+?()[]{}|/")
@@ -373,20 +388,25 @@ def _typed_parameters(
 
 
 def _document_refusals(paths: dict[str, Any], keyed: bool) -> None:
-    """Answers any protected operation can get from ``RequestMiddleware``: busy (503), and
-    with a key set, a missing or wrong key (401) - and the security requirement itself."""
+    """Answers an operation can get whatever its route does: request line and headers past
+    MODEL_API_MAX_HEADER_BYTES (431, from ``server.BoundedHeadProtocol``) on any operation; from
+    ``RequestMiddleware`` on the protected ones, busy (503), a body that stopped arriving (408),
+    and with a key set, a missing or wrong key (401) - and the security requirement itself."""
     for path, item in paths.items():
-        if path in UNPROTECTED_PATHS:
-            continue
-        shape = ERROR_SHAPES.get(path[:3])
+        shape = ERROR_SHAPES["/v2" if path.startswith("/v2") else "/v1"]  # as error_body says
         for operation in item.values():
             responses = operation["responses"]
-            if shape is not None:
-                responses.setdefault("503", _error(shape, "Models not loaded yet, or busy"))
+            responses["431"] = _error(shape, HEAD_TOO_LARGE)
+            if path in UNPROTECTED_PATHS:
+                continue
+            has_body = "requestBody" in operation
+            if has_body:
+                responses["408"] = _error(shape, BODY_TOO_SLOW)
+            busy = responses.setdefault("503", _error(shape, ""))
+            busy["description"] = NOT_READY_OR_BUSY + (BUSY_WITH_BODY if has_body else "")
             if keyed:
                 operation["security"] = deepcopy(SECURITY)
-                if shape is not None:
-                    responses["401"] = _error(shape, "Missing or wrong API key")
+                responses["401"] = _error(shape, "Missing or wrong API key")
 
 
 def _error(shape: str, description: str) -> dict[str, Any]:
