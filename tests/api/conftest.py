@@ -100,9 +100,22 @@ def awkward_frame(names: list[str], rows: int, seed: int) -> pd.DataFrame:
     return pd.DataFrame(columns)
 
 
-def _train(frame: pd.DataFrame, objective: str, classes: int) -> xgb.XGBModel:
+# Objectives whose answers have other columns: several outputs, or a label without probabilities.
+QUANTILE_ALPHAS = [0.1, 0.5, 0.9]
+OBJECTIVE_PARAMS = {
+    "quantiles": {"objective": "reg:quantileerror", "quantile_alpha": QUANTILE_ALPHAS},
+    "hinge": {"objective": "binary:hinge"},
+}
+
+
+def _train(frame: pd.DataFrame, objective: str, classes: int) -> xgb.XGBModel | xgb.Booster:
     rng = np.random.default_rng(len(frame.columns))
     options = {"n_estimators": 4, "max_depth": 2, "enable_categorical": True, "n_jobs": 1}
+    if objective in OBJECTIVE_PARAMS:
+        label = np.arange(len(frame)) % 2 if objective == "hinge" else rng.normal(size=len(frame))
+        data = xgb.DMatrix(frame, label=label, enable_categorical=True)
+        params = {**OBJECTIVE_PARAMS[objective], "max_depth": 2, "nthread": 1}
+        return xgb.train(params, data, options["n_estimators"])
     if objective == "regression":
         model: xgb.XGBModel = xgb.XGBRegressor(tree_method="hist", **options)
         model.fit(frame, rng.normal(size=len(frame)))
@@ -116,7 +129,7 @@ def _train(frame: pd.DataFrame, objective: str, classes: int) -> xgb.XGBModel:
 def awkward_repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Models users bring: awkward feature and model names, every feature type, several
     versions with different features, names that differ only in case or punctuation, many
-    features."""
+    features, several outputs (quantiles), no probabilities (binary:hinge)."""
     from model_api.bundle import save_bundle
 
     root = tmp_path_factory.mktemp("awkward")
@@ -127,6 +140,8 @@ def awkward_repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ("my-model", "1", ["123", "$ref", "with space"], "regression", 0),
         ("My_Model", "1", ["_x", "a,b", "café/🐧"], "multiclass", 3),
         ("wide", "1", [f"f{i:02d}" for i in range(40)], "regression", 0),
+        ("quantiles", "1", ["a,b", "_x", "café/🐧"], "quantiles", 0),
+        ("hinge", "1", ["with space", "a,b", "model_config"], "hinge", 2),
     ]
     for name, version, features, task, classes in bundles:
         frame = awkward_frame(features, 120, seed=len(features))

@@ -6,11 +6,14 @@ sequences through the links it infers, e.g. a model name from ``GET /v1/models``
 be accepted, invalid data refused, and every answer must match the documented statuses, content
 types, headers and schemas; with an API key, a request without it must be refused.
 
-One deviation, stated here and in the config below: V2 inference is not held to "schema-valid
-data is accepted". The protocol ties an input's ``shape`` to the number of values in its
+Two deviations, stated here and in the config below. V2 inference is not held to "schema-valid
+data is accepted": the protocol ties an input's ``shape`` to the number of values in its
 ``data``, and all inputs to one row count; JSON Schema cannot state either, so a body such as
 ``{"inputs": [{"name": "x", "shape": [], "datatype": "BOOL", "data": []}]}`` is schema-valid and
 must still be refused (scoring it would be a silent wrong answer). Every other check runs there.
+And a model's typed predict is sent with ``?delimiter=,``: its CSV body's pattern is written with
+commas, and a document cannot tie a body to a query parameter (the same header sent with
+``?delimiter=;`` is one column, and refused). Every check runs there.
 """
 
 from __future__ import annotations
@@ -45,6 +48,11 @@ enabled = true
 [[operations]]
 include-path-regex = "^/v2/models/.*/infer$"
 checks.positive_data_acceptance.enabled = false
+
+# A model's typed CSV body is written with commas: sent with the comma delimiter.
+[[operations]]
+include-path-regex = "^/v1/models/[^{{}}]+/predict$"
+parameters = {{ "query.delimiter" = "," }}
 """
 
 

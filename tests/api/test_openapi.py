@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
+import time
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
@@ -19,7 +21,8 @@ from model_api.bundle import BundleMetadata, FeatureSpec
 from model_api.encoding import FLOAT32_MAX
 from openapi_spec_validator import validate
 
-from tests.api.conftest import AWKWARD_FEATURES
+from tests.api.conftest import AWKWARD_FEATURES, QUANTILE_ALPHAS
+from tests.api.test_slow_clients import connect, read_answer
 from tests.support import ADELIE, Server, running_api
 
 KEY = "docs-key-0123456789abcdef"
@@ -144,9 +147,41 @@ def test_any_dataframe_name_is_a_property_with_a_valid_schema_or_refused_by_name
     assert valid.is_valid({name: 0.25, f"{name}!": 'a"b'})
     assert not valid.is_valid({name: 0.25})  # every feature is required
     assert not valid.is_valid({name: "0.25", f"{name}!": "c"})
-    # The CSV header names the feature as csv reads it back, and the pattern takes the example.
-    assert next(csv.reader(io.StringIO(csv_header(metadata)))) == [name, f"{name}!"]
-    assert re.match(csv_pattern(metadata), csv_example(metadata))
+    # The CSV header names the feature as csv reads it back, and the pattern takes the example,
+    # in any column order, among other columns; not without a feature, nor with one twice.
+    header = csv_header(metadata)
+    assert next(csv.reader(io.StringIO(header))) == [name, f"{name}!"]
+    pattern = re.compile(csv_pattern(metadata))
+    assert pattern.match(csv_example(metadata))
+    assert pattern.match(csv_line("x", f"{name}!", name, "y") + "1,2\n")
+    assert not pattern.match(csv_line("x", f"{name}!") + "1,2\n")
+    assert not pattern.match(csv_line(name, f"{name}!", name))
+
+
+def test_the_csv_pattern_counts_a_name_twice_as_the_api_does() -> None:
+    """Header names are stripped of any whitespace str.strip() knows: such a field names the
+    feature again, and the API refuses the header; so does the pattern, in Python and ECMA 262."""
+    import jsonschema_rs
+    from model_api.openapi import csv_pattern
+
+    features = [FeatureSpec(name="a", type="numeric"), FeatureSpec(name="b,c", type="numeric")]
+    pattern = csv_pattern(BundleMetadata.model_construct(features=features))
+    python, ecma = re.compile(pattern), jsonschema_rs.Draft202012Validator({"pattern": pattern})
+    assert python.match('a,"b,c",d\n') and ecma.is_valid('a,"b,c",d\n')
+    twice = ['\ufeffa,"b,c",a\n']  # the API drops a byte order mark
+    for space in (chr(c) for c in range(0x10000) if chr(c).isspace()):
+        twice.append(f'a,"b,c","{space}b,c{space}"\n')
+        if space not in "\r\n":  # they end an unquoted field
+            twice.append(f'a,"b,c",{space}a{space}\n')
+    for body in twice:
+        assert not python.match(body), repr(body)
+        assert not ecma.is_valid(body), repr(body)
+
+
+def csv_line(*cells: object) -> str:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerow(cells)
+    return out.getvalue()
 
 
 # --------------------------------------------------------------------------- what the API accepts
@@ -168,6 +203,144 @@ def test_every_documented_example_is_accepted(awkward_server: Server, api_server
                 )
                 assert scored.status_code == 200, (path, scored.text)
                 assert scored.text.splitlines()[1].endswith(","), scored.text  # no row error
+
+
+def typed(spec: dict[str, Any], path: str) -> dict[str, Any]:
+    return spec["paths"][path]["post"]  # type: ignore[no-any-return]
+
+
+def test_typed_operations_keep_their_query_parameters(awkward_server: Server) -> None:
+    from model_api.csv_scoring import DELIMITERS
+
+    spec = document(awkward_server)
+    outputs = [f"q{alpha}" for alpha in QUANTILE_ALPHAS]
+    for path in ("/v1/models/quantiles/explain", "/v1/models/quantiles/versions/1/explain"):
+        (output,) = typed(spec, path)["parameters"]
+        assert (output["name"], output["in"]) == ("output", "query")
+        assert output["schema"] == {"type": "string", "enum": outputs, "default": "q0.5"}
+    body = typed(spec, "/v1/models/quantiles/explain")["requestBody"]["content"]
+    url = f"{awkward_server.url}/v1/models/quantiles/explain"
+    explained = httpx.post(url, params={"output": "q0.9"}, json=body["application/json"]["example"])
+    assert explained.status_code == 200, explained.text
+    assert explained.json()["explanations"][0]["explained_output"] == "q0.9"
+    # A single-output model refuses ``output``: its operation does not offer it.
+    assert "parameters" not in typed(spec, "/v1/models/hinge/explain")
+    for path in spec["paths"]:
+        if path.endswith("/predict"):
+            (delimiter,) = typed(spec, path)["parameters"]
+            assert delimiter["name"] == "delimiter"
+            assert delimiter["schema"]["enum"] == list(DELIMITERS)
+
+
+def test_the_csv_answer_example_has_the_answers_columns(awkward_server: Server) -> None:
+    spec = document(awkward_server)
+    for name in ("hinge", "quantiles", "Odd.Model_v-2", "My_Model", "my-model"):
+        operation = typed(spec, f"/v1/models/{name}/predict")
+        example = operation["responses"]["200"]["content"]["text/csv"]["example"]
+        body = operation["requestBody"]["content"]["text/csv"]["example"]
+        scored = httpx.post(
+            f"{awkward_server.url}/v1/models/{name}/predict",
+            content=body,
+            headers={"content-type": "text/csv"},
+        )
+        header, *rows = csv.reader(io.StringIO(example))
+        assert header == next(csv.reader(io.StringIO(scored.text))), name
+        assert rows and all(len(row) == len(header) for row in rows), (name, example)
+
+
+def test_the_csv_pattern_takes_any_column_order_and_extra_columns(awkward_server: Server) -> None:
+    import jsonschema_rs
+
+    path = "/v1/models/Odd.Model_v-2/predict"
+    schema = typed(document(awkward_server), path)["requestBody"]["content"]["text/csv"]["schema"]
+    pattern = re.compile(schema["pattern"])
+    ecma = jsonschema_rs.Draft202012Validator(schema)  # as validators read ECMA 262
+    row = {"_x": 1.5, "model_config": 3, "with space": "true", "café/🐧": "plain"}
+    row |= {"123": 2.5, "$ref": 4, "a,b": -1}
+    names = [*reversed(row), "extra, column"]
+    bodies = {
+        "reversed, one extra": (csv_line(*names) + csv_line(*reversed(row.values()), "x"), 200),
+        "one lacking": (csv_line(*names[1:]) + csv_line(*list(reversed(row.values()))[1:]), 422),
+        "one twice": (csv_line(*names, " _x") + csv_line(*reversed(row.values()), "x", 1), 422),
+    }
+    for case, (body, status) in bodies.items():
+        assert bool(pattern.match(body)) is (status == 200), case
+        assert ecma.is_valid(body) is (status == 200), case
+        scored = httpx.post(
+            awkward_server.url + path, content=body, headers={"content-type": "text/csv"}
+        )
+        assert scored.status_code == status, (case, scored.text)
+        if status == 200:
+            assert scored.text.splitlines()[1].endswith(","), scored.text  # no row error
+            assert scored.headers["x-ignored-columns"] == "extra%2C%20column"
+
+
+def test_the_delimiters_documented_are_those_accepted(api_server: Server) -> None:
+    url = f"{api_server.url}/v1/models/penguin-species/predict"
+    (parameter,) = typed(document(api_server), "/v1/models/penguin-species/predict")["parameters"]
+    accepted = parameter["schema"]["enum"]
+    refused = httpx.post(url, params={"delimiter": "AAA"}, json={"instances": [ADELIE]})
+    message = refused.json()["error"]["message"]
+    assert all(repr(value) in message for value in accepted), message
+    for value in accepted:
+        separator = "\t" if value == "tab" else value
+        body = separator.join(ADELIE) + "\n" + separator.join(map(str, ADELIE.values())) + "\n"
+        scored = httpx.post(
+            url, params={"delimiter": value}, content=body, headers={"content-type": "text/csv"}
+        )
+        assert scored.status_code == 200, (value, scored.text)
+        assert scored.text.splitlines()[1].startswith("1,Adelie,"), (value, scored.text)
+
+
+@pytest.fixture(scope="module")
+def strict_server(
+    example_repository: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    """Small heads, and bodies that must arrive within a second."""
+    with running_api(
+        example_repository,
+        tmp_path_factory.mktemp("openapi-strict"),
+        MODEL_API_MAX_HEADER_BYTES="4096",
+        MODEL_API_BODY_TIMEOUT_SECONDS="1",
+    ) as server:
+        yield server
+
+
+def refused(server: Server, path: str, *parts: str) -> tuple[int, Any]:
+    """POST ``path`` with a JSON body, the request's other ``parts`` sent one after another; the
+    status and JSON body of the answer."""
+    with connect(server) as sock:
+        sock.sendall(f"POST {path} HTTP/1.1\r\nContent-Type: application/json\r\n".encode())
+        for part in parts:
+            time.sleep(0.05)  # a read of its own: heads are measured from their second read on
+            sock.sendall(part.encode())
+        status, _, answer = read_answer(sock, timeout=10)
+    return status, json.loads(answer)
+
+
+def test_refusals_before_the_route_are_documented_with_their_shape(
+    strict_server: Server,
+) -> None:
+    spec = document(strict_server)
+    for path, item in spec["paths"].items():
+        for operation in item.values():
+            assert "431" in operation["responses"], path
+            if "requestBody" in operation:
+                assert {"408", "503"} <= set(operation["responses"]), path
+    operations = {
+        "/v1/models/penguin-species/predict": "/v1/models/penguin-species/predict",
+        "/v2/models/penguin-mass/infer": "/v2/models/{name}/infer",
+    }
+    for path, documented in operations.items():
+        responses = typed(spec, documented)["responses"]
+        answers = [
+            refused(strict_server, path, f"X-Large: {'a' * 5000}", "\r\n\r\n"),
+            refused(strict_server, path, "Content-Length: 100\r\n\r\n", "{"),
+        ]
+        for status, answer in answers:
+            schema = responses[str(status)]["content"]["application/json"]["schema"]
+            jsonschema.validate(answer, {**schema, "components": spec["components"]})
+        assert [status for status, _ in answers] == [431, 408]
 
 
 def test_float32_bounds_are_documented_and_enforced(awkward_server: Server) -> None:
@@ -295,3 +468,32 @@ def test_without_a_key_the_document_declares_no_security(api_server: Server) -> 
     spec = document(api_server)
     assert "securitySchemes" not in spec["components"]
     assert not any("security" in op for item in spec["paths"].values() for op in item.values())
+
+
+def test_the_document_and_the_middleware_judge_keys_alike(keyed_server: Server) -> None:
+    from model_api.errors import MissingAPIKeyError, UnauthorizedError
+    from model_api.middleware import api_key_refusal
+
+    offers: dict[str, dict[str, str]] = {
+        "none": {},
+        "basic": {"authorization": "Basic a2V5"},
+        "wrong": {"x-api-key": "wrong"},
+        "wrong bearer": {"authorization": "bearer wrong"},
+        "right": {"x-api-key": KEY},
+        "right bearer": {"authorization": f"Bearer {KEY}"},
+    }
+    for offer, headers in offers.items():
+        refusal = api_key_refusal(headers, KEY.encode())
+        if offer.startswith("right"):
+            assert refusal is None, offer
+        elif offer in ("none", "basic"):
+            assert isinstance(refusal, MissingAPIKeyError), offer
+        else:
+            assert type(refusal) is UnauthorizedError, offer
+        served = httpx.get(f"{keyed_server.url}/v1/models", headers=headers)
+        documented = httpx.get(f"{keyed_server.url}/openapi.json", headers=headers)
+        assert served.status_code == (200 if refusal is None else 401), offer
+        # Without a key the document is the public one; a wrong key is refused as anywhere.
+        assert documented.status_code == (401 if type(refusal) is UnauthorizedError else 200)
+        full = "/v1/models/Odd.Model_v-2/predict" in documented.text
+        assert full is (refusal is None), offer

@@ -30,7 +30,10 @@ from model_api.runtime import Prediction
 from model_api.settings import CSV_SPOOL_MEMORY_BYTES, Settings
 
 SPOOL_MEMORY_BYTES = CSV_SPOOL_MEMORY_BYTES  # the middleware's byte budgets count spools so
+# ?delimiter= value -> the separator: a tab as "tab" or as itself (%09).
 DELIMITERS = {",": ",", ";": ";", "tab": "\t", "\t": "\t", "|": "|"}
+_CHOICES = ", ".join(map(repr, DELIMITERS))
+UNKNOWN_DELIMITER = f"delimiter {{!r}} is not supported; use one of {_CHOICES}"
 # A chunk also ends after this much input text: wide rows make many small Python strings (tens of
 # bytes each for a short field), and csv_chunk_rows of them could otherwise take gigabytes.
 CHUNK_MAX_BYTES = 4 * 1024 * 1024
@@ -302,12 +305,10 @@ def ignored_columns_header(names: list[str]) -> str:
 
 
 async def csv_response(
-    request: Request, model: LoadedModel, settings: Settings, delimiter: str
+    request: Request, model: LoadedModel, settings: Settings, sep: str
 ) -> StreamingResponse:
-    """Check the upload and its header, then stream the scored CSV back."""
-    if delimiter not in DELIMITERS:
-        raise BadRequestError(f"delimiter {delimiter!r} is not supported; use one of , ; tab |")
-    sep = DELIMITERS[delimiter]
+    """Check the upload (fields separated by ``sep``) and its header, then stream the scored CSV
+    back."""
     spool = await spool_upload(request, settings.max_csv_bytes)
     text = io.TextIOWrapper(spool, encoding="utf-8-sig", newline="")
     try:

@@ -85,5 +85,9 @@ class UnauthorizedError(ModelAPIError):
     headers: ClassVar[dict[str, str]] = {"www-authenticate": "Bearer"}
 
 
+class MissingAPIKeyError(UnauthorizedError):
+    """No API key offered at all (401; ``/openapi.json`` serves the public document instead)."""
+
+
 class BundleError(Exception):
     """A model bundle on disk is missing, corrupt or inconsistent; the message names the problem."""

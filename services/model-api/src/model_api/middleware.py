@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from model_api import metrics
 from model_api.errors import (
+    MissingAPIKeyError,
     ModelAPIError,
     OverloadedError,
     PayloadTooLargeError,
@@ -80,6 +81,17 @@ def offered_api_key(headers: Mapping[str, str]) -> str:
     if not offered and authorization.lower().startswith("bearer "):
         offered = authorization[7:].strip()
     return offered
+
+
+def api_key_refusal(headers: Mapping[str, str], key: bytes) -> UnauthorizedError | None:
+    """Why a request's key is refused: none offered (MissingAPIKeyError), or another key
+    (compared in constant time); None when it offers ``key``."""
+    offered = offered_api_key(headers)
+    if not offered:
+        return MissingAPIKeyError("missing API key: send it in the X-API-Key header")
+    if not hmac.compare_digest(offered.encode(), key):
+        return UnauthorizedError("invalid API key")
+    return None
 
 
 def _is_docs(path: str) -> bool:
@@ -225,11 +237,9 @@ class RequestMiddleware:
         # CORS preflights never carry credentials; CORS itself decides about them.
         needs_key = path not in UNPROTECTED_PATHS and method != "OPTIONS" and not _is_docs(path)
         if self._api_key is not None and needs_key:
-            offered = offered_api_key(headers)
-            if not offered:
-                return UnauthorizedError("missing API key: send it in the X-API-Key header")
-            if not hmac.compare_digest(offered.encode(), self._api_key):
-                return UnauthorizedError("invalid API key")
+            refusal = api_key_refusal(headers, self._api_key)
+            if refusal is not None:
+                return refusal
         declared = headers.get("content-length", "")
         if declared.isdigit():
             is_csv = bare_media_type(headers.get("content-type", "")) in CSV_MEDIA_TYPES

@@ -19,7 +19,6 @@ request and fetches the document again when the key changes.
 from __future__ import annotations
 
 import csv
-import hmac
 import io
 import json
 import math
@@ -33,6 +32,7 @@ from urllib.parse import quote
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
+from pydantic import SecretStr
 from pydantic.json_schema import models_json_schema
 from starlette.responses import HTMLResponse, Response
 from starlette.staticfiles import StaticFiles
@@ -40,13 +40,13 @@ from starlette.staticfiles import StaticFiles
 from model_api.bundle import BundleMetadata, FeatureSpec
 from model_api.csv_scoring import output_header
 from model_api.encoding import FLOAT32_MAX
-from model_api.errors import UnauthorizedError
+from model_api.errors import MissingAPIKeyError
 from model_api.middleware import (
     DOCS_ASSETS_PATH,
     DOCS_PATH,
     OPENAPI_PATH,
     UNPROTECTED_PATHS,
-    offered_api_key,
+    api_key_refusal,
 )
 from model_api.registry import LoadedModel, ModelRegistry
 from model_api.schemas import InferenceRequest, PredictRequest
@@ -82,6 +82,21 @@ SECURITY_SCHEMES = {
 }
 SECURITY: list[dict[str, list[str]]] = [{"APIKeyHeader": []}, {"BearerToken": []}]
 ERROR_SHAPES = {"/v1": "ErrorResponse", "/v2": "V2ErrorResponse"}
+HEAD_TOO_LARGE = (
+    "Request line and headers past MODEL_API_MAX_HEADER_BYTES; the connection is closed"
+)
+BODY_TOO_SLOW = (
+    "The body stopped arriving (MODEL_API_BODY_TIMEOUT_SECONDS, "
+    "MODEL_API_BODY_MIN_BYTES_PER_SECOND); the connection is closed"
+)
+NOT_READY_OR_BUSY = (
+    "Models not loaded yet (or the bundle failed to load), or busy (`Retry-After: 1`): "
+    "MODEL_API_MAX_IN_FLIGHT requests in flight"
+)
+BUSY_WITH_BODY = (
+    ", or request bodies past MODEL_API_MAX_BODY_MEMORY_BYTES (memory) or "
+    "MODEL_API_MAX_BODY_DISK_BYTES (CSV spooled to disk)"
+)
 # Characters with a meaning in a regular expression (ECMA 262 and Python alike): escaped, and
 # nothing else, since ECMA 262 refuses escapes of ordinary characters.
 REGEX_SYNTAX = frozenset("^$\\.*+?()[]{}|/")
@@ -156,16 +171,62 @@ def csv_example(metadata: BundleMetadata) -> str:
     return f"{csv_header(metadata)}\n{_csv_line(values)}"
 
 
+def _regex_literal(text: str) -> str:
+    return "".join("\\" + c if c in REGEX_SYNTAX else c for c in text)
+
+
+# A CSV field: quoted (a quote inside is doubled; line breaks allowed), or up to the next comma
+# or line break; and the end of one: a comma, a line break or the end of the body.
+CSV_FIELD = r'(?:"(?:[^"]|"")*"|[^",\r\n]*)'
+CSV_FIELD_END = r"(?![^,\r\n])"
+# What str.strip() takes off a header's names: Python's \s (ECMA 262's lacks \x1c-\x1f and \x85,
+# and adds \ufeff, which only widens the "no two fields name it" check); and the same but the
+# line breaks, which end an unquoted field.
+CSV_SPACE = r"[\s\x1c-\x1f\x85]"
+CSV_LINE_SPACE = r"(?:[^\S\r\n]|[\x1c-\x1f\x85])"
+
+
+def csv_name_forms(name: str) -> tuple[str, str]:
+    """Regular expressions of a header field naming the feature ``name``: as written (the name,
+    quoted if it holds a comma: it cannot hold quotes, control characters or outer spaces), and
+    any field the API reads as it (header names are stripped of whitespace)."""
+    literal = _regex_literal(name)
+    quoted = f'"{CSV_SPACE}*{literal}{CSV_SPACE}*"'
+    if "," in name:
+        return f'"{literal}"', quoted
+    return f'(?:{literal}|"{literal}")', f"(?:{CSV_LINE_SPACE}*{literal}{CSV_LINE_SPACE}*|{quoted})"
+
+
 def csv_pattern(metadata: BundleMetadata) -> str:
-    """A CSV body the API scores: the header, then any rows (a bad row is reported in-band)."""
-    header = "".join("\\" + c if c in REGEX_SYNTAX else c for c in csv_header(metadata))
-    return f"^{header}(?:\\r?\\n[\\s\\S]*)?$"
+    """The CSV bodies the API scores: a header naming every feature once, in any order, among
+    any other columns, then any rows (a bad row is reported in-band).
+
+    Each feature is one lookahead at the start: "the header has a field naming it", written as
+    ``(?!(?!...))`` (what ``(?=...)`` says) because test generators such as hypothesis emit a
+    positive lookahead's text; and one "no two fields name it". Then the header is any fields:
+    first the features in their order with other columns after them (what generators then
+    produce), else in any order."""
+    field, fields_before = CSV_FIELD, f"(?:{CSV_FIELD},)*"
+    checks = []
+    for feature in metadata.features:
+        written, read = csv_name_forms(feature.name)
+        checks.append(f"(?!(?!{fields_before}{written}{CSV_FIELD_END}))")
+        checks.append(f"(?!{fields_before}{read},{fields_before}{read}{CSV_FIELD_END})")
+    in_order = _regex_literal(csv_header(metadata)) + f"(?:,{field})*"
+    header = f"(?:{in_order}|{field}(?:,{field})*)"
+    # No byte order mark: the API drops one, and a name after it would count twice.
+    return rf"^(?!\ufeff){''.join(checks)}{header}(?:\r?\n[\s\S]*)?$"
 
 
 def csv_output_example(model: LoadedModel) -> str:
+    """The scored CSV of one row: ``output_header``'s columns, a cell for each."""
+    header = output_header(model)
     labels = model.metadata.labels
-    row = [1, labels[0], *[round(1 / len(labels), 4)] * len(labels), ""] if labels else [1, 0.0, ""]
-    return _csv_line(output_header(model)) + _csv_line(row)
+    if labels:  # the label, then the probabilities (none for binary:hinge)
+        cells = [labels[0], *[round(1 / len(labels), 4)] * (len(header) - 3)]
+    else:  # a value per output
+        cells = [0.0] * (len(header) - 2)
+    return _csv_line(header) + _csv_line([1, *cells, ""])
 
 
 # --------------------------------------------------------------------------- the document
@@ -278,7 +339,9 @@ def _typed_operation(
     which = f"version {model.version}" if versioned else f"newest version, {model.version}"
     operation["summary"] = f"{action.capitalize()} with {model.name} ({which}; {metadata.task})"
     operation["tags"] = [f"model: {model.name}"]
-    operation.pop("parameters", None)  # name and version are in the path; see the CSV note
+    parameters = _typed_parameters(operation.pop("parameters", []), metadata)
+    if parameters:
+        operation["parameters"] = parameters
     content: dict[str, Any] = {
         "application/json": {
             "schema": {"$ref": f"{COMPONENTS}{base}.PredictRequest"},
@@ -303,21 +366,47 @@ def _typed_operation(
     return operation
 
 
-def _document_refusals(paths: dict[str, Any], keyed: bool) -> None:
-    """Answers any protected operation can get from ``RequestMiddleware``: busy (503), and
-    with a key set, a missing or wrong key (401) - and the security requirement itself."""
-    for path, item in paths.items():
-        if path in UNPROTECTED_PATHS:
+def _typed_parameters(
+    generic: list[dict[str, Any]], metadata: BundleMetadata
+) -> list[dict[str, Any]]:
+    """The generic operation's query parameters (the typed path fixes name and version), with
+    explain's ``output`` naming the model's outputs; a single-output model refuses ``output``,
+    so its operation has none."""
+    parameters = []
+    for parameter in generic:
+        if parameter["in"] == "path":
             continue
-        shape = ERROR_SHAPES.get(path[:3])
+        if parameter["name"] == "output":
+            names = metadata.output_names
+            if not names:
+                continue
+            default = names[metadata.primary_output]
+            parameter["schema"] = {"type": "string", "enum": names, "default": default}
+            parameter["description"] = f"The output to explain; by default {default}."
+        parameters.append(parameter)
+    return parameters
+
+
+def _document_refusals(paths: dict[str, Any], keyed: bool) -> None:
+    """Answers an operation can get whatever its route does: request line and headers past
+    MODEL_API_MAX_HEADER_BYTES (431, from ``server.BoundedHeadProtocol``) on any operation; from
+    ``RequestMiddleware`` on the protected ones, busy (503), a body that stopped arriving (408),
+    and with a key set, a missing or wrong key (401) - and the security requirement itself."""
+    for path, item in paths.items():
+        shape = ERROR_SHAPES["/v2" if path.startswith("/v2") else "/v1"]  # as error_body says
         for operation in item.values():
             responses = operation["responses"]
-            if shape is not None:
-                responses.setdefault("503", _error(shape, "Models not loaded yet, or busy"))
+            responses["431"] = _error(shape, HEAD_TOO_LARGE)
+            if path in UNPROTECTED_PATHS:
+                continue
+            has_body = "requestBody" in operation
+            if has_body:
+                responses["408"] = _error(shape, BODY_TOO_SLOW)
+            busy = responses.setdefault("503", _error(shape, ""))
+            busy["description"] = NOT_READY_OR_BUSY + (BUSY_WITH_BODY if has_body else "")
             if keyed:
                 operation["security"] = deepcopy(SECURITY)
-                if shape is not None:
-                    responses["401"] = _error(shape, "Missing or wrong API key")
+                responses["401"] = _error(shape, "Missing or wrong API key")
 
 
 def _error(shape: str, description: str) -> dict[str, Any]:
@@ -387,13 +476,14 @@ def docs_page(title: str, root_path: str) -> str:
     )
 
 
-def has_valid_key(headers: Mapping[str, str], settings: Settings) -> bool:
-    """Whether the request carries the API key; a wrong key is refused (401) as anywhere."""
-    offered = offered_api_key(headers)
-    if not offered or settings.api_key is None:
+def has_valid_key(headers: Mapping[str, str], key: SecretStr) -> bool:
+    """Whether the request carries the API key (none: the public document); a wrong key is
+    refused (401) as anywhere."""
+    refusal = api_key_refusal(headers, key.get_secret_value().encode())
+    if isinstance(refusal, MissingAPIKeyError):
         return False
-    if not hmac.compare_digest(offered.encode(), settings.api_key.get_secret_value().encode()):
-        raise UnauthorizedError("invalid API key")
+    if refusal is not None:
+        raise refusal
     return True
 
 
@@ -415,7 +505,7 @@ def install_docs(app: FastAPI, registry: ModelRegistry, settings: Settings) -> N
 
     @app.get(OPENAPI_PATH, include_in_schema=False)
     async def openapi_json(request: Request) -> Response:
-        full = settings.api_key is None or has_valid_key(request.headers, settings)
+        full = settings.api_key is None or has_valid_key(request.headers, settings.api_key)
         served, body = document(with_models=full)
         root_path = request.scope.get("root_path", "").rstrip("/")
         if root_path:  # behind a proxy's path prefix: say where the operations are

@@ -96,8 +96,9 @@ class BoundedHeadProtocol(HttpToolsProtocol):
 
     def _refuse_large_head(self) -> None:
         metrics.HTTP_CONNECTIONS_CLOSED.labels("header_too_large").inc()
+        # The error shape of the API asked (V2 or v1), as far as the request line has arrived.
         body = error_body(
-            "",
+            self.url.decode("latin-1"),
             "header_too_large",
             f"request line and headers exceed {self.max_head_bytes} bytes "
             "(MODEL_API_MAX_HEADER_BYTES)",

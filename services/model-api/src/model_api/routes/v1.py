@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from model_api.csv_scoring import DELIMITERS, csv_response
+from model_api.csv_scoring import DELIMITERS, UNKNOWN_DELIMITER, csv_response
 from model_api.deps import RegistryDep, SettingsDep
 from model_api.errors import BadRequestError, InvalidInputError, PayloadTooLargeError
 from model_api.http import (
@@ -51,8 +51,9 @@ PREDICT_BODY: dict[str, Any] = {
             "name": "delimiter",
             "in": "query",
             "required": False,
-            "schema": {"type": "string", "enum": [",", ";", "tab", "\t", "|"], "default": ","},
-            "description": "CSV only: the field separator.",
+            "schema": {"type": "string", "enum": list(DELIMITERS), "default": ","},
+            "description": "CSV only: the field separator (a tab as `tab` or as itself, `%09`). "
+            "Checked on JSON requests too.",
         }
     ],
     "requestBody": {
@@ -148,10 +149,11 @@ async def serve_predict(request: Request, model: LoadedModel, settings: Settings
     kind = media_type(request)
     # Most requests have no query string: only those pay for parsing one.
     delimiter = request.query_params.get("delimiter", ",") if request.scope["query_string"] else ","
-    if delimiter not in DELIMITERS:  # refused on JSON requests too: never silently ignored
-        raise BadRequestError(f"delimiter {delimiter!r} is not supported; use one of , ; tab |")
+    sep = DELIMITERS.get(delimiter)
+    if sep is None:  # refused on JSON requests too: never silently ignored
+        raise BadRequestError(UNKNOWN_DELIMITER.format(delimiter))
     if kind in CSV_MEDIA_TYPES:
-        return await csv_response(request, model, settings, delimiter)
+        return await csv_response(request, model, settings, sep)
     require_json_type(kind)
     matrix = _matrix_from_json(
         model, settings, await read_body(request, settings.max_request_bytes)
