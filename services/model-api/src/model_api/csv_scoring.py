@@ -29,7 +29,6 @@ from model_api.registry import LoadedModel
 from model_api.runtime import Prediction
 from model_api.settings import CSV_SPOOL_MEMORY_BYTES, Settings
 
-SPOOL_MEMORY_BYTES = CSV_SPOOL_MEMORY_BYTES  # the middleware's byte budgets count spools so
 # ?delimiter= value -> the separator: a tab as "tab" or as itself (%09).
 DELIMITERS = {",": ",", ";": ";", "tab": "\t", "\t": "\t", "|": "|"}
 _CHOICES = ", ".join(map(repr, DELIMITERS))
@@ -78,8 +77,11 @@ class CsvLines:
 
 
 async def spool_upload(request: Request, limit: int) -> IO[bytes]:
-    """Copy the body to a spooled temporary file, enforcing the size limit and UTF-8."""
-    spool: IO[bytes] = SpooledTemporaryFile(max_size=SPOOL_MEMORY_BYTES)  # noqa: SIM115
+    """Copy the body to a spooled temporary file, enforcing the size limit and UTF-8.
+
+    In memory up to CSV_SPOOL_MEMORY_BYTES, then in /tmp: the middleware's body budgets count it
+    the same way (``middleware.held_bytes``)."""
+    spool: IO[bytes] = SpooledTemporaryFile(max_size=CSV_SPOOL_MEMORY_BYTES)  # noqa: SIM115
     decoder = codecs.getincrementaldecoder("utf-8")()
     size = 0
     try:
