@@ -10,8 +10,8 @@ from urllib.parse import urlparse
 
 import pytest
 
+from tests.browser import chromium, new_page
 from tests.support import Server, running_api
-from tests.ui.test_browser import CHROMIUM, CHROMIUM_ARGS
 
 KEY = "browser-key-0123456789abcdef"
 
@@ -28,24 +28,13 @@ def keyed_api(
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: run `scripts/setup.sh --test` (Debian's chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            yield launched
-        finally:
-            launched.close()
+    with chromium() as launched:
+        yield launched
 
 
 def offline_page(browser: Any, elsewhere: list[str]) -> Any:
     """A page that can reach loopback only; every other request is refused and recorded."""
-    page = browser.new_page(viewport={"width": 1400, "height": 1800})
-    page.set_default_timeout(30_000)
+    page = new_page(browser, height=1800)
 
     def only_loopback(route: Any) -> None:
         if urlparse(route.request.url).hostname in ("127.0.0.1", "localhost"):

@@ -59,12 +59,27 @@ class Prometheus:
         return response.json()["data"]
 
 
+def start_prometheus(folder: Path, config: dict[str, Any], port: int | None = None) -> Server:
+    """The Debian package's Prometheus with ``config``, on ``port`` (default: a free one) of
+    loopback, its data and log in ``folder``; returns once it is ready."""
+    port = port or free_port()
+    (folder / "prometheus.yml").write_text(yaml.safe_dump(config))
+    return start_server(
+        [tool("prometheus"), f"--config.file={folder / 'prometheus.yml'}",
+         f"--storage.tsdb.path={folder / 'data'}", f"--web.listen-address=127.0.0.1:{port}",
+         "--log.level=warn"],
+        port,
+        "/-/ready",
+        folder / "prometheus.log",
+        timeout=30,
+    )  # fmt: skip
+
+
 @pytest.fixture(scope="session")
 def prometheus(
     api_server: Server, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Prometheus]:
     """Prometheus on a free loopback port, scraping the API each second and evaluating alerts.yaml."""
-    binary = tool("prometheus")
     folder = tmp_path_factory.mktemp("prometheus")
     target = urlsplit(api_server.url).netloc
     config = {
@@ -74,16 +89,7 @@ def prometheus(
             {"job_name": JOB, "metrics_path": "/metrics", "static_configs": [{"targets": [target]}]}
         ],
     }
-    (folder / "prometheus.yml").write_text(yaml.safe_dump(config))
-    port = free_port()
-    server = start_server(
-        [binary, f"--config.file={folder / 'prometheus.yml'}", f"--storage.tsdb.path={folder / 'data'}",
-         f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
-        port,
-        "/-/ready",
-        folder / "prometheus.log",
-        timeout=30,
-    )  # fmt: skip
+    server = start_prometheus(folder, config)
     try:
         yield Prometheus(server.url, JOB)
     finally:

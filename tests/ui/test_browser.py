@@ -9,19 +9,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.browser import chromium, new_page
 from tests.support import ROOT, Server, free_port, start_server
 from tests.ui.helpers import FORM_ROW as ROW
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 LABELS = {
     "bill_length_mm": "bill_length_mm (32.1–59.6)",
     "bill_depth_mm": "bill_depth_mm (13.1–21.5)",
@@ -49,58 +40,46 @@ def ui_server(api_server: Server, tmp_path_factory: pytest.TempPathFactory) -> I
 
 
 def test_predict_in_a_real_browser(ui_server: Server, api_server: Server, output_dir: Path) -> None:
-    if not Path(CHROMIUM).exists():  # the path launch() uses below
-        pytest.fail(
-            f"{CHROMIUM} is missing: run `scripts/setup.sh --test` (installs Debian's chromium)"
-        )
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     expected = httpx.post(
         f"{api_server.url}/v1/models/penguin-species/predict", json={"instances": [ROW]}, timeout=30
     ).json()["predictions"][0]
 
-    expect.set_options(timeout=30_000)  # a busy machine: the first run of a page can take a while
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+    with chromium() as browser:
+        page = new_page(browser)
+        page.goto(ui_server.url)
+        sidebar = page.get_by_test_id("stSidebar")
+        expect(sidebar.get_by_text("Ready · 2 models")).to_be_visible()
+        expect(sidebar.get_by_text(api_server.url)).to_be_visible()
+
+        sidebar.get_by_role("combobox").first.click()
+        page.get_by_role("option", name="penguin-species (multiclass)").click()
+        expect(page.get_by_role("heading", name="Predict · penguin-species")).to_be_visible()
+        for name, label in LABELS.items():
+            field = page.get_by_role("spinbutton", name=label)
+            field.fill(str(ROW[name]))
+            field.press("Tab")
+        for name in ("island", "sex"):
+            page.get_by_role("combobox", name=name).click()
+            page.get_by_role("option", name=str(ROW[name]), exact=True).click()
+        page.get_by_role("button", name="Predict").click()
+
+        value = page.get_by_test_id("stMetricValue").first
+        expect(value).to_have_text(expected["label"])
+        probability = expected["probabilities"][expected["label"]]
+        expect(page.get_by_text(f"{probability:.1%} probability")).to_be_visible()
+        expect(
+            page.get_by_role("heading", name="Why: contribution of each feature")
+        ).to_be_visible()
+        charts = page.locator(
+            "[data-testid='stVegaLiteChart'] canvas, [data-testid='stVegaLiteChart'] svg"
         )
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1500})
-            page.set_default_timeout(30_000)
-            page.goto(ui_server.url)
-            sidebar = page.get_by_test_id("stSidebar")
-            expect(sidebar.get_by_text("Ready · 2 models")).to_be_visible()
-            expect(sidebar.get_by_text(api_server.url)).to_be_visible()
+        expect(charts.first).to_be_visible()
+        expect(page.get_by_text("island = Dream").first).to_be_attached()  # a chart label
+        page.wait_for_timeout(1000)  # let the charts finish drawing for the screenshot
+        page.screenshot(path=str(output_dir / "ui-predict.png"), full_page=True)
 
-            sidebar.get_by_role("combobox").first.click()
-            page.get_by_role("option", name="penguin-species (multiclass)").click()
-            expect(page.get_by_role("heading", name="Predict · penguin-species")).to_be_visible()
-            for name, label in LABELS.items():
-                field = page.get_by_role("spinbutton", name=label)
-                field.fill(str(ROW[name]))
-                field.press("Tab")
-            for name in ("island", "sex"):
-                page.get_by_role("combobox", name=name).click()
-                page.get_by_role("option", name=str(ROW[name]), exact=True).click()
-            page.get_by_role("button", name="Predict").click()
-
-            value = page.get_by_test_id("stMetricValue").first
-            expect(value).to_have_text(expected["label"])
-            probability = expected["probabilities"][expected["label"]]
-            expect(page.get_by_text(f"{probability:.1%} probability")).to_be_visible()
-            expect(
-                page.get_by_role("heading", name="Why: contribution of each feature")
-            ).to_be_visible()
-            charts = page.locator(
-                "[data-testid='stVegaLiteChart'] canvas, [data-testid='stVegaLiteChart'] svg"
-            )
-            expect(charts.first).to_be_visible()
-            expect(page.get_by_text("island = Dream").first).to_be_attached()  # a chart label
-            page.wait_for_timeout(1000)  # let the charts finish drawing for the screenshot
-            page.screenshot(path=str(output_dir / "ui-predict.png"), full_page=True)
-
-            # The service's config.toml reached Streamlit as flags: its upload limit is shown.
-            page.get_by_role("link", name="Batch").click()
-            expect(page.get_by_text("20MB per file")).to_be_visible()
-        finally:
-            browser.close()
+        # The service's config.toml reached Streamlit as flags: its upload limit is shown.
+        page.get_by_role("link", name="Batch").click()
+        expect(page.get_by_text("20MB per file")).to_be_visible()

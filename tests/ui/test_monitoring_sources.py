@@ -13,12 +13,11 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-import yaml
 from prometheus_client.parser import text_string_to_metric_families
 from streamlit.testing.v1 import AppTest
 
-from tests.monitoring.conftest import tool
-from tests.support import ADELIE, Server, free_port, start_api, start_server
+from tests.monitoring.conftest import start_prometheus
+from tests.support import ADELIE, Server, free_port, start_api
 from tests.ui.helpers import MIXED_MODEL, api_json, chart_data, open_app, plain, texts
 
 SPECIES = "penguin-species"
@@ -64,16 +63,7 @@ def running_prometheus(
             {"job_name": name, "static_configs": [{"targets": hosts}]} for name, hosts in jobs
         ],
     }
-    (folder / "prometheus.yml").write_text(yaml.safe_dump(config))
-    server = start_server(
-        [tool("prometheus"), f"--config.file={folder / 'prometheus.yml'}",
-         f"--storage.tsdb.path={folder / 'data'}", f"--web.listen-address=127.0.0.1:{port}",
-         "--log.level=warn"],
-        port,
-        "/-/ready",
-        folder / "prometheus.log",
-        timeout=30,
-    )  # fmt: skip
+    server = start_prometheus(folder, config, port)
     try:
         yield server.url
     finally:

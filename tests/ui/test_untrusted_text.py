@@ -19,9 +19,9 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.browser import chromium, new_page
 from tests.support import ROOT, Server, free_port, start_api, start_server
 from tests.ui.helpers import small_classifier
-from tests.ui.test_browser import CHROMIUM, CHROMIUM_ARGS
 
 MODEL = "hostile"
 FAILED_BUNDLE = ":red[failed] $x$ **b**"
@@ -151,21 +151,9 @@ def _ui(api_url: str, log: Path) -> Server:
 
 @pytest.fixture
 def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: run `scripts/setup.sh --test` (installs chromium)")
-    from playwright.sync_api import expect, sync_playwright
-
-    expect.set_options(timeout=30_000)  # the first run of a page loads the model's metadata
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            page = chromium.new_page(viewport={"width": 1400, "height": 2000})
-            page.set_default_timeout(30_000)
-            yield page
-        finally:
-            chromium.close()
+    """A page of a fresh chromium (tall: the whole card at once)."""
+    with chromium() as launched:
+        yield new_page(launched, height=2000)
 
 
 def _show_everything(page: Any) -> str:
