@@ -15,9 +15,9 @@ import httpx
 import orjson
 import pytest
 from fastapi import FastAPI
-from model_api.fastpath import PREDICTION_PATH, FastPathMiddleware
-from model_api.main import create_app, load_models
-from model_api.middleware import RequestMiddleware
+from model_api.http.app import create_app, load_models
+from model_api.http.fastpath import PREDICTION_PATH, FastPathMiddleware
+from model_api.http.middleware import RequestMiddleware
 from model_api.settings import Settings
 
 from tests.support import ADELIE

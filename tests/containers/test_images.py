@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import xgboost as xgb
-from model_api.bundle import load_bundle
+from model_api.serving.bundle import load_bundle
 
 from tests.containers.conftest import (
     API_URL_IN_NETWORK,

@@ -12,9 +12,9 @@ from typing import Any
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from model_api.logs import configure_logging
-    from model_api.main import create_app
-    from model_api.server import server_config
+    from model_api.http.app import create_app
+    from model_api.http.server import server_config
+    from model_api.observability.logs import configure_logging
     from model_api.settings import Settings
 
     overrides = {
@@ -33,7 +33,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _build_examples(args: argparse.Namespace) -> int:
-    from model_api.examples import build_examples
+    from model_api.authoring.examples import build_examples
 
     built = build_examples(Path(args.repository), force=args.force)
     for folder in built:
@@ -46,8 +46,8 @@ def _build_examples(args: argparse.Namespace) -> int:
 def _bundle(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from model_api.bundle import save_bundle
     from model_api.errors import BundleError
+    from model_api.serving.bundle import save_bundle
 
     try:
         categories = _given_categories(args.categories or [], args.categories_file)
@@ -124,7 +124,7 @@ def _given_categories(pairs: list[str], file: Path | None) -> dict[str, list[str
 
 def _validate(args: argparse.Namespace) -> int:
     from model_api.errors import BundleError
-    from model_api.registry import check_bundle
+    from model_api.serving.registry import check_bundle
 
     try:
         metadata = check_bundle(args.path, repository=args.repository)

@@ -37,19 +37,19 @@ from pydantic.json_schema import models_json_schema
 from starlette.responses import HTMLResponse, Response
 from starlette.staticfiles import StaticFiles
 
-from model_api.bundle import BundleMetadata, FeatureSpec
-from model_api.csv_scoring import output_header
-from model_api.encoding import FLOAT32_MAX
+from model_api.codecs.csv import output_header
+from model_api.codecs.features import FLOAT32_MAX
 from model_api.errors import MissingAPIKeyError
-from model_api.middleware import (
+from model_api.http.middleware import (
     DOCS_ASSETS_PATH,
     DOCS_PATH,
     OPENAPI_PATH,
     UNPROTECTED_PATHS,
     api_key_refusal,
 )
-from model_api.registry import LoadedModel, ModelRegistry
-from model_api.schemas import InferenceRequest, PredictRequest
+from model_api.protocol.schemas import InferenceRequest, PredictRequest
+from model_api.serving.bundle import BundleMetadata, FeatureSpec
+from model_api.serving.registry import LoadedModel, ModelRegistry
 from model_api.settings import Settings
 
 COMPONENTS = "#/components/schemas/"

@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from model_api.runtime import Prediction
+from model_api.serving.runtime import Prediction
 
 YIELDS_FOR_COMPANY = 8
 SMALL_BATCH_ROWS = 64

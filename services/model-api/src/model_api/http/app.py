@@ -11,13 +11,15 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from model_api import __version__, error_handlers, metrics
+from model_api import __version__
 from model_api.errors import BundleError
-from model_api.fastpath import FastPathMiddleware
-from model_api.middleware import RequestMiddleware
-from model_api.openapi import install_docs
-from model_api.registry import ModelRegistry
-from model_api.routes import health, v1, v2
+from model_api.http import errors as error_handlers
+from model_api.http.fastpath import FastPathMiddleware
+from model_api.http.middleware import RequestMiddleware
+from model_api.http.openapi import install_docs
+from model_api.http.routes import health, v1, v2
+from model_api.observability import metrics
+from model_api.serving.registry import ModelRegistry
 from model_api.settings import Settings
 
 log = logging.getLogger("model_api")

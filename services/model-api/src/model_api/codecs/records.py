@@ -24,8 +24,8 @@ from typing import Any
 import msgspec
 import numpy as np
 
-from model_api._records import parse_records
-from model_api.encoding import FLOAT32_MAX, NUMBER_TYPES, FeatureEncoder
+from model_api.codecs._records import parse_records
+from model_api.codecs.features import FLOAT32_MAX, NUMBER_TYPES, FeatureEncoder
 
 
 class RecordsDecoder:

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import xgboost as xgb
 
-from model_api.bundle import BundleMetadata
-from model_api.xgb_direct import DensePredictor, DirectPredictUnavailableError
+from model_api.serving.bundle import BundleMetadata
+from model_api.serving.xgb_direct import DensePredictor, DirectPredictUnavailableError
 
 log = logging.getLogger(__name__)
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from model_api.codecs.v2_json import load_request
 from model_api.errors import BadRequestError
-from model_api.v2_json import load_request
 
 NUMPY_TYPES: dict[str, np.dtype[Any]] = {
     "BOOL": np.dtype(np.bool_),

@@ -13,14 +13,14 @@ from typing import Any
 
 import numpy as np
 
-from model_api import metrics
-from model_api.batching import MicroBatcher, ObserveFn, inline_max_rows_for
-from model_api.bundle import METADATA_FILE, BundleMetadata, load_bundle
-from model_api.cpus import usable_cpus
-from model_api.encoding import FeatureEncoder
+from model_api.codecs.features import FeatureEncoder
+from model_api.codecs.records import RecordsDecoder
 from model_api.errors import BundleError, ModelNotFoundError, NotReadyError
-from model_api.records import RecordsDecoder
-from model_api.runtime import ModelRuntime, Prediction
+from model_api.observability import metrics
+from model_api.serving.batching import MicroBatcher, ObserveFn, inline_max_rows_for
+from model_api.serving.bundle import METADATA_FILE, BundleMetadata, load_bundle
+from model_api.serving.cpus import usable_cpus
+from model_api.serving.runtime import ModelRuntime, Prediction
 from model_api.settings import Settings
 
 log = logging.getLogger("model_api.registry")

@@ -7,9 +7,9 @@ from typing import Any
 import numpy as np
 import orjson
 
-from model_api._records import write_rows
-from model_api.bundle import BundleMetadata
-from model_api.runtime import Contributions, Prediction
+from model_api.codecs._records import write_rows
+from model_api.serving.bundle import BundleMetadata
+from model_api.serving.runtime import Contributions, Prediction
 
 MANY_ROWS = 16
 

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from model_api.errors import BundleError
-from model_api.objectives import (
+from model_api.serving.objectives import (
     DEFAULT_FOR_TASK,
     OBJECTIVES,
     ModelObjective,
@@ -556,7 +556,7 @@ def save_bundle(
             metadata.model_dump_json(indent=2) + "\n", encoding="utf-8"
         )
         # Load what was written exactly as the server will, so a bad bundle fails here.
-        from model_api.registry import check_bundle
+        from model_api.serving.registry import check_bundle
 
         check_bundle(folder, label=str(target_folder))
     return metadata

@@ -9,10 +9,11 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from model_api.csv_scoring import DELIMITERS, UNKNOWN_DELIMITER, csv_response
-from model_api.deps import RegistryDep, SettingsDep
+from model_api.codecs.csv import DELIMITERS, UNKNOWN_DELIMITER, csv_response
+from model_api.codecs.rows import explanation_rows, explanation_space, prediction_rows_json
 from model_api.errors import BadRequestError, InvalidInputError, PayloadTooLargeError
-from model_api.http import (
+from model_api.http.deps import RegistryDep, SettingsDep
+from model_api.http.responses import (
     CSV_MEDIA_TYPES,
     JSONBytes,
     media_type,
@@ -20,9 +21,7 @@ from model_api.http import (
     read_body,
     require_json_type,
 )
-from model_api.outputs import explanation_rows, explanation_space, prediction_rows_json
-from model_api.registry import LoadedModel, ModelRegistry
-from model_api.schemas import (
+from model_api.protocol.schemas import (
     ErrorResponse,
     ExplainResponse,
     ModelList,
@@ -30,6 +29,7 @@ from model_api.schemas import (
     PredictRequest,
     PredictResponse,
 )
+from model_api.serving.registry import LoadedModel, ModelRegistry
 from model_api.settings import Settings
 
 router = APIRouter(prefix="/v1", tags=["v1"])

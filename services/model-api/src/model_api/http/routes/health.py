@@ -6,9 +6,9 @@ from fastapi import APIRouter
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import Response
 
-from model_api.deps import RegistryDep
-from model_api.http import JSONBytes
-from model_api.schemas import Health
+from model_api.http.deps import RegistryDep
+from model_api.http.responses import JSONBytes
+from model_api.protocol.schemas import Health
 
 router = APIRouter(tags=["health"])
 

@@ -19,7 +19,6 @@ from typing import Any
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from model_api import metrics
 from model_api.errors import (
     MissingAPIKeyError,
     ModelAPIError,
@@ -28,8 +27,9 @@ from model_api.errors import (
     RequestTimeoutError,
     UnauthorizedError,
 )
-from model_api.http import CSV_MEDIA_TYPES, bare_media_type
-from model_api.logs import request_id_var
+from model_api.http.responses import CSV_MEDIA_TYPES, bare_media_type
+from model_api.observability import metrics
+from model_api.observability.logs import request_id_var
 from model_api.settings import CSV_SPOOL_MEMORY_BYTES, Settings
 
 log = logging.getLogger("model_api.access")

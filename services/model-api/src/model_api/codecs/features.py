@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from model_api.bundle import BundleMetadata, FeatureSpec
 from model_api.errors import InvalidInputError
+from model_api.serving.bundle import BundleMetadata, FeatureSpec
 
 MAX_LISTED_ERRORS = 20
 NUMBER_TYPES = frozenset({"numeric", "integer"})

@@ -23,10 +23,10 @@ import numpy as np
 from fastapi import Request
 from starlette.responses import StreamingResponse
 
-from model_api import metrics
 from model_api.errors import BadRequestError, InvalidInputError, PayloadTooLargeError
-from model_api.registry import LoadedModel
-from model_api.runtime import Prediction
+from model_api.observability import metrics
+from model_api.serving.registry import LoadedModel
+from model_api.serving.runtime import Prediction
 from model_api.settings import CSV_SPOOL_MEMORY_BYTES, Settings
 
 # ?delimiter= value -> the separator: a tab as "tab" or as itself (%09).

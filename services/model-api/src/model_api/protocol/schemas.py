@@ -6,8 +6,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from model_api.bundle import BundleMetadata
-from model_api.objectives import MarginToValue, OutputSpace
+from model_api.serving.bundle import BundleMetadata
+from model_api.serving.objectives import MarginToValue, OutputSpace
 
 Scalar = float | int | bool | str | None
 

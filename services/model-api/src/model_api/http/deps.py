@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from model_api.registry import ModelRegistry
+from model_api.serving.registry import ModelRegistry
 from model_api.settings import Settings
 
 

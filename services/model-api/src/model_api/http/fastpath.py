@@ -19,9 +19,9 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from model_api import error_handlers
-from model_api.registry import LoadedModel
-from model_api.routes import v1, v2
+from model_api.http import errors as error_handlers
+from model_api.http.routes import v1, v2
+from model_api.serving.registry import LoadedModel
 from model_api.settings import Settings
 
 Handler = Callable[[Request, LoadedModel, Settings], Awaitable[Response]]

@@ -12,10 +12,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
-from model_api import metrics
 from model_api.errors import ModelAPIError
-from model_api.logs import request_id_var
-from model_api.middleware import error_body
+from model_api.http.middleware import error_body
+from model_api.observability import metrics
+from model_api.observability.logs import request_id_var
 
 log = logging.getLogger("model_api")
 

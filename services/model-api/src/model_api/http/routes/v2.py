@@ -10,12 +10,16 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from model_api import __version__
-from model_api.bundle import BundleMetadata
-from model_api.deps import RegistryDep, SettingsDep
+from model_api.codecs.v2_tensors import (
+    HEADER_LENGTH,
+    decode_inputs,
+    encode_output,
+    split_binary_body,
+)
 from model_api.errors import BadRequestError, NotReadyError, PayloadTooLargeError
-from model_api.http import JSON_OPTIONS, JSONBytes, read_body
-from model_api.registry import LoadedModel, ModelRegistry
-from model_api.schemas import (
+from model_api.http.deps import RegistryDep, SettingsDep
+from model_api.http.responses import JSON_OPTIONS, JSONBytes, read_body
+from model_api.protocol.schemas import (
     InferenceRequest,
     InferenceResponse,
     ModelMetadataV2,
@@ -23,8 +27,9 @@ from model_api.schemas import (
     ServerMetadata,
     V2ErrorResponse,
 )
+from model_api.serving.bundle import BundleMetadata
+from model_api.serving.registry import LoadedModel, ModelRegistry
 from model_api.settings import Settings
-from model_api.v2_codec import HEADER_LENGTH, decode_inputs, encode_output, split_binary_body
 
 router = APIRouter(prefix="/v2", tags=["v2 (Open Inference Protocol)"])
 ERRORS: dict[int | str, dict[str, Any]] = {
