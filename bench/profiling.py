@@ -57,13 +57,13 @@ ENCODE = "input validation + conversion to matrix (codecs/features.py, records.p
 V2CODEC = "V2 tensor decode (codecs/v2_tensors.py)"
 OUTPUTS = "response rows (codecs/rows.py / V2 outputs)"
 DUMPS = "JSON encoding (orjson.dumps)"
-ROUTE = "route handler, own lines (http/routes/*.py, fastpath.py)"
+ROUTE = "route handler, own lines (protocol/v1.py, v2.py, http/operations.py, fastpath.py)"
 BATCH = "micro-batching (batching.py)"
 OBSERVE = "per-batch metrics (registry observe)"
 PROM = "Prometheus client calls"
 LOGGING = "access log (logging, JSON formatter)"
 MIDDLEWARE = "middleware own lines (middleware.py)"
-CSV = "CSV parse/score/write (codecs/csv.py)"
+CSV = "CSV parse/score/write (codecs/csv.py, protocol/csv_scoring.py)"
 FRAMEWORK = "FastAPI/Starlette (routing, dependencies, Request/Response)"
 SERVER = "uvicorn HTTP protocol + event loop"
 OTHER = "other"
@@ -78,6 +78,7 @@ FILE_BUCKETS = {
     "codecs/rows.py": OUTPUTS,
     "serving/batching.py": BATCH,
     "codecs/csv.py": CSV,
+    "protocol/csv_scoring.py": CSV,
     "observability/logs.py": LOGGING,
     "http/middleware.py": MIDDLEWARE,
     "serving/xgb_direct.py": XGB_PY,
@@ -132,7 +133,7 @@ def classify(frame: str) -> str | None:
             return OBSERVE if "observe" in function else ROUTE
         if file == "serving/runtime.py":
             return OUTPUTS if "Prediction" in function or "column_stack" in text else XGB_PY
-        if "/routes/" in p:
+        if file.startswith(("protocol/", "http/routes/")):
             if "np.argmax" in text or "labels[" in text or "encode_output" in text:
                 return OUTPUTS
             return ROUTE

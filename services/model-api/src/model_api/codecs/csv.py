@@ -1,34 +1,31 @@
-"""CSV in, CSV out: stream a large file through a model without holding it in memory twice.
+"""CSV in, CSV out, as text: the upload's lines, header and rows, and the scored file's lines.
 
-The upload is spooled to a temporary file (memory up to 8 MiB, then /tmp) while its UTF-8 is
-checked, the header is read (within its byte and column limits) and checked against the model's
-features before anything is scored, then rows are parsed, predicted and written back in chunks.
-A bad row does not fail the file: its output line carries the reason in the ``error`` column.
-That holds for a row that is not valid CSV or is too long as well: reading goes on at the next
-line, so every row of the file gets its line in the answer.
+The upload is spooled to a temporary file (in memory up to CSV_SPOOL_MEMORY_BYTES, then /tmp)
+while its UTF-8 is checked, the header is read (within its byte and column limits) and checked
+against the model's features before anything is scored, then rows are read in chunks
+(``protocol.csv_scoring`` predicts them and writes them back). A bad row does not fail the file:
+its output line carries the reason in the ``error`` column. That holds for a row that is not
+valid CSV or is too long as well: reading goes on at the next line, so every row of the file gets
+its line in the answer.
 """
 
 from __future__ import annotations
 
 import codecs
 import csv
-import io
-import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from tempfile import SpooledTemporaryFile
 from typing import IO, Any
 from urllib.parse import quote
 
 import numpy as np
-from fastapi import Request
-from starlette.responses import StreamingResponse
 
 from model_api.errors import BadRequestError, InvalidInputError, PayloadTooLargeError
-from model_api.observability import metrics
 from model_api.serving.registry import LoadedModel
 from model_api.serving.runtime import Prediction
 from model_api.settings import CSV_SPOOL_MEMORY_BYTES, Settings
 
+CSV_MEDIA_TYPES = frozenset({"text/csv", "application/csv"})
 # ?delimiter= value -> the separator: a tab as "tab" or as itself (%09).
 DELIMITERS = {",": ",", ";": ";", "tab": "\t", "\t": "\t", "|": "|"}
 _CHOICES = ", ".join(map(repr, DELIMITERS))
@@ -76,16 +73,16 @@ class CsvLines:
             yield line
 
 
-async def spool_upload(request: Request, limit: int) -> IO[bytes]:
-    """Copy the body to a spooled temporary file, enforcing the size limit and UTF-8.
+async def spool_upload(chunks: AsyncIterator[bytes], limit: int) -> IO[bytes]:
+    """Copy the body's ``chunks`` to a spooled temporary file, enforcing the size limit and UTF-8.
 
     In memory up to CSV_SPOOL_MEMORY_BYTES, then in /tmp: the middleware's body budgets count it
-    the same way (``middleware.held_bytes``)."""
+    the same way (``http.middleware.held_bytes``)."""
     spool: IO[bytes] = SpooledTemporaryFile(max_size=CSV_SPOOL_MEMORY_BYTES)  # noqa: SIM115
     decoder = codecs.getincrementaldecoder("utf-8")()
     size = 0
     try:
-        async for chunk in request.stream():
+        async for chunk in chunks:
             size += len(chunk)
             if size > limit:
                 raise PayloadTooLargeError(f"CSV upload exceeds the limit of {limit} bytes")
@@ -164,46 +161,6 @@ def prediction_cells(model: LoadedModel, prediction: Prediction) -> list[list[An
     assert prediction.values is not None
     values: list[list[Any]] = prediction.values.reshape(len(prediction), -1).tolist()
     return values
-
-
-def score_lines(
-    model: LoadedModel, chunks: Iterator[Chunk], positions: list[int], columns: int
-) -> Iterator[str]:
-    """Yield the output CSV, one chunk of rows at a time."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    header = output_header(model)
-    writer.writerow(header)
-    yield out.getvalue()
-    blanks = [""] * (len(header) - 2)  # a rejected row's empty prediction columns
-    rejected = metrics.CSV_ROWS_REJECTED.labels(model.name, model.version)
-    first_row = 1
-    for rows, unreadable in chunks:
-        matrix, errors = model.encoder.from_text_rows(rows, positions, columns)
-        errors.update(unreadable)
-        if errors:
-            rejected.inc(len(errors))
-        valid = np.ones(len(rows), dtype=bool)
-        valid[list(errors)] = False
-        out.seek(0)
-        out.truncate()
-        cells: list[list[Any]] = []
-        if valid.any():
-            scored = matrix if not errors else matrix[valid]
-            started = time.perf_counter()
-            prediction = model.runtime.predict(scored)
-            model.observe(scored, prediction, time.perf_counter() - started)
-            cells = prediction_cells(model, prediction)
-        k = 0
-        for i in range(len(rows)):
-            number = first_row + i
-            if not valid[i]:
-                writer.writerow([number, *blanks, errors[i]])
-                continue
-            writer.writerow([number, *cells[k], ""])
-            k += 1
-        first_row += len(rows)
-        yield out.getvalue()
 
 
 def read_header(text: IO[str], sep: str, settings: Settings) -> tuple[list[str], int]:
@@ -304,31 +261,3 @@ def ignored_columns_header(names: list[str]) -> str:
     if len(listed) < len(names):
         listed.append(f"...and {len(names) - len(listed)} more")
     return ",".join(listed)
-
-
-async def csv_response(
-    request: Request, model: LoadedModel, settings: Settings, sep: str
-) -> StreamingResponse:
-    """Check the upload (fields separated by ``sep``) and its header, then stream the scored CSV
-    back."""
-    spool = await spool_upload(request, settings.max_csv_bytes)
-    text = io.TextIOWrapper(spool, encoding="utf-8-sig", newline="")
-    try:
-        header, header_lines = read_header(text, sep, settings)
-        positions, extra = column_positions(model, header, sep)
-    except Exception:
-        text.close()
-        raise
-    chunks = row_chunks(
-        text, sep, settings.max_csv_row_bytes, header_lines + 1, settings.csv_chunk_rows
-    )
-
-    def body() -> Iterator[str]:
-        try:
-            yield from score_lines(model, chunks, positions, len(header))
-        finally:
-            text.close()
-
-    headers = {"x-ignored-columns": ignored_columns_header(extra)} if extra else {}
-    model.count_request("predict_csv")
-    return StreamingResponse(body(), media_type="text/csv; charset=utf-8", headers=headers)

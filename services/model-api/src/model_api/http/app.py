@@ -89,7 +89,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(v1.router)
     app.include_router(v2.router)
     error_handlers.install(app)
-    app.add_middleware(FastPathMiddleware, routes=[*v1.router.routes, *v2.router.routes])
+    # The app's own route list (it is built before the first request): the fast path checks the
+    # operations' routes there as the app serves them, app-wide dependencies included.
+    app.add_middleware(FastPathMiddleware, routes=app.routes)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -16,9 +16,9 @@ import weakref
 from collections.abc import Mapping
 from typing import Any
 
-import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from model_api.codecs.csv import CSV_MEDIA_TYPES
 from model_api.errors import (
     MissingAPIKeyError,
     ModelAPIError,
@@ -27,9 +27,10 @@ from model_api.errors import (
     RequestTimeoutError,
     UnauthorizedError,
 )
-from model_api.http.responses import CSV_MEDIA_TYPES, bare_media_type
+from model_api.http.errors import app_path, error_body
 from model_api.observability import metrics
 from model_api.observability.logs import request_id_var
+from model_api.protocol.messages import bare_media_type
 from model_api.settings import CSV_SPOOL_MEMORY_BYTES, Settings
 
 log = logging.getLogger("model_api.access")
@@ -102,20 +103,6 @@ def _next_request_id() -> str:
     return f"{_ID_PREFIX}{next(_ID_COUNTER):012x}"
 
 
-def error_body(
-    path: str, code: str, message: str, request_id: str | None, details: list[Any] | None = None
-) -> bytes:
-    """The error shape of the path's API: ``{"error": "..."}`` for V2, the v1 shape otherwise."""
-    if path.startswith("/v2"):
-        return orjson.dumps({"error": message})
-    return orjson.dumps(
-        {
-            "error": {"code": code, "message": message, "details": details or []},
-            "request_id": request_id,
-        }
-    )
-
-
 class RequestMiddleware:
     """Wraps every HTTP request; one instance per app."""
 
@@ -164,7 +151,7 @@ class RequestMiddleware:
                 receive = body.receive if body is not None else receive
             if refusal is not None:
                 metrics.ERRORS.labels(refusal.code).inc()
-                error = error_body(path, refusal.code, refusal.message, request_id)
+                error = error_body(app_path(scope), refusal.code, refusal.message, request_id)
                 await _send_json(send_with_id, refusal.status, error, refusal.headers)
             else:
                 await self._serve(scope, receive, send_with_id, status_holder)
@@ -217,7 +204,7 @@ class RequestMiddleware:
                 return
             error_log.exception("unhandled error", extra={"path": scope["path"]})
             body = error_body(
-                scope["path"], "internal_error", INTERNAL_ERROR_MESSAGE, request_id_var.get()
+                app_path(scope), "internal_error", INTERNAL_ERROR_MESSAGE, request_id_var.get()
             )
             await _send_json(send, 500, body, {})
 

@@ -40,6 +40,7 @@ from starlette.staticfiles import StaticFiles
 from model_api.codecs.csv import output_header
 from model_api.codecs.features import FLOAT32_MAX
 from model_api.errors import MissingAPIKeyError
+from model_api.http.errors import error_shape
 from model_api.http.middleware import (
     DOCS_ASSETS_PATH,
     DOCS_PATH,
@@ -81,7 +82,6 @@ SECURITY_SCHEMES = {
     },
 }
 SECURITY: list[dict[str, list[str]]] = [{"APIKeyHeader": []}, {"BearerToken": []}]
-ERROR_SHAPES = {"/v1": "ErrorResponse", "/v2": "V2ErrorResponse"}
 HEAD_TOO_LARGE = (
     "Request line and headers past MODEL_API_MAX_HEADER_BYTES; the connection is closed"
 )
@@ -393,7 +393,7 @@ def _document_refusals(paths: dict[str, Any], keyed: bool) -> None:
     ``RequestMiddleware`` on the protected ones, busy (503), a body that stopped arriving (408),
     and with a key set, a missing or wrong key (401) - and the security requirement itself."""
     for path, item in paths.items():
-        shape = ERROR_SHAPES["/v2" if path.startswith("/v2") else "/v1"]  # as error_body says
+        shape = error_shape(path).schema
         for operation in item.values():
             responses = operation["responses"]
             responses["431"] = _error(shape, HEAD_TOO_LARGE)

@@ -1,17 +1,17 @@
-"""Small HTTP helpers shared by the routes: fast JSON responses, bounded body reads."""
+"""Small HTTP helpers: fast JSON responses, bounded body reads, and the request and response
+types the model operations are served through."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
-from fastapi import Request
-from starlette.responses import Response
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
 
-from model_api.errors import BadRequestError, PayloadTooLargeError, UnsupportedMediaTypeError
-
-JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
-CSV_MEDIA_TYPES = frozenset({"text/csv", "application/csv"})
+from model_api.errors import PayloadTooLargeError
+from model_api.protocol.messages import JSON_OPTIONS, Answer, StreamedAnswer, bare_media_type
 
 
 class JSONBytes(Response):
@@ -37,28 +37,31 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def media_type(request: Request) -> str:
-    return bare_media_type(request.headers.get("content-type", ""))
+class ModelRequest(Request):
+    """A request to a model operation: Starlette's request as the protocol code reads it
+    (``protocol.messages.Incoming``); the fast path builds it instead of a plain Request."""
+
+    @property
+    def content_type(self) -> str:
+        return bare_media_type(self.headers.get("content-type", ""))
+
+    def query(self, name: str) -> str | None:
+        # Most requests have no query string: only those pay for parsing one.
+        return self.query_params.get(name) if self.scope["query_string"] else None
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name)
+
+    async def read(self, limit: int) -> bytes:
+        return await read_body(self, limit)
+
+    def chunks(self) -> AsyncIterator[bytes]:
+        return self.stream()
 
 
-def bare_media_type(content_type: str) -> str:
-    """``Text/CSV; charset=utf-8`` → ``text/csv``."""
-    return content_type.split(";", 1)[0].strip().lower()
-
-
-def require_json_type(kind: str) -> None:
-    """Accept application/json (or +json, or no content type); 415 otherwise."""
-    if kind and kind != "application/json" and not kind.endswith("+json"):
-        raise UnsupportedMediaTypeError(
-            f"content type {kind!r} is not supported here; send application/json (curl: -H 'Content-Type: application/json')"
-        )
-
-
-def parse_json(body: bytes) -> Any:
-    """Parse a JSON body; 400 with the parser's position on malformed JSON."""
-    if not body:
-        raise BadRequestError("request body is empty; expected a JSON object")
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise BadRequestError(f"request body is not valid JSON: {exc}") from None
+def response_of(answer: Answer | StreamedAnswer) -> Response:
+    """The Starlette response carrying a protocol answer; a streamed one's lines are produced
+    in Starlette's worker threads (they parse and predict)."""
+    if isinstance(answer, StreamedAnswer):
+        return StreamingResponse(answer.lines, media_type=answer.media_type, headers=answer.headers)
+    return Response(answer.body, media_type=answer.media_type, headers=answer.headers)

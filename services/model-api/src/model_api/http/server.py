@@ -18,7 +18,7 @@ from typing import Any
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from model_api.http.middleware import error_body
+from model_api.http.errors import error_body
 from model_api.observability import metrics
 from model_api.settings import Settings
 
