@@ -125,8 +125,8 @@ def build_assets(work: Path, csv_rows: int) -> Assets:
 
 
 def _build_models(assets: Assets) -> None:
+    from model_api.authoring import save_bundle
     from model_api.authoring.examples import build_examples
-    from model_api.serving.bundle import save_bundle
 
     booster, frame = train_bench_model()
     for repository in (assets.bench_repository, assets.all_repository):

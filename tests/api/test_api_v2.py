@@ -259,7 +259,8 @@ def mixed_server(
     mixed_frame: pd.DataFrame,
 ) -> Iterator[tuple[Server, xgb.Booster]]:
     """A real API serving a model with every feature type: numeric, integer, boolean, categorical."""
-    from model_api.serving.bundle import load_bundle, save_bundle
+    from model_api.authoring import save_bundle
+    from model_api.serving.bundle import load_bundle
 
     repository = tmp_path_factory.mktemp("mixed")
     folder = repository / "toy" / "1"

@@ -22,8 +22,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import xgboost as xgb
+from model_api.authoring import save_bundle
 from model_api.errors import BundleError
-from model_api.serving.bundle import load_bundle, save_bundle
+from model_api.serving.bundle import load_bundle
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris, load_linnerud
 
 from tests.support import ROOT, Server, running_api

@@ -52,7 +52,7 @@ def test_patch_whose_target_moved_is_refused(monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_stub_and_no_observe_take_effect(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from model_api.serving.bundle import save_bundle
+    from model_api.authoring import save_bundle
 
     rng = np.random.default_rng(0)
     frame = pd.DataFrame(rng.normal(size=(200, 3)), columns=["a", "b", "c"])

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
-from model_api.serving.bundle import save_bundle
+from model_api.authoring.bundles import save_bundle
 
 SEED = 7
 CATEGORICAL = ["island", "sex"]
