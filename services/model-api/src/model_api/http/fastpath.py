@@ -1,8 +1,8 @@
 """The model operations served straight from ASGI, ahead of FastAPI's router.
 
 For an endpoint, FastAPI's own per-request work (trying every route in turn, the request and
-response wrappers, solving the parameters, the exception middleware) costs about as much as
-XGBoost's prediction of one row. So the paths of the operations in ``operations.OPERATIONS``
+response wrappers, solving the parameters, the exception middleware) is of the order of
+XGBoost's prediction of one row, the API's most common request. So the paths of the operations in ``operations.OPERATIONS``
 (v1 predict and explain, V2 infer; newest or one version) are matched here with one regular
 expression and served by the same ``operations.serve`` their routes call. The routes stay
 declared in FastAPI, so OpenAPI, /docs and every other path are unchanged, and errors get the

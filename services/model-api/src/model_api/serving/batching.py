@@ -5,8 +5,7 @@ requests that arrive while a batch is being computed simply form the next batch.
 Small batches run on the event loop (a thread hop costs more than the prediction); larger ones
 run in a worker thread, so that with a second CPU the loop parses the next requests while
 XGBoost (which releases the GIL) scores. With one usable CPU the two would only take turns on it,
-and the hand-off cost about 10 % of a 1,000-row request (A/B, best of 6 runs): there every batch
-runs on the loop (``inline_max_rows_for``).
+and the hand-off would be pure cost: there every batch runs on the loop (``inline_max_rows_for``).
 """
 
 from __future__ import annotations

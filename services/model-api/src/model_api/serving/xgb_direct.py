@@ -1,9 +1,10 @@
 """XGBoost's dense prediction called through its C API, with the call's arguments built once.
 
 ``Booster.inplace_predict`` ends in the C function ``XGBoosterPredictFromDense``; on the way it
-spends about 100 µs per call in Python (type dispatch over pandas/arrow/cupy, argument JSON,
-array-interface dicts, output wrapping), and the C side builds a new proxy DMatrix whose set-up
-reads the cgroup CPU quota from /sys: together more than XGBoost's own work for one row. This
+does per call in Python what never changes for a model (type dispatch over pandas/arrow/cupy,
+argument JSON, array-interface dicts, output wrapping), and the C side builds a new proxy DMatrix
+whose set-up reads the cgroup CPU quota from /sys: together more than XGBoost's own work for one
+row. This
 module makes the same C call with the argument JSON prepared per model and a proxy DMatrix kept
 per thread, and copies the output straight into numpy. ``DensePredictor`` checks itself against
 ``inplace_predict`` when it is built; if the library differs in any way it refuses, and the
@@ -38,7 +39,7 @@ def _thread_proxy() -> Any:
     """This thread's proxy DMatrix, made once.
 
     Without one, every call builds a fresh proxy whose context reads the cgroup CPU quota from
-    /sys (eleven system calls, about 45 µs here); the proxy only holds the input of the call in
+    /sys (system calls on every prediction); the proxy only holds the input of the call in
     progress, so one per thread is safe.
     """
     proxy = getattr(_per_thread, "proxy", None)
