@@ -12,7 +12,7 @@ Two decoders, fastest first:
 
 Anything unusual (malformed JSON, a missing or unknown field, null, a string where a number
 belongs, a value out of range) returns None and the caller takes the careful path in
-``encoding.py``, which names every wrong field.
+``features.py``, which names every wrong field.
 """
 
 from __future__ import annotations
