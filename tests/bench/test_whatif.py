@@ -47,7 +47,9 @@ def test_patch_whose_target_moved_is_refused(monkeypatch: pytest.MonkeyPatch) ->
     with pytest.raises(SystemExit, match="no-observe: loading a model no longer builds"):
         whatif.apply(["no-observe"])
     monkeypatch.delattr(registry_module, "_observer")
-    with pytest.raises(SystemExit, match=r"no-observe: model_api\.registry\._observer is gone"):
+    with pytest.raises(
+        SystemExit, match=r"no-observe: model_api\.serving\.registry\._observer is gone"
+    ):
         whatif.apply(["no-observe"])
 
 
