@@ -22,10 +22,11 @@ run: models  ## API on :8000 and UI on :8501; Ctrl-C stops both
 run-api: models  ## the API alone
 	MODEL_API_MODEL_REPOSITORY=$(MODELS) uv run model-api serve --port $(API_PORT)
 
-lint: setup  ## ruff and mypy
+lint: setup  ## ruff, mypy and the import contracts between the API's layers (pyproject.toml)
 	uv run ruff check .
 	uv run ruff format --check .
 	uv run mypy
+	uv run lint-imports
 
 format: setup
 	uv run ruff format .

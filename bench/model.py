@@ -2,7 +2,7 @@
 
 * ``bench-binary``: 20 numeric features, binary, 300 trees of depth 6, trained from a fixed seed on
   synthetic data and packaged with the API's own ``save_bundle``.
-* the penguin examples (``model_api.examples.build_examples``), served next to it.
+* the penguin examples (``model_api.authoring.examples.build_examples``), served next to it.
 
 Every request body is written to a file once; wrk, MLServer's run and the floor send the very same
 bytes, and the in-process limit predicts the very same rows (as ``.npy`` matrices).
@@ -125,8 +125,8 @@ def build_assets(work: Path, csv_rows: int) -> Assets:
 
 
 def _build_models(assets: Assets) -> None:
-    from model_api.bundle import save_bundle
-    from model_api.examples import build_examples
+    from model_api.authoring import save_bundle
+    from model_api.authoring.examples import build_examples
 
     booster, frame = train_bench_model()
     for repository in (assets.bench_repository, assets.all_repository):
@@ -177,8 +177,8 @@ def _write_bodies(assets: Assets) -> None:
 
 
 def _write_penguin_bodies(assets: Assets) -> None:
-    from model_api.bundle import load_bundle
-    from model_api.examples import load_penguins_frame
+    from model_api.authoring.examples import load_penguins_frame
+    from model_api.serving.bundle import load_bundle
 
     metadata, _ = load_bundle(assets.penguin_bundle)
     names = [f.name for f in metadata.features]

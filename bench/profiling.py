@@ -53,17 +53,17 @@ DEFAULT_WORKLOADS = [
 # Buckets, in the order the report lists them.
 XGB_PY = "XGBoost call, GIL held (xgb_direct.py or inplace_predict: arguments, output copy)"
 PARSE = "request body read + JSON parse (orjson.loads, msgspec decode, simdjson in v2_json.py)"
-ENCODE = "input validation + conversion to matrix (encoding.py, records.py)"
-V2CODEC = "V2 tensor decode (v2_codec.py)"
-OUTPUTS = "response rows (outputs.py / V2 outputs)"
+ENCODE = "input validation + conversion to matrix (codecs/features.py, records.py)"
+V2CODEC = "V2 tensor decode (codecs/v2_tensors.py)"
+OUTPUTS = "response rows (codecs/rows.py / V2 outputs)"
 DUMPS = "JSON encoding (orjson.dumps)"
-ROUTE = "route handler, own lines (routes/*.py, fastpath.py)"
+ROUTE = "route handler, own lines (protocol/v1.py, v2.py, http/operations.py, fastpath.py)"
 BATCH = "micro-batching (batching.py)"
 OBSERVE = "per-batch metrics (registry observe)"
 PROM = "Prometheus client calls"
 LOGGING = "access log (logging, JSON formatter)"
 MIDDLEWARE = "middleware own lines (middleware.py)"
-CSV = "CSV parse/score/write (csv_scoring.py)"
+CSV = "CSV parse/score/write (codecs/csv.py, protocol/csv_scoring.py)"
 FRAMEWORK = "FastAPI/Starlette (routing, dependencies, Request/Response)"
 SERVER = "uvicorn HTTP protocol + event loop"
 OTHER = "other"
@@ -71,16 +71,18 @@ BUCKETS = [
     XGB_PY, PARSE, ENCODE, V2CODEC, OUTPUTS, DUMPS, ROUTE, BATCH, OBSERVE, PROM,
     LOGGING, MIDDLEWARE, CSV, FRAMEWORK, SERVER, OTHER,
 ]  # fmt: skip
-# model_api files whose own lines all belong to one stage (the other files are split by line).
+# model_api files (paths inside the package) whose own lines all belong to one stage (the other
+# files are split by line).
 FILE_BUCKETS = {
-    "encoding.py": ENCODE,
-    "outputs.py": OUTPUTS,
-    "batching.py": BATCH,
-    "csv_scoring.py": CSV,
-    "logs.py": LOGGING,
-    "middleware.py": MIDDLEWARE,
-    "xgb_direct.py": XGB_PY,
-    "v2_json.py": PARSE,
+    "codecs/features.py": ENCODE,
+    "codecs/rows.py": OUTPUTS,
+    "serving/batching.py": BATCH,
+    "codecs/csv.py": CSV,
+    "protocol/csv_scoring.py": CSV,
+    "observability/logs.py": LOGGING,
+    "http/middleware.py": MIDDLEWARE,
+    "serving/xgb_direct.py": XGB_PY,
+    "codecs/v2_json.py": PARSE,
 }
 
 
@@ -114,24 +116,24 @@ def classify(frame: str) -> str | None:
         return XGB_PY
     if "/model_api/" in p:
         text = _source_line(path, line)
-        file = p.rsplit("/", 1)[-1]
+        file = p.rsplit("/model_api/", 1)[-1]  # the path inside the package
         if "orjson.dumps" in text:
             return DUMPS
         if "orjson.loads" in text:
             return PARSE
         if file in FILE_BUCKETS:
             return FILE_BUCKETS[file]
-        if file == "records.py":  # msgspec parses and type-checks the v1 body in one call
+        if file == "codecs/records.py":  # msgspec parses and type-checks the v1 body in one call
             return PARSE if ".decode(" in text else ENCODE
-        if file == "v2_codec.py":
+        if file == "codecs/v2_tensors.py":
             return DUMPS if function == "encode_output" else V2CODEC
-        if file == "http.py":
+        if file == "http/responses.py":
             return DUMPS if function.endswith("render") else PARSE
-        if file == "registry.py":
+        if file == "serving/registry.py":
             return OBSERVE if "observe" in function else ROUTE
-        if file == "runtime.py":
+        if file == "serving/runtime.py":
             return OUTPUTS if "Prediction" in function or "column_stack" in text else XGB_PY
-        if "/routes/" in p:
+        if file.startswith(("protocol/", "http/routes/")):
             if "np.argmax" in text or "labels[" in text or "encode_output" in text:
                 return OUTPUTS
             return ROUTE
@@ -406,7 +408,7 @@ def render(document: dict[str, Any]) -> str:
         + ". Only the thread holding the GIL is sampled, so each sample is one tick of Python "
         "work; a stage's µs per request = its samples / rate / requests. CPU time not covered "
         "by GIL-held samples is C code that released the GIL: XGBoost's C++ prediction (ctypes "
-        "releases the GIL), the native v1 records parser (model_api._records releases it "
+        "releases the GIL), the native v1 records parser (model_api.codecs._records releases it "
         "too: for v1 1,000-row bodies that is ~0.3 ms of this row) and uvloop's socket calls. "
         "Garbage collection runs with the GIL, so "
         "it is inside the stages that triggered it, and is also timed on its own with "

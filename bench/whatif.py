@@ -39,7 +39,7 @@ def _check_targets(patches: list[str]) -> None:
     import dataclasses
     import inspect
 
-    from model_api import registry, runtime
+    from model_api.serving import registry, runtime
 
     problems = []
     # Both targets are wired in where a model is loaded: the batcher scores with
@@ -53,7 +53,7 @@ def _check_targets(patches: list[str]) -> None:
             problems.append("xgb-stub: the micro-batcher no longer scores with runtime.predict")
     if "no-observe" in patches:
         if not hasattr(registry, "_observer"):
-            problems.append("no-observe: model_api.registry._observer is gone")
+            problems.append("no-observe: model_api.serving.registry._observer is gone")
         elif "_observer(" not in loading:
             problems.append("no-observe: loading a model no longer builds its _observer")
     if problems:
@@ -72,7 +72,7 @@ def apply(patches: list[str]) -> None:
         _gc_stats()
     if "xgb-stub" in patches:
         import numpy as np
-        from model_api.runtime import ModelRuntime, Prediction
+        from model_api.serving.runtime import ModelRuntime, Prediction
 
         def predict(self: Any, matrix: Any) -> Any:
             rows = matrix.shape[0]
@@ -83,7 +83,7 @@ def apply(patches: list[str]) -> None:
 
         ModelRuntime.predict = predict  # type: ignore[method-assign]
     if "no-observe" in patches:
-        from model_api import registry
+        from model_api.serving import registry
 
         def _observer(*args: Any, **kwargs: Any) -> Any:
             return lambda matrix, prediction, seconds: None

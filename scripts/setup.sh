@@ -32,7 +32,7 @@ ensure_uv() {
   uv --version >/dev/null
 }
 
-# The model API has one C++ extension (model_api._records), compiled when uv installs it.
+# The model API has one C++ extension (model_api.codecs._records), compiled when uv installs it.
 command -v g++ >/dev/null || apt_install g++
 
 if [[ "${1:-}" == "--test" ]]; then

@@ -21,7 +21,7 @@ def output_dir() -> Path:
 @pytest.fixture(scope="session")
 def example_repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The penguin example models, trained once per session into a temporary repository."""
-    from model_api.examples import build_examples
+    from model_api.authoring.examples import build_examples
 
     repository = tmp_path_factory.mktemp("models")
     build_examples(repository)

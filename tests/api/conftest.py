@@ -57,7 +57,7 @@ def binary_classifier(mixed_frame: pd.DataFrame, binary_target: np.ndarray) -> x
 def binary_bundle(
     tmp_path: Path, binary_classifier: xgb.XGBClassifier, mixed_frame: pd.DataFrame
 ) -> Path:
-    from model_api.bundle import save_bundle
+    from model_api.authoring import save_bundle
 
     folder = tmp_path / "repo" / "toy" / "1"
     save_bundle(binary_classifier, mixed_frame, folder, name="toy", class_labels=["no", "yes"])
@@ -130,7 +130,7 @@ def awkward_repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Models users bring: awkward feature and model names, every feature type, several
     versions with different features, names that differ only in case or punctuation, many
     features, several outputs (quantiles), no probabilities (binary:hinge)."""
-    from model_api.bundle import save_bundle
+    from model_api.authoring import save_bundle
 
     root = tmp_path_factory.mktemp("awkward")
     first = ["_x", "model_config", "with space", "café/🐧"]

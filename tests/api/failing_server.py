@@ -11,9 +11,9 @@ from collections.abc import Iterator
 
 import uvicorn
 from fastapi import FastAPI
-from model_api.logs import configure_logging
-from model_api.main import create_app
-from model_api.server import server_config
+from model_api.http.app import create_app
+from model_api.http.server import server_config
+from model_api.observability.logs import configure_logging
 from model_api.settings import Settings
 from starlette.responses import StreamingResponse
 

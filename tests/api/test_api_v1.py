@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import xgboost as xgb
-from model_api.examples import load_penguins_frame
+from model_api.authoring.examples import load_penguins_frame
 
 from tests.support import ADELIE, Server
 

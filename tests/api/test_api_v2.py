@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 import tritonclient.http as triton
 import xgboost as xgb
-from model_api.examples import load_penguins_frame
-from model_api.v2_json import SIMDJSON_MIN_BYTES
+from model_api.authoring.examples import load_penguins_frame
+from model_api.codecs.v2_json import SIMDJSON_MIN_BYTES
 
 from tests.support import Server, running_api
 
@@ -259,7 +259,8 @@ def mixed_server(
     mixed_frame: pd.DataFrame,
 ) -> Iterator[tuple[Server, xgb.Booster]]:
     """A real API serving a model with every feature type: numeric, integer, boolean, categorical."""
-    from model_api.bundle import load_bundle, save_bundle
+    from model_api.authoring import save_bundle
+    from model_api.serving.bundle import load_bundle
 
     repository = tmp_path_factory.mktemp("mixed")
     folder = repository / "toy" / "1"

@@ -6,8 +6,8 @@ import asyncio
 
 import numpy as np
 import pytest
-from model_api.batching import MicroBatcher
-from model_api.runtime import Prediction
+from model_api.serving.batching import MicroBatcher
+from model_api.serving.runtime import Prediction
 
 
 class RecordingModel:

@@ -10,10 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import xgboost as xgb
-from model_api.bundle import load_bundle, save_bundle, sha256_of
+from model_api.authoring import save_bundle
 from model_api.cli import main as cli_main
 from model_api.errors import BundleError
-from model_api.runtime import ModelRuntime
+from model_api.serving.bundle import load_bundle, sha256_of
+from model_api.serving.runtime import ModelRuntime
 
 
 def encode(frame: pd.DataFrame) -> np.ndarray:

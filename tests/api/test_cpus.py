@@ -10,11 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from model_api import registry as registry_module
-from model_api.batching import SMALL_BATCH_ROWS, MicroBatcher
-from model_api.cpus import usable_cpus
-from model_api.registry import ModelRegistry
-from model_api.runtime import Prediction
+from model_api.serving import registry as registry_module
+from model_api.serving.batching import SMALL_BATCH_ROWS, MicroBatcher
+from model_api.serving.cpus import usable_cpus
+from model_api.serving.registry import ModelRegistry
+from model_api.serving.runtime import Prediction
 from model_api.settings import Settings
 
 AFFINITY = float(len(os.sched_getaffinity(0)))

@@ -189,7 +189,7 @@ def test_the_csv_limits_are_settings(example_repository: Path, tmp_path: Path) -
 
 def test_a_chunk_holds_a_bounded_amount_of_text() -> None:
     """Wide rows end a chunk early, so chunk_rows of them never pile up in memory."""
-    from model_api.csv_scoring import CHUNK_MAX_BYTES, row_chunks
+    from model_api.codecs.csv import CHUNK_MAX_BYTES, row_chunks
 
     row = ",".join(["1234567"] * 1_000) + "\n"  # 8 KB
     text = io.StringIO(row * 2_000, newline="")

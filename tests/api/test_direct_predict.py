@@ -1,4 +1,4 @@
-"""The direct C predict (``model_api.xgb_direct``) gives XGBoost's own answers, bit for bit.
+"""The direct C predict (``model_api.serving.xgb_direct``) gives XGBoost's own answers, bit for bit.
 
 It relies on XGBoost's C API and on how the Python package loads it, so these tests are pinned to
 the installed XGBoost: when an upgrade changes either, ``test_installed_xgboost_takes_the_direct_path``
@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xgboost as xgb
-from model_api.bundle import load_bundle
-from model_api.runtime import ModelRuntime
-from model_api.xgb_direct import DensePredictor, DirectPredictUnavailableError
+from model_api.serving.bundle import load_bundle
+from model_api.serving.runtime import ModelRuntime
+from model_api.serving.xgb_direct import DensePredictor, DirectPredictUnavailableError
 
 OBJECTIVES = {
     "binary:logistic": {},
@@ -106,7 +106,7 @@ def test_installed_xgboost_takes_the_direct_path(binary_bundle: Path) -> None:
     metadata, booster = load_bundle(binary_bundle)
     assert ModelRuntime(metadata, booster).direct, (
         f"XGBoost {xgb.__version__}: the direct C predict no longer matches inplace_predict; "
-        "see model_api/xgb_direct.py"
+        "see model_api/serving/xgb_direct.py"
     )
     assert not ModelRuntime(metadata, booster, direct=False).direct
 

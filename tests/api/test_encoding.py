@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from model_api.bundle import BundleMetadata, FeatureSpec, load_bundle
-from model_api.encoding import FeatureEncoder
+from model_api.codecs.features import FeatureEncoder
 from model_api.errors import InvalidInputError
+from model_api.serving.bundle import BundleMetadata, FeatureSpec, load_bundle
 
 ROW = {"size": 9.5, "count": 3, "flag": True, "colour": "red"}
 

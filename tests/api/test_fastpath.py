@@ -1,7 +1,10 @@
 """The ASGI fast path answers exactly as the FastAPI routes it stands in front of.
 
-The same requests go to the app as built and to the same app without ``FastPathMiddleware``
-(so FastAPI's router serves them); status, headers and bodies must be identical.
+The same requests go to the app as built, to the same app without ``FastPathMiddleware`` (so
+FastAPI's router serves them) and to the app as built behind a proxy's path prefix (a root_path,
+which the fast path leaves to the router); status, headers and bodies must be identical. Both
+are built from one table of model operations (``http.operations``), and a route of an operation
+that takes more than the fast path gives it (a dependency, a parameter) is refused.
 """
 
 from __future__ import annotations
@@ -14,10 +17,16 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from fastapi import FastAPI
-from model_api.fastpath import PREDICTION_PATH, FastPathMiddleware
-from model_api.main import create_app, load_models
-from model_api.middleware import RequestMiddleware
+from fastapi import APIRouter, Depends, FastAPI, Header, Request
+from model_api.http.app import create_app, load_models
+from model_api.http.fastpath import PREDICTION_PATH, FastPathMiddleware
+from model_api.http.middleware import RequestMiddleware
+from model_api.http.operations import (
+    OPERATIONS,
+    check_served_alike,
+    include_operations,
+    served_routes,
+)
 from model_api.settings import Settings
 
 from tests.support import ADELIE
@@ -89,12 +98,43 @@ CASES: list[tuple[str, str, bytes, dict[str, str]]] = [
     ("verbs swapped", "/v1/models/penguin-species/infer", orjson.dumps(V2_TENSOR), {}),
     ("verbs swapped v2", "/v2/models/penguin-species/predict", orjson.dumps(V2_TENSOR), {}),
     (
-        "explain (not fast)",
+        "v1 csv empty delimiter",
+        "/v1/models/penguin-species/predict?delimiter=",
+        b"bill_length_mm\n1\n",
+        {"content-type": "text/csv"},
+    ),
+    (
+        "v1 csv bad header",
+        "/v1/models/penguin-species/predict",
+        b"bill_length_mm\n1\n",
+        {"content-type": "text/csv"},
+    ),
+    (
+        "v2 binary output",
+        "/v2/models/penguin-species/infer",
+        orjson.dumps({**V2_TENSOR, "parameters": {"binary_data_output": True}}),
+        {},
+    ),
+    (
+        "explain",
         "/v1/models/penguin-species/explain",
         orjson.dumps({"instances": [ADELIE]}),
         {},
     ),
+    (
+        "explain version, unknown output",
+        "/v1/models/penguin-mass/versions/1/explain?output=q0.5",
+        orjson.dumps({"instances": [{**ADELIE, "species": "Adelie"}]}),
+        {},
+    ),
+    (
+        "explain csv refused",
+        "/v1/models/penguin-species/explain",
+        b"bill_length_mm\n1\n",
+        {"content-type": "text/csv"},
+    ),
 ]
+PROXY_PREFIX = "/behind-a-proxy"
 
 
 def _without_fast_path(app: FastAPI) -> FastAPI:
@@ -114,19 +154,21 @@ def apps(example_repository: Path) -> Iterator[tuple[FastAPI, FastAPI]]:
         app.state.registry.close()
 
 
-async def _call(app: FastAPI, path: str, body: bytes, headers: dict[str, str]) -> httpx.Response:
-    transport = httpx.ASGITransport(app=app)
+async def _call(
+    app: FastAPI, path: str, body: bytes, headers: dict[str, str], root_path: str = ""
+) -> httpx.Response:
+    transport = httpx.ASGITransport(app=app, root_path=root_path)
     async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
         sent = {"content-type": "application/json", "x-request-id": "same-id", **headers}
-        return await client.post(path, content=body, headers=sent)
+        return await client.post(root_path + path, content=body, headers=sent)
 
 
-def _comparable(response: httpx.Response) -> dict[str, Any]:
-    return {
-        "status": response.status_code,
-        "headers": dict(response.headers),
-        "body": response.content,
-    }
+def _comparable(response: httpx.Response, prefix: str = "") -> dict[str, Any]:
+    """Status, headers and body; behind a proxy's ``prefix`` an answer that names the path it
+    was asked (a 404) names it with the prefix, which is left out here."""
+    body = response.content.replace(prefix.encode(), b"") if prefix else response.content
+    headers = {**response.headers, "content-length": str(len(body))}
+    return {"status": response.status_code, "headers": headers, "body": body}
 
 
 @pytest.mark.parametrize(("label", "path", "body", "headers"), CASES, ids=[c[0] for c in CASES])
@@ -136,23 +178,27 @@ def test_fast_path_answers_like_fastapi(
     fast, routed = apps
     got = asyncio.run(_call(fast, path, body, headers))
     expected = asyncio.run(_call(routed, path, body, headers))
+    behind_proxy = asyncio.run(_call(fast, path, body, headers, root_path=PROXY_PREFIX))
     assert _comparable(got) == _comparable(expected), label
+    assert _comparable(behind_proxy, PROXY_PREFIX) == _comparable(expected), label
 
 
 def test_the_fast_path_matches_only_the_prediction_paths() -> None:
     served = [
         "/v1/models/m/predict",
         "/v1/models/m/versions/2/predict",
+        "/v1/models/m/explain",
+        "/v1/models/m/versions/2/explain",
         "/v2/models/m/infer",
         "/v2/models/m.x-1/versions/2024-01/infer",
     ]
     passed_on = [
-        "/v1/models/m/explain",
+        "/v1/models/m",
         "/v1/models/m/predict/",
         "/v1/models//predict",
         "/v1/models/a/b/predict",
         "/v2/models/m/ready",
-        "/v1/models/m/versions/2/explain",
+        "/v1/models/m/versions/2/ready",
         "/v3/models/m/infer",
     ]
     assert all(PREDICTION_PATH.match(p) for p in served)
@@ -196,8 +242,10 @@ def test_prediction_paths_never_reach_the_router(apps: tuple[FastAPI, FastAPI]) 
 
     assert asyncio.run(call("/v1/models/penguin-species/predict")) == 200
     assert reached == []
-    assert asyncio.run(call("/v1/models/penguin-species/explain")) == 204
-    assert reached == ["/v1/models/penguin-species/explain"]
+    assert asyncio.run(call("/v1/models/penguin-species/explain")) == 200
+    assert reached == []
+    assert asyncio.run(call("/v1/models/penguin-species")) == 204
+    assert reached == ["/v1/models/penguin-species"]
 
 
 def test_create_app_puts_the_fast_path_inside_the_request_middleware(
@@ -208,3 +256,76 @@ def test_create_app_puts_the_fast_path_inside_the_request_middleware(
     order = [m.cls for m in apps[0].user_middleware]
     assert order[0] is RequestMiddleware
     assert order[-1] is FastPathMiddleware
+
+
+def _operation_routes(app: FastAPI) -> list[Any]:
+    paths = {op.path(versioned) for op in OPERATIONS for versioned in (False, True)}
+    return [r for r in served_routes(app.routes) if getattr(r, "path", None) in paths]
+
+
+def test_every_operation_is_routed_once_on_both_paths(apps: tuple[FastAPI, FastAPI]) -> None:
+    routes = _operation_routes(apps[0])
+    assert sorted(r.path for r in routes) == sorted(
+        op.path(versioned) for op in OPERATIONS for versioned in (False, True)
+    )
+    assert all(r.methods == {"POST"} for r in routes)
+    assert {(op.api, op.verb) for op in OPERATIONS} == {
+        ("v1", "predict"),
+        ("v1", "explain"),
+        ("v2", "infer"),
+    }
+
+
+def test_operation_routes_take_only_what_the_fast_path_gives(
+    apps: tuple[FastAPI, FastAPI],
+) -> None:
+    check_served_alike(apps[0].routes)  # the app as built passes
+    for route in _operation_routes(apps[0]):
+        dependant = route.dependant
+        assert dependant.dependencies == [], route.path
+        assert not dependant.query_params + dependant.header_params + dependant.body_params
+        expected = ["name", "version"] if "{version}" in route.path else ["name"]
+        assert [p.name for p in dependant.path_params] == expected, route.path
+
+
+async def _api_key(x_api_key: str = Header("")) -> str:
+    return x_api_key
+
+
+@pytest.mark.parametrize(
+    "added",
+    [
+        {"dependencies": [Depends(_api_key)]},  # on the route
+        {"parameter": "limit"},  # a query parameter the fast path would never read
+    ],
+    ids=["dependency", "parameter"],
+)
+def test_a_route_that_takes_more_is_refused_at_start(added: dict[str, Any]) -> None:
+    router = APIRouter()
+    path = OPERATIONS[0].path(versioned=False)
+    if "dependencies" in added:
+
+        async def endpoint(request: Request, name: str) -> None:
+            return None
+
+        router.add_api_route(path, endpoint, methods=["POST"], dependencies=added["dependencies"])
+    else:
+
+        async def endpoint_with_limit(request: Request, name: str, limit: int = 10) -> None:
+            return None
+
+        router.add_api_route(path, endpoint_with_limit, methods=["POST"])
+    with pytest.raises(RuntimeError, match="takes only its path parameters"):
+        FastPathMiddleware(router, routes=router.routes)
+
+
+def test_a_dependency_added_where_a_router_is_included_is_refused_at_start(
+    example_repository: Path,
+) -> None:
+    app = create_app(Settings(model_repository=example_repository))
+    app.build_middleware_stack()  # the app as built starts
+    extra = APIRouter(prefix="/v1")
+    include_operations(extra, "v1")
+    app.include_router(extra, dependencies=[Depends(_api_key)])
+    with pytest.raises(RuntimeError, match="takes only its path parameters"):
+        app.build_middleware_stack()

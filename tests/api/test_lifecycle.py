@@ -14,8 +14,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from model_api.bundle import sha256_of
-from model_api.main import create_app
+from model_api.http.app import create_app
+from model_api.serving.bundle import sha256_of
 from model_api.settings import Settings
 
 from tests.support import ADELIE, Server, free_port, running_api, start_api

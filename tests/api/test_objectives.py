@@ -22,8 +22,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import xgboost as xgb
-from model_api.bundle import load_bundle, save_bundle
+from model_api.authoring import save_bundle
 from model_api.errors import BundleError
+from model_api.serving.bundle import load_bundle
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris, load_linnerud
 
 from tests.support import ROOT, Server, running_api
@@ -605,7 +606,7 @@ def test_old_alias_reg_linear_is_served_as_squared_error(tmp_path: Path) -> None
 
 
 def test_readme_table_of_objectives_is_the_one_in_code() -> None:
-    from model_api.objectives import readme_table
+    from model_api.serving.objectives import readme_table
 
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     start = readme.index("<!-- objectives-table -->") + len("<!-- objectives-table -->\n")

@@ -17,8 +17,8 @@ from urllib.parse import urljoin, urlparse
 import httpx
 import jsonschema
 import pytest
-from model_api.bundle import BundleMetadata, FeatureSpec
-from model_api.encoding import FLOAT32_MAX
+from model_api.codecs.features import FLOAT32_MAX
+from model_api.serving.bundle import BundleMetadata, FeatureSpec
 from openapi_spec_validator import validate
 
 from tests.api.conftest import AWKWARD_FEATURES, QUANTILE_ALPHAS
@@ -111,14 +111,14 @@ def test_names_that_differ_in_case_or_punctuation_keep_their_own_schemas(
 def test_any_dataframe_name_is_a_property_with_a_valid_schema_or_refused_by_name(
     name: str,
 ) -> None:
-    from model_api.bundle import name_problem
-    from model_api.openapi import (
+    from model_api.http.openapi import (
         csv_example,
         csv_header,
         csv_pattern,
         instance_schema,
         predict_request_schema,
     )
+    from model_api.serving.bundle import name_problem
 
     if name_problem(name) is not None:  # refused at packaging (test_packaging), naming it
         with pytest.raises(ValueError, match=re.escape(repr(name))):
@@ -162,7 +162,7 @@ def test_the_csv_pattern_counts_a_name_twice_as_the_api_does() -> None:
     """Header names are stripped of any whitespace str.strip() knows: such a field names the
     feature again, and the API refuses the header; so does the pattern, in Python and ECMA 262."""
     import jsonschema_rs
-    from model_api.openapi import csv_pattern
+    from model_api.http.openapi import csv_pattern
 
     features = [FeatureSpec(name="a", type="numeric"), FeatureSpec(name="b,c", type="numeric")]
     pattern = csv_pattern(BundleMetadata.model_construct(features=features))
@@ -210,7 +210,7 @@ def typed(spec: dict[str, Any], path: str) -> dict[str, Any]:
 
 
 def test_typed_operations_keep_their_query_parameters(awkward_server: Server) -> None:
-    from model_api.csv_scoring import DELIMITERS
+    from model_api.codecs.csv import DELIMITERS
 
     spec = document(awkward_server)
     outputs = [f"q{alpha}" for alpha in QUANTILE_ALPHAS]
@@ -472,7 +472,7 @@ def test_without_a_key_the_document_declares_no_security(api_server: Server) -> 
 
 def test_the_document_and_the_middleware_judge_keys_alike(keyed_server: Server) -> None:
     from model_api.errors import MissingAPIKeyError, UnauthorizedError
-    from model_api.middleware import api_key_refusal
+    from model_api.http.middleware import api_key_refusal
 
     offers: dict[str, dict[str, str]] = {
         "none": {},

@@ -10,11 +10,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-from model_api import outputs
-from model_api._records import write_rows
-from model_api.bundle import BundleMetadata, FeatureSpec, OutputSpec
-from model_api.outputs import prediction_rows, prediction_rows_json
-from model_api.runtime import Prediction
+from model_api.codecs import rows as outputs
+from model_api.codecs._records import write_rows
+from model_api.codecs.rows import prediction_rows, prediction_rows_json
+from model_api.serving.bundle import BundleMetadata, FeatureSpec, OutputSpec
+from model_api.serving.runtime import Prediction
 
 
 def _metadata(

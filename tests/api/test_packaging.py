@@ -18,12 +18,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import xgboost as xgb
-from model_api.bundle import load_bundle, save_bundle
+from model_api.authoring import save_bundle
 from model_api.cli import main as cli_main
-from model_api.encoding import FeatureEncoder
+from model_api.codecs.features import FeatureEncoder
 from model_api.errors import BundleError
-from model_api.registry import ModelRegistry
-from model_api.runtime import ModelRuntime
+from model_api.serving.bundle import load_bundle
+from model_api.serving.registry import ModelRegistry
+from model_api.serving.runtime import ModelRuntime
 from model_api.settings import Settings
 
 from tests.support import Server, start_api

@@ -13,11 +13,11 @@ from typing import Any
 import numpy as np
 import orjson
 import pytest
-from model_api import records
-from model_api._records import parse_records
-from model_api.bundle import BundleMetadata, FeatureSpec, load_bundle
-from model_api.encoding import FeatureEncoder
-from model_api.records import RecordsDecoder
+from model_api.codecs import records
+from model_api.codecs._records import parse_records
+from model_api.codecs.features import FeatureEncoder
+from model_api.codecs.records import RecordsDecoder
+from model_api.serving.bundle import BundleMetadata, FeatureSpec, load_bundle
 
 ROW = {"size": 9.5, "count": 3, "flag": True, "colour": "red"}
 

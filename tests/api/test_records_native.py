@@ -1,4 +1,4 @@
-"""The native v1 parser (``model_api._records``) reads exactly what orjson reads, or steps aside.
+"""The native v1 parser (``model_api.codecs._records``) reads exactly what orjson reads, or steps aside.
 
 Its contract: for a plain body (``{"instances": [{name: number, ...}, ...]}``, every name once
 per row) it returns the numbers as float64, bit for bit what ``orjson.loads`` gives; for anything
@@ -19,7 +19,7 @@ import orjson
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-from model_api._records import parse_records
+from model_api.codecs._records import parse_records
 
 NAMES = ("f00", "f01", "f02", "a longer name", "ünïcode")
 FINITE = st.floats(allow_nan=False, allow_infinity=False)

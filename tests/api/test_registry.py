@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from model_api.errors import ModelNotFoundError
-from model_api.registry import ModelRegistry, version_key
+from model_api.serving.registry import ModelRegistry, version_key
 from model_api.settings import Settings
 
 

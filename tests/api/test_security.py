@@ -93,7 +93,7 @@ def test_the_key_never_appears_in_logs_or_errors(keyed_server: Server) -> None:
 def test_cors_is_off_by_default_and_follows_the_setting(example_repository: Path) -> None:
     import asyncio
 
-    from model_api.main import create_app
+    from model_api.http.app import create_app
     from model_api.settings import Settings
 
     origin = {"Origin": "https://app.example"}

@@ -14,9 +14,9 @@ import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from model_api.codecs.v2_json import SIMDJSON_MIN_BYTES, load_request, load_with_simdjson
+from model_api.codecs.v2_tensors import decode_input
 from model_api.errors import BadRequestError
-from model_api.v2_codec import decode_input
-from model_api.v2_json import SIMDJSON_MIN_BYTES, load_request, load_with_simdjson
 
 JSON_VALUES = st.recursive(
     st.none()
@@ -169,7 +169,7 @@ def test_small_bodies_go_to_orjson_and_large_ones_to_simdjson() -> None:
 
 
 def test_a_parser_held_by_an_earlier_document_is_replaced() -> None:
-    from model_api import v2_json
+    from model_api.codecs import v2_json
 
     body = orjson.dumps({"inputs": [{"name": "t", "datatype": "FP32", "data": [1.0] * 600}]})
     held = v2_json._parse(body)  # an earlier document still alive, as in a traceback
@@ -178,7 +178,7 @@ def test_a_parser_held_by_an_earlier_document_is_replaced() -> None:
 
 
 def test_large_bodies_get_their_own_parser(monkeypatch: pytest.MonkeyPatch) -> None:
-    from model_api import v2_json
+    from model_api.codecs import v2_json
 
     small = orjson.dumps({"inputs": [{"name": "t", "datatype": "FP32", "data": [1.0] * 600}]})
     large = orjson.dumps({"inputs": [{"name": "t", "datatype": "FP32", "data": [2.0] * 900}]})

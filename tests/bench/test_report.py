@@ -162,8 +162,8 @@ def test_in_process_limit_keeps_its_best_round() -> None:
 def test_profile_buckets() -> None:
     stack = (
         "run (/x/asyncio/runners.py:194);Runner.run (/x/asyncio/runners.py:118);"
-        "_predict (/x/model_api/routes/v1.py:131);"
-        "FeatureEncoder.from_records (/x/model_api/encoding.py:58);"
+        "_predict (/x/model_api/http/routes/v1.py:131);"
+        "FeatureEncoder.from_records (/x/model_api/codecs/features.py:58);"
         "_array_converter (/x/numpy/_core/fromnumeric.py:10)"
     )
     assert profiling.bucket_of(stack) == profiling.ENCODE  # numpy time belongs to its caller
@@ -188,10 +188,12 @@ def test_profile_buckets_read_the_source_line() -> None:
     assert profiling.bucket_of(_frame("predict", floor, "orjson.loads(")) == profiling.PARSE
     assert profiling.bucket_of(_frame("predict", floor, "V1_ANSWER,")) == profiling.FRAMEWORK
     api = ROOT / "services" / "model-api" / "src" / "model_api"
-    records = api / "records.py"
+    records = api / "codecs" / "records.py"
     assert profiling.bucket_of(_frame("matrix", records, "_decoder.decode(")) == profiling.PARSE
     assert profiling.bucket_of(_frame("matrix", records, "np.empty(")) == profiling.ENCODE
-    direct = _frame("DensePredictor.predict", api / "xgb_direct.py", "ctypes.string_at(")
+    direct = _frame(
+        "DensePredictor.predict", api / "serving" / "xgb_direct.py", "ctypes.string_at("
+    )
     assert profiling.bucket_of(direct) == profiling.XGB_PY
     for name in profiling.FILE_BUCKETS:  # every file the table names still exists
         assert (api / name).is_file(), name

@@ -18,9 +18,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import xgboost as xgb
-from model_api import registry as registry_module
-from model_api.registry import ModelRegistry
-from model_api.runtime import ModelRuntime
+from model_api.serving import registry as registry_module
+from model_api.serving.registry import ModelRegistry
+from model_api.serving.runtime import ModelRuntime
 from model_api.settings import Settings
 from prometheus_client import REGISTRY
 
@@ -47,12 +47,14 @@ def test_patch_whose_target_moved_is_refused(monkeypatch: pytest.MonkeyPatch) ->
     with pytest.raises(SystemExit, match="no-observe: loading a model no longer builds"):
         whatif.apply(["no-observe"])
     monkeypatch.delattr(registry_module, "_observer")
-    with pytest.raises(SystemExit, match=r"no-observe: model_api\.registry\._observer is gone"):
+    with pytest.raises(
+        SystemExit, match=r"no-observe: model_api\.serving\.registry\._observer is gone"
+    ):
         whatif.apply(["no-observe"])
 
 
 def test_stub_and_no_observe_take_effect(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from model_api.bundle import save_bundle
+    from model_api.authoring import save_bundle
 
     rng = np.random.default_rng(0)
     frame = pd.DataFrame(rng.normal(size=(200, 3)), columns=["a", "b", "c"])

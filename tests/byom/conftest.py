@@ -27,7 +27,7 @@ class Packaged:
 def package(case: Case, trained: Trained, folder: Path) -> None:
     """Write the bundle of ``case`` the way its user would."""
     if case.packaging == "save_bundle":
-        from model_api.bundle import save_bundle
+        from model_api.authoring import save_bundle
 
         save_bundle(
             trained.booster,

@@ -277,7 +277,7 @@ def api_probes() -> dict[str, Manifest]:
 
 
 def test_api_probe_paths_are_routes_of_the_app() -> None:
-    from model_api.main import create_app
+    from model_api.http.app import create_app
     from model_api.settings import Settings
 
     routes = _route_paths(create_app(Settings()).routes)

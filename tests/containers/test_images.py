@@ -6,7 +6,7 @@ no privilege escalation; their HEALTHCHECKs turn healthy; the UI runs Streamlit 
 service's config.toml and reaches the API by its Service name on a user-defined network; a
 prediction through the API container equals the in-process one from the same bundle; user bundles
 replace the baked-in examples through a volume; and neither image keeps the proxy CA, build
-secrets, uv, pip caches or compilers.
+secrets, uv, pip caches or compilers, and the API image has no pandas.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import xgboost as xgb
-from model_api.bundle import load_bundle
+from model_api.serving.bundle import load_bundle
 
 from tests.containers.conftest import (
     API_URL_IN_NETWORK,
@@ -98,6 +98,19 @@ def test_api_image_uses_cpu_xgboost_on_python_312_or_newer(images: Images) -> No
         "any(d.metadata['Name'].startswith('nvidia') for d in m.distributions()))",
     ).stdout.split()  # fmt: skip
     assert out == ["True", "False", "False"]
+
+
+def test_api_image_serves_without_the_authoring_packages(images: Images) -> None:
+    # pandas and palmerpenguins only train the examples (in a build stage); the serving
+    # environment has neither, nor scikit-learn (through which xgboost would import pandas).
+    out = docker(
+        "run", "--rm", "--network", "none", "--read-only", images.api, "python3", "-c",
+        "import importlib.util as u; "
+        "print(*[m for m in ('pandas', 'palmerpenguins', 'sklearn', 'model_api.authoring') "
+        "if u.find_spec(m) is not None])",
+    ).stdout.split()  # fmt: skip
+    # model_api.authoring itself ships (the package is one wheel); what it imports does not.
+    assert out == ["model_api.authoring"]
 
 
 # ------------------------------------------------------------------------ running like the pods

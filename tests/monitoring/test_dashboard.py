@@ -125,7 +125,7 @@ def test_dashboard_is_well_formed() -> None:
 
 
 def test_dashboard_queries_name_only_declared_metrics() -> None:
-    from model_api import metrics
+    from model_api.observability import metrics
     from prometheus_client.metrics import MetricWrapperBase
 
     declared: set[str] = set()

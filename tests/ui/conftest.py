@@ -28,7 +28,7 @@ def mixed_repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import numpy as np
     import pandas as pd
     import xgboost as xgb
-    from model_api.bundle import save_bundle
+    from model_api.authoring import save_bundle
 
     rng = np.random.default_rng(3)
     n = 400
@@ -70,7 +70,7 @@ def classifiers_repository(
 @pytest.fixture(scope="session")
 def versioned_repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One model in two versions whose descriptions differ."""
-    from model_api.bundle import save_bundle
+    from model_api.authoring import save_bundle
 
     repository = tmp_path_factory.mktemp("versioned")
     model, frame = small_classifier()

@@ -57,7 +57,7 @@ def frames() -> dict[str, pd.DataFrame]:
 def objectives_api(
     frames: dict[str, pd.DataFrame], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:
-    from model_api.bundle import save_bundle
+    from model_api.authoring import save_bundle
 
     x, y = frames[QUANTILES], load_diabetes().target
     xl, yl = frames[FITNESS], load_linnerud(as_frame=True).target

@@ -68,7 +68,7 @@ def sink() -> Iterator[Sink]:
 def hostile_repository(sink: Sink, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A valid bundle whose every free text is hostile, and a bundle that fails to load."""
     import xgboost as xgb
-    from model_api.bundle import save_bundle
+    from model_api.authoring import save_bundle
 
     _, frame = small_classifier()
     # XGBoost refuses "[", "]" and "<" in feature names; everything else is allowed.

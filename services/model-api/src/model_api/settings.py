@@ -10,7 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MiB = 1024 * 1024
 # A CSV upload is spooled in memory up to this size, then moved to the temporary folder (/tmp);
-# csv_scoring spools this way and the middleware's byte budgets count the bytes the same way.
+# codecs.csv spools this way and the middleware's byte budgets count the bytes the same way.
 CSV_SPOOL_MEMORY_BYTES = 8 * MiB
 
 

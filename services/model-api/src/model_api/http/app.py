@@ -1,0 +1,104 @@
+"""``create_app(settings)``: the FastAPI app; models load in the lifespan, never at import time."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from model_api import __version__
+from model_api.errors import BundleError
+from model_api.http import errors as error_handlers
+from model_api.http.fastpath import FastPathMiddleware
+from model_api.http.middleware import RequestMiddleware
+from model_api.http.openapi import install_docs
+from model_api.http.routes import health, v1, v2
+from model_api.observability import metrics
+from model_api.serving.registry import ModelRegistry
+from model_api.settings import Settings
+
+log = logging.getLogger("model_api")
+
+DESCRIPTION = """
+Serves every XGBoost model bundle in the model repository.
+
+* **v1**: JSON records or CSV in, labels/probabilities/values out; SHAP explanations.
+  Each model version has its own typed operations below (tag `model: <name>`) listing its
+  features. When the API needs a key, press **Authorize** first: the document then lists them.
+* **v2**: the Open Inference Protocol (KServe / MLServer / Triton clients), JSON and binary tensors.
+* **health**: `/healthz` (live), `/readyz` (models loaded), `/metrics` (Prometheus).
+"""
+
+
+GC_YOUNG_THRESHOLD = 50_000
+
+
+def load_models(registry: ModelRegistry) -> None:
+    """Load every bundle, then freeze what exists: it lives as long as the process, so the
+    garbage collector need not walk the modules and models again on every full collection."""
+    registry.load_all()
+    gc.collect()
+    gc.freeze()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app; the registry loads the repository when the app starts."""
+    settings = settings or Settings()
+    registry = ModelRegistry(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        metrics.MODELS_READY.set(0)
+        # A 1,000-row request allocates thousands of small dicts and lists; with CPython's default
+        # threshold (700) the collector would run several times per request.
+        gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 20)
+        if settings.strict_startup:
+            load_models(registry)
+            if registry.failures:
+                problems = "; ".join(registry.failures.values())
+                raise BundleError(f"start-up refused (MODEL_API_STRICT_STARTUP): {problems}")
+            load_task = None
+        else:
+            # Load off the event loop so /healthz answers and /readyz says "loading" meanwhile.
+            load_task = asyncio.create_task(asyncio.to_thread(load_models, registry))
+        try:
+            yield
+        finally:
+            if load_task is not None:
+                await load_task
+            registry.close()
+
+    app = FastAPI(
+        title="Model Serving Stack API",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        # openapi.install_docs serves the document and the docs page (offline, key-aware).
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.registry = registry
+    app.include_router(health.router)
+    app.include_router(v1.router)
+    app.include_router(v2.router)
+    error_handlers.install(app)
+    # The app's own route list (it is built before the first request): the fast path checks the
+    # operations' routes there as the app serves them, app-wide dependencies included.
+    app.add_middleware(FastPathMiddleware, routes=app.routes)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["*"],
+        )
+    app.add_middleware(RequestMiddleware, settings=settings)
+    install_docs(app, registry, settings)
+    return app

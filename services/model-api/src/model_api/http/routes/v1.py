@@ -1,0 +1,44 @@
+"""The simple JSON/CSV API: list models and read their metadata; predict and explain are model
+operations (``http.operations``)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from model_api.http.deps import RegistryDep
+from model_api.http.operations import V1_ERROR_RESPONSES, include_operations
+from model_api.http.responses import JSONBytes
+from model_api.protocol import v1
+from model_api.protocol.schemas import ModelList, ModelMetadataResponse, PredictRequest
+
+router = APIRouter(prefix="/v1", tags=["v1"])
+
+
+@router.get("/models", response_model=ModelList, summary="List the models served")
+async def list_models(registry: RegistryDep) -> JSONBytes:
+    return JSONBytes(v1.model_list(registry))
+
+
+@router.get(
+    "/models/{name}",
+    response_model=ModelMetadataResponse,
+    responses=V1_ERROR_RESPONSES,
+    summary="Model metadata",
+)
+async def model_metadata(name: str, registry: RegistryDep) -> JSONBytes:
+    return JSONBytes(v1.metadata_body(registry, registry.get(name)))
+
+
+@router.get(
+    "/models/{name}/versions/{version}",
+    response_model=ModelMetadataResponse,
+    responses=V1_ERROR_RESPONSES,
+    summary="Metadata of one model version",
+)
+async def version_metadata(name: str, version: str, registry: RegistryDep) -> JSONBytes:
+    return JSONBytes(v1.metadata_body(registry, registry.get(name, version)))
+
+
+include_operations(router, "v1")
+
+__all__ = ["PredictRequest", "router"]

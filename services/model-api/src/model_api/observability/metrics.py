@@ -1,0 +1,115 @@
+"""Every Prometheus metric of the API, declared once; labels only take bounded values."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+# Fine buckets at the bottom: a single-row XGBoost prediction takes well under a millisecond.
+LATENCY_BUCKETS = (
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0,
+)  # fmt: skip
+ROW_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 16384, 65536)
+VALUE_BUCKETS = tuple(sign * m * 10.0**e for sign in (1,) for e in range(-3, 7) for m in (1, 2, 5))
+
+HTTP_REQUESTS = Counter(
+    "model_api_http_requests_total",
+    "HTTP requests answered, by route template, method and status code.",
+    ["route", "method", "status"],
+)
+HTTP_DURATION = Histogram(
+    "model_api_http_request_duration_seconds",
+    "Time from request start to the last byte of the response, by route template and method.",
+    ["route", "method"],
+    buckets=LATENCY_BUCKETS,
+)
+HTTP_IN_FLIGHT = Gauge(
+    "model_api_http_requests_in_flight",
+    "HTTP requests being served right now, counted once their body has arrived (health "
+    "excluded); MODEL_API_MAX_IN_FLIGHT bounds it.",
+)
+HTTP_BODIES_RECEIVING = Gauge(
+    "model_api_http_bodies_receiving",
+    "Requests whose body is still arriving (bounded by the body budgets and deadlines).",
+)
+HTTP_BODY_BYTES = Gauge(
+    "model_api_http_body_bytes",
+    "Bytes of request bodies held right now, in memory or spooled to disk (CSV uploads).",
+    ["where"],
+)
+HTTP_CONNECTIONS_CLOSED = Counter(
+    "model_api_http_connections_closed_total",
+    "Connections closed before a request's headers arrived in full, by reason "
+    "(header_timeout, header_too_large).",
+    ["reason"],
+)
+# Both reasons exist from the start, so a rate over them reads 0, not "no data".
+for _reason in ("header_timeout", "header_too_large"):
+    HTTP_CONNECTIONS_CLOSED.labels(_reason)
+INFERENCE_REQUESTS = Counter(
+    "model_api_inference_requests_total",
+    "Prediction and explanation requests that reached a model, by protocol and endpoint.",
+    ["model", "version", "endpoint"],
+)
+INFERENCE_ROWS = Counter(
+    "model_api_inference_rows_total", "Rows scored, by model and version.", ["model", "version"]
+)
+INFERENCE_DURATION = Histogram(
+    "model_api_inference_duration_seconds",
+    "Time of one XGBoost call (one micro-batch), by model and version.",
+    ["model", "version"],
+    buckets=LATENCY_BUCKETS,
+)
+BATCH_ROWS = Histogram(
+    "model_api_batch_rows",
+    "Rows per XGBoost call after micro-batching, by model and version.",
+    ["model", "version"],
+    buckets=ROW_BUCKETS,
+)
+ERRORS = Counter(
+    "model_api_errors_total",
+    "Requests answered with an error, by kind (invalid_input, model_not_found, ...).",
+    ["kind"],
+)
+CSV_ROWS_REJECTED = Counter(
+    "model_api_csv_rows_rejected_total",
+    "CSV rows answered with an error instead of a prediction (the file itself was accepted).",
+    ["model", "version"],
+)
+MODEL_INFO = Gauge(
+    "model_api_model_info",
+    "1 for every loaded model, with its identity as labels.",
+    ["model", "version", "task", "sha256", "xgboost_version"],
+)
+MODEL_LOAD_FAILURES = Gauge(
+    "model_api_model_load_failed",
+    "1 for every bundle in the repository that failed to load.",
+    ["bundle"],
+)
+MODELS_READY = Gauge("model_api_ready", "1 when every model bundle is loaded and serving, else 0.")
+PREDICTED_CLASS = Counter(
+    "model_api_predictions_total",
+    "Predicted labels of classifiers, by model, version and class.",
+    ["model", "version", "label"],
+)
+PREDICTED_VALUE = Histogram(
+    "model_api_predicted_value",
+    "Predicted values of regression models.",
+    ["model", "version"],
+    buckets=VALUE_BUCKETS,
+)
+PREDICTED_DECILE = Counter(
+    "model_api_predicted_value_decile_total",
+    "Regression predictions by decile of the training target (d1..d10); a shift means drift.",
+    ["model", "version", "decile"],
+)
+FEATURE_MISSING = Counter(
+    "model_api_feature_missing_total",
+    "Values sent as missing (null, empty), by model, version and feature.",
+    ["model", "version", "feature"],
+)
+FEATURE_OUT_OF_RANGE = Counter(
+    "model_api_feature_out_of_range_total",
+    "Values outside the range seen in training, by model, version and feature.",
+    ["model", "version", "feature"],
+)

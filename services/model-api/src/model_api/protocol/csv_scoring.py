@@ -1,0 +1,99 @@
+"""v1 CSV scoring: an upload's rows predicted chunk by chunk, the scored file written as it goes.
+
+Only the header is read before answering (a wrong header is a 4xx for the whole file); then
+each chunk of rows is parsed, predicted and written while the answer streams, so a large file
+is never held twice (``codecs.csv`` reads and writes the text).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import numpy as np
+
+from model_api.codecs.csv import (
+    Chunk,
+    column_positions,
+    ignored_columns_header,
+    output_header,
+    prediction_cells,
+    read_header,
+    row_chunks,
+    spool_upload,
+)
+from model_api.observability import metrics
+from model_api.protocol.messages import StreamedAnswer
+from model_api.serving.registry import LoadedModel
+from model_api.settings import Settings
+
+
+async def score_csv(
+    model: LoadedModel, upload: AsyncIterator[bytes], settings: Settings, sep: str
+) -> StreamedAnswer:
+    """Check the upload (fields separated by ``sep``) and its header, then answer with the scored
+    CSV's lines, produced as they are sent."""
+    spool = await spool_upload(upload, settings.max_csv_bytes)
+    text = io.TextIOWrapper(spool, encoding="utf-8-sig", newline="")
+    try:
+        header, header_lines = read_header(text, sep, settings)
+        positions, extra = column_positions(model, header, sep)
+    except Exception:
+        text.close()
+        raise
+    chunks = row_chunks(
+        text, sep, settings.max_csv_row_bytes, header_lines + 1, settings.csv_chunk_rows
+    )
+
+    def lines() -> Iterator[str]:
+        try:
+            yield from score_lines(model, chunks, positions, len(header))
+        finally:
+            text.close()
+
+    headers = {"x-ignored-columns": ignored_columns_header(extra)} if extra else {}
+    model.count_request("predict_csv")
+    return StreamedAnswer(lines(), "text/csv; charset=utf-8", headers)
+
+
+def score_lines(
+    model: LoadedModel, chunks: Iterator[Chunk], positions: list[int], columns: int
+) -> Iterator[str]:
+    """Yield the output CSV, one chunk of rows at a time."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    header = output_header(model)
+    writer.writerow(header)
+    yield out.getvalue()
+    blanks = [""] * (len(header) - 2)  # a rejected row's empty prediction columns
+    rejected = metrics.CSV_ROWS_REJECTED.labels(model.name, model.version)
+    first_row = 1
+    for rows, unreadable in chunks:
+        matrix, errors = model.encoder.from_text_rows(rows, positions, columns)
+        errors.update(unreadable)
+        if errors:
+            rejected.inc(len(errors))
+        valid = np.ones(len(rows), dtype=bool)
+        valid[list(errors)] = False
+        out.seek(0)
+        out.truncate()
+        cells: list[list[Any]] = []
+        if valid.any():
+            scored = matrix if not errors else matrix[valid]
+            started = time.perf_counter()
+            prediction = model.runtime.predict(scored)
+            model.observe(scored, prediction, time.perf_counter() - started)
+            cells = prediction_cells(model, prediction)
+        k = 0
+        for i in range(len(rows)):
+            number = first_row + i
+            if not valid[i]:
+                writer.writerow([number, *blanks, errors[i]])
+                continue
+            writer.writerow([number, *cells[k], ""])
+            k += 1
+        first_row += len(rows)
+        yield out.getvalue()

@@ -1,0 +1,342 @@
+"""The model repository: finds bundles, loads them, and answers ``get(name, version)``."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from model_api.codecs.features import FeatureEncoder
+from model_api.codecs.records import RecordsDecoder
+from model_api.errors import BundleError, ModelNotFoundError, NotReadyError
+from model_api.observability import metrics
+from model_api.serving.batching import MicroBatcher, ObserveFn, inline_max_rows_for
+from model_api.serving.bundle import METADATA_FILE, BundleMetadata, load_bundle
+from model_api.serving.cpus import usable_cpus
+from model_api.serving.runtime import ModelRuntime, Prediction
+from model_api.settings import Settings
+
+log = logging.getLogger("model_api.registry")
+
+
+@functools.cache
+def _inference_requests(name: str, version: str, endpoint: str) -> Any:
+    return metrics.INFERENCE_REQUESTS.labels(name, version, endpoint)
+
+
+def version_key(version: str) -> tuple[tuple[int, int | str], ...]:
+    """Sort key that orders "2" before "10" and "1.9" before "1.10"."""
+    return tuple((0, int(p)) if p.isdigit() else (1, p) for p in re.split(r"[._-]", version))
+
+
+@dataclass
+class LoadedModel:
+    """A servable model: its metadata, runtime, input encoder and micro-batcher."""
+
+    name: str
+    version: str
+    path: Path
+    metadata: BundleMetadata
+    runtime: ModelRuntime
+    encoder: FeatureEncoder
+    records: RecordsDecoder = field(repr=False)
+    batcher: MicroBatcher = field(repr=False)
+    observe: ObserveFn = field(repr=False)
+
+    async def predict(self, matrix: np.ndarray) -> Prediction:
+        return await self.batcher.predict(matrix)
+
+    def count_request(self, endpoint: str) -> None:
+        """Count one inference request (labelled series cached per model and endpoint)."""
+        _inference_requests(self.name, self.version, endpoint).inc()
+
+
+@dataclass
+class RegistryState:
+    loading: bool = True
+    failures: dict[str, str] = field(default_factory=dict)
+
+
+class ModelRegistry:
+    """Holds every model of the repository; loading runs once, in a background thread."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._models: dict[str, dict[str, LoadedModel]] = {}
+        self._newest: dict[str, str] = {}
+        self._state = RegistryState()
+        self._lock = threading.Lock()
+        configured = settings.batch_inline_max_rows
+        cpus = usable_cpus()
+        self.inline_max_rows = configured if configured is not None else inline_max_rows_for(cpus)
+        log.info(
+            "micro-batching",
+            extra={
+                "usable_cpus": cpus,
+                "batches_scored_on_event_loop": "all"
+                if self.inline_max_rows == sys.maxsize
+                else f"up to {self.inline_max_rows} rows",
+            },
+        )
+
+    # ------------------------------------------------------------------ loading
+    def discover(self) -> list[tuple[str, str | None, Path]]:
+        """``(name, folder version or None, path)`` for every bundle folder in the repository."""
+        root = self.settings.model_repository
+        if not root.is_dir():
+            raise BundleError(f"model repository {root} does not exist or is not a folder")
+        found: list[tuple[str, str | None, Path]] = []
+        for model_dir in sorted(
+            p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")
+        ):
+            if (model_dir / METADATA_FILE).exists() or any(model_dir.glob("model.*")):
+                found.append((model_dir.name, None, model_dir))
+                continue
+            versions = [p for p in model_dir.iterdir() if p.is_dir() and not p.name.startswith(".")]
+            if not versions:
+                found.append(
+                    (model_dir.name, None, model_dir)
+                )  # reported as a missing metadata file
+            for version_dir in sorted(versions, key=lambda p: version_key(p.name)):
+                found.append((model_dir.name, version_dir.name, version_dir))
+        return found
+
+    def load_all(self) -> None:
+        """Load every bundle; a bad one is recorded (and logged) while the rest keep serving.
+
+        The recorded messages are shown by the unauthenticated ``/readyz``: they name bundles as
+        ``<model>/<version>`` within the repository; filesystem paths go to the log only.
+        """
+        failures: dict[str, str] = {}
+        root = self.settings.model_repository
+        try:
+            bundles = self.discover()
+        except BundleError as exc:
+            bundles = []
+            failures["<repository>"] = "the model repository does not exist or is not a folder"
+            log.error("model repository unusable", extra={"error": str(exc)})
+        if not bundles and not failures:
+            failures["<repository>"] = "the model repository holds no model bundles"
+            log.error(failures["<repository>"], extra={"repository": str(root)})
+        for name, folder_version, path in bundles:
+            label = name if folder_version is None else f"{name}/{folder_version}"
+            try:
+                model = self._load_one(name, folder_version, path)
+            except Exception as exc:
+                failures[label] = _failure(label, path, exc)
+            else:
+                self._serve(model)
+        with self._lock:
+            self._state = RegistryState(loading=False, failures=failures)
+        metrics.MODELS_READY.set(1 if self.ready else 0)
+
+    def _serve(self, model: LoadedModel) -> None:
+        self._add(model)
+        metadata = model.metadata
+        metrics.MODEL_INFO.labels(
+            model.name,
+            model.version,
+            metadata.task,
+            metadata.model_sha256,
+            metadata.xgboost_version,
+        ).set(1)
+        log.info(
+            "model loaded",
+            extra={"model": model.name, "version": model.version, "task": metadata.task,
+                   "path": str(model.path)},
+        )  # fmt: skip
+
+    def _load_one(
+        self,
+        name: str,
+        folder_version: str | None,
+        path: Path,
+        label: str | None = None,
+        observed: bool = True,
+    ) -> LoadedModel:
+        """Everything a served model needs, built from its bundle (no logs; its metric series
+        only when ``observed``: a bundle that is only checked must leave none behind)."""
+        label = label or (name if folder_version is None else f"{name}/{folder_version}")
+        metadata, booster = load_bundle(path, label=label, root=self.settings.model_repository)
+        version = folder_version or metadata.version
+        runtime = ModelRuntime(
+            metadata,
+            booster,
+            threads=self.settings.xgboost_threads,
+            direct=self.settings.direct_predict,
+        )
+        encoder = FeatureEncoder(metadata)
+        observe = _observer(name, version, metadata, encoder) if observed else _unobserved
+        batcher = MicroBatcher(
+            runtime.predict,
+            observe,
+            max_rows=self.settings.batch_max_rows,
+            max_wait_s=self.settings.batch_max_wait_ms / 1000.0,
+            inline_max_rows=self.inline_max_rows,
+        )
+        return LoadedModel(
+            name,
+            version,
+            path,
+            metadata,
+            runtime,
+            encoder,
+            RecordsDecoder(encoder),
+            batcher,
+            observe,
+        )
+
+    def _add(self, model: LoadedModel) -> None:
+        with self._lock:
+            versions = self._models.setdefault(model.name, {})
+            versions[model.version] = model
+            self._newest[model.name] = max(versions, key=version_key)
+
+    def close(self) -> None:
+        for versions in self._models.values():
+            for model in versions.values():
+                model.batcher.close()
+
+    # ------------------------------------------------------------------ queries
+    @property
+    def loading(self) -> bool:
+        return self._state.loading
+
+    @property
+    def failures(self) -> dict[str, str]:
+        return dict(self._state.failures)
+
+    @property
+    def ready(self) -> bool:
+        """Ready when loading finished, at least one model serves and no bundle failed."""
+        return not self._state.loading and bool(self._models) and not self._state.failures
+
+    def names(self) -> list[str]:
+        return sorted(self._models)
+
+    def versions(self, name: str) -> list[str]:
+        """Versions of a model, newest first."""
+        return sorted(self._models.get(name, {}), key=version_key, reverse=True)
+
+    def all_models(self) -> list[LoadedModel]:
+        return [self._models[n][v] for n in self.names() for v in self.versions(n)]
+
+    def get(self, name: str, version: str | None = None) -> LoadedModel:
+        """The model ``name`` at ``version`` (newest when None); 404 or 503 otherwise."""
+        versions = self._models.get(name)
+        if not versions:
+            if self._state.loading:
+                raise NotReadyError("models are still loading; retry shortly")
+            failed = [
+                msg for label, msg in self._state.failures.items() if label.split("/")[0] == name
+            ]
+            if failed:
+                raise NotReadyError(f"model {name!r} failed to load: {failed[0]}")
+            known = ", ".join(self.names()) or "none"
+            raise ModelNotFoundError(f"model {name!r} not found; available models: {known}")
+        if version is None:
+            return versions[self._newest[name]]  # kept at load time: no sorting per request
+        if version not in versions:
+            raise ModelNotFoundError(
+                f"model {name!r} has no version {version!r}; available versions: "
+                f"{', '.join(self.versions(name))}"
+            )
+        return versions[version]
+
+
+def _failure(label: str, path: Path, exc: Exception) -> str:
+    """Log why a bundle failed (with its path) and return what ``/readyz`` may show."""
+    metrics.MODEL_LOAD_FAILURES.labels(label).set(1)
+    if isinstance(exc, BundleError):
+        log.error(
+            "model bundle failed to load",
+            extra={"bundle": label, "path": str(path), "error": str(exc)},
+        )
+        return str(exc)
+    # Unexpected: its message may hold paths or file content, so only the log gets it.
+    log.error(
+        "model bundle failed to load", exc_info=exc, extra={"bundle": label, "path": str(path)}
+    )
+    return f"bundle {label}: {type(exc).__name__} (see the server log)"
+
+
+def check_bundle(
+    folder: Path, *, label: str | None = None, repository: Path | None = None
+) -> BundleMetadata:
+    """Build everything the server builds to serve the bundle at ``folder``, then let it go.
+
+    ``model-api validate`` and ``save_bundle`` call this, so they refuse exactly the bundles the
+    server refuses. ``repository`` is the model repository the bundle will be served from
+    (symlinks may point anywhere inside it); without one they must stay inside the bundle.
+    """
+    registry = ModelRegistry(Settings(model_repository=repository or folder))
+    label = label or str(folder)
+    model = registry._load_one(label, None, folder, label=label, observed=False)
+    model.batcher.close()
+    return model.metadata
+
+
+def _unobserved(matrix: np.ndarray, prediction: Prediction, seconds: float) -> None:
+    """The observer of a model that is checked, never served."""
+
+
+def _observer(
+    name: str, version: str, metadata: BundleMetadata, encoder: FeatureEncoder
+) -> ObserveFn:
+    """Build the per-batch callback that records inference, prediction and drift metrics."""
+    rows_counter = metrics.INFERENCE_ROWS.labels(name, version)
+    duration = metrics.INFERENCE_DURATION.labels(name, version)
+    batch_rows = metrics.BATCH_ROWS.labels(name, version)
+    labels = metadata.labels
+    class_counters = [metrics.PREDICTED_CLASS.labels(name, version, label) for label in labels]
+    value_histogram = metrics.PREDICTED_VALUE.labels(name, version)
+    watched = metadata.primary_output  # multi-output models: the value metrics watch this output
+    deciles = np.asarray(metadata.target_quantiles or [], dtype=np.float64)
+    decile_counters = [
+        metrics.PREDICTED_DECILE.labels(name, version, f"d{i + 1}") for i in range(len(deciles) + 1)
+    ]
+    missing_counters = [
+        metrics.FEATURE_MISSING.labels(name, version, f.name) for f in metadata.features
+    ]
+    outside_counters = [
+        metrics.FEATURE_OUT_OF_RANGE.labels(name, version, f.name) for f in metadata.features
+    ]
+
+    def observe(matrix: np.ndarray, prediction: Prediction, seconds: float) -> None:
+        rows = matrix.shape[0]
+        rows_counter.inc(rows)
+        duration.observe(seconds)
+        batch_rows.observe(rows)
+        classes = prediction.classes
+        if prediction.proba is not None:
+            classes = np.argmax(prediction.proba, axis=1)
+        if classes is not None:
+            counts = np.bincount(classes, minlength=len(labels))
+            for counter, count in zip(class_counters, counts, strict=False):
+                if count:
+                    counter.inc(int(count))
+        elif prediction.values is not None:
+            values = prediction.values
+            if values.ndim == 2:
+                values = values[:, watched]
+            for value in values:
+                value_histogram.observe(float(value))
+            if deciles.size:
+                bins = np.bincount(np.searchsorted(deciles, values), minlength=deciles.size + 1)
+                for counter, count in zip(decile_counters, bins, strict=False):
+                    if count:
+                        counter.inc(int(count))
+        missing, outside = encoder.drift_counts(matrix)
+        for j in np.flatnonzero(missing):
+            missing_counters[j].inc(int(missing[j]))
+        for j in np.flatnonzero(outside):
+            outside_counters[j].inc(int(outside[j]))
+
+    return observe
