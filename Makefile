@@ -44,6 +44,13 @@ soak: setup-test  ## long load run: mixed endpoints, 64 connections, SOAK_SECOND
 bench: setup  ## benchmark vs the HTTP floor, in-process XGBoost and MLServer (bench/results/latest.md)
 	uv run python -m bench $(BENCH_ARGS)
 
+# mkdocs' own default port, 8000, is the API's (`make run`), hence another one; any free port
+# will do. NO_MKDOCS_2_WARNING silences Material's banner about its successor on every start.
+.PHONY: docs
+DOCS_PORT ?= 8002
+docs: setup  ## the documentation site on http://127.0.0.1:$(DOCS_PORT), rebuilt on every save
+	NO_MKDOCS_2_WARNING=1 uv run mkdocs serve --dev-addr 127.0.0.1:$(DOCS_PORT)
+
 .PHONY: bench-smoke
 bench-smoke: setup  ## a one-minute run of the benchmark harness, as the test suite does
 	uv run pytest tests/bench -q
