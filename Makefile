@@ -33,7 +33,7 @@ format: setup
 	uv run ruff check --fix .
 
 .PHONY: images
-images:  ## both container images, model-serving-api:latest and model-serving-ui:latest (README: Container images)
+images:  ## both container images, model-serving-api:latest and model-serving-ui:latest (docs: operations/images.md)
 	scripts/build-images.sh
 
 test: setup-test lint  ## the whole suite: lint, unit, integration, UI, browser, chart, containers
@@ -45,6 +45,13 @@ soak: setup-test  ## long load run: mixed endpoints, 64 connections, SOAK_SECOND
 bench: setup  ## benchmark vs the HTTP floor, in-process XGBoost and MLServer (bench/results/latest.md)
 	uv run python -m bench $(BENCH_ARGS)
 
+# mkdocs' own default port, 8000, is the API's (`make run`), hence another one; any free port
+# will do. NO_MKDOCS_2_WARNING silences Material's banner about its successor on every start.
+.PHONY: docs
+DOCS_PORT ?= 8002
+docs: setup  ## the documentation site on http://127.0.0.1:$(DOCS_PORT), rebuilt on every save
+	NO_MKDOCS_2_WARNING=1 uv run mkdocs serve --dev-addr 127.0.0.1:$(DOCS_PORT)
+
 .PHONY: bench-smoke
 bench-smoke: setup  ## a one-minute run of the benchmark harness, as the test suite does
 	uv run pytest tests/bench -q
@@ -52,7 +59,7 @@ bench-smoke: setup  ## a one-minute run of the benchmark harness, as the test su
 clean:
 	rm -rf $(MODELS) .pytest_cache .mypy_cache .ruff_cache
 
-# Local Kubernetes (README: Kubernetes): needs docker, kind, kubectl (helm is optional).
+# Local Kubernetes (docs: guides/kubernetes.md): needs docker, kind, kubectl (helm is optional).
 .PHONY: kind-up kind-down kind-monitoring
 MONITORING ?= 0
 kind-up: setup  ## kind cluster with API + UI (localhost:8000, :8501); MONITORING=1 adds Prometheus + Grafana

@@ -27,7 +27,7 @@ from model_api.errors import BundleError
 from model_api.serving.bundle import load_bundle
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris, load_linnerud
 
-from tests.support import ROOT, Server, running_api
+from tests.support import Server, running_api
 
 ROWS = 20  # more than outputs.MANY_ROWS: the native row writer; the first 3 rows: the dict path
 ROUNDS = 8
@@ -603,12 +603,3 @@ def test_old_alias_reg_linear_is_served_as_squared_error(tmp_path: Path) -> None
         booster = _train({"objective": "reg:linear"}, xgb.DMatrix(x, label=y))
     metadata = save_bundle(booster, x, tmp_path / "b", name="linear")
     assert (metadata.objective, metadata.task) == ("reg:squarederror", "regression")
-
-
-def test_readme_table_of_objectives_is_the_one_in_code() -> None:
-    from model_api.serving.objectives import readme_table
-
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    start = readme.index("<!-- objectives-table -->") + len("<!-- objectives-table -->\n")
-    end = readme.index("<!-- /objectives-table -->")
-    assert readme[start:end].strip() == readme_table()

@@ -1,4 +1,5 @@
-"""The zoo packaged the two ways the README gives (``save_bundle`` and the CLI), served by one API."""
+"""The zoo packaged the two ways docs/guides/own-models.md gives (``save_bundle`` and the CLI),
+served by one API."""
 
 from __future__ import annotations
 

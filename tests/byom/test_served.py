@@ -246,7 +246,8 @@ def test_explain_equals_xgboost(name: str, client: httpx.Client, zoo: dict[str, 
 def per_feature_inputs(frame: pd.DataFrame, binary: bool) -> list[Any]:
     """One V2 input per feature, as tritonclient sends numpy columns: FP64, BOOL, and BYTES names
     for categories ("" = missing). JSON has no NaN, so in JSON mode a number column with missing
-    values goes as BYTES text cells ("" = missing), as the README says; binary FP64 carries NaN."""
+    values goes as BYTES text cells ("" = missing), as docs/guides/v2-clients.md says; binary FP64
+    carries NaN."""
     import tritonclient.http as triton
 
     inputs = []

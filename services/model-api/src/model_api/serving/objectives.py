@@ -2,7 +2,7 @@
 
 One table drives packaging (a refused objective never becomes a bundle), the runtime (which
 XGBoost output becomes the served value), ``/explain`` (the space SHAP contributions are in and
-how that space maps to the served value), the UI's sentences and the README's table, so none of
+how that space maps to the served value), the UI's sentences and the docs' objectives table, so none of
 them can tell a different story about a model.
 
 SHAP contributions (XGBoost's ``pred_contribs``) always add up to the model's *margin*, the raw
@@ -35,7 +35,7 @@ class Objective:
 
     name: str
     task: Task | None  # None: refused at packaging (``refusal`` says why)
-    answers: str  # what a prediction holds, in a user's words (README table)
+    answers: str  # what a prediction holds, in a user's words (the docs' objectives table)
     margin_to_value: MarginToValue = "identity"
     output_space: OutputSpace = "value"
     # That space in words; {target} and {positive} are filled in per model.
@@ -181,7 +181,7 @@ DEFAULT_FOR_TASK: dict[str, str] = {
     "multiclass": "multi:softprob",
     "regression": "reg:squarederror",
 }
-# The same words for the explanation's link, for people and for the README.
+# The same words for the explanation's link, for people and for the docs.
 MARGIN_TO_VALUE_WORDS: dict[str, str] = {
     "identity": "the margin is the value",
     "exp": "value = exp(margin)",
@@ -249,7 +249,7 @@ def quantile_name(alpha: float) -> str:
 
 
 def readme_table() -> str:
-    """The README's table of objectives (a test keeps the README equal to it)."""
+    """The objectives table of the docs (docs/reference/objectives.md is generated from it)."""
     lines = [
         "| objective | the API answers | `/explain` adds up to (`output_space`) |",
         "|---|---|---|",
