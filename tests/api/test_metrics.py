@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+
 import httpx
+from model_api.http.app import create_app, load_models
+from model_api.settings import Settings
+from prometheus_client import REGISTRY, Counter
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support import ADELIE, Server
@@ -101,3 +107,29 @@ def test_health_and_metrics_are_not_counted_and_unknown_paths_share_one_label(
         frozenset({"route": "unmatched", "method": "GET", "status": "404"}.items()),
     )
     assert after[unmatched] - before.get(unmatched, 0) == 2
+
+
+def test_metrics_come_from_the_apis_own_registry(example_repository: Path) -> None:
+    """A series a library registers on prometheus_client's default registry stays out of
+    /metrics; the API's series and the process's (memory, CPU, GC) are there."""
+    stray = Counter("library_stray_total", "Registered by some library on the default registry.")
+    stray.inc()
+    app = create_app(Settings(model_repository=example_repository))
+    load_models(app.state.registry)
+    try:
+
+        async def scrape_in_process() -> str:
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+                return (await client.get("/metrics")).text
+
+        names = {
+            family.name
+            for family in text_string_to_metric_families(asyncio.run(scrape_in_process()))
+        }
+    finally:
+        app.state.registry.close()
+        REGISTRY.unregister(stray)
+    assert "library_stray" not in names
+    assert {"model_api_ready", "model_api_model_info", "process_resident_memory_bytes"} <= names
+    assert {"python_gc_objects_collected", "python_info"} <= names

@@ -499,9 +499,10 @@ def test_checking_a_bundle_leaves_no_metric_series(
 ) -> None:
     """save_bundle and validate build the server's objects but serve nothing: no series
     labelled with the bundle's path may appear in the process's metrics."""
+    from model_api.observability.metrics import REGISTRY
     from prometheus_client import generate_latest
 
     folder = tmp_path / "unique-folder-name" / "1"
     save_bundle(booster, features, folder, name="checked")
     assert cli_main(["validate", str(folder)]) == 0
-    assert "unique-folder-name" not in generate_latest().decode()
+    assert "unique-folder-name" not in generate_latest(REGISTRY).decode()

@@ -18,11 +18,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import xgboost as xgb
+from model_api.observability.metrics import REGISTRY
 from model_api.serving import registry as registry_module
 from model_api.serving.registry import ModelRegistry
 from model_api.serving.runtime import ModelRuntime
 from model_api.settings import Settings
-from prometheus_client import REGISTRY
 
 from bench import whatif
 from tests.support import ROOT

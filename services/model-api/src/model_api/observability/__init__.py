@@ -1,3 +1,3 @@
-"""Observability: the Prometheus metrics (declared once, on the default registry, bounded labels)
+"""Observability: the Prometheus metrics (declared once, on their own registry, bounded labels)
 and the JSON logs. At the bottom with settings and errors: it imports no other model_api layer.
 """

@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import (
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+)
+
+# The API's own registry, which /metrics exposes: the series declared here and the process's
+# own (CPU, memory, GC), and nothing a library may register on prometheus_client's default one.
+REGISTRY = CollectorRegistry()
+for _collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+    REGISTRY.register(_collector)
 
 # Fine buckets at the bottom: a single-row XGBoost prediction takes well under a millisecond.
 LATENCY_BUCKETS = (
@@ -16,32 +30,38 @@ HTTP_REQUESTS = Counter(
     "model_api_http_requests_total",
     "HTTP requests answered, by route template, method and status code.",
     ["route", "method", "status"],
+    registry=REGISTRY,
 )
 HTTP_DURATION = Histogram(
     "model_api_http_request_duration_seconds",
     "Time from request start to the last byte of the response, by route template and method.",
     ["route", "method"],
     buckets=LATENCY_BUCKETS,
+    registry=REGISTRY,
 )
 HTTP_IN_FLIGHT = Gauge(
     "model_api_http_requests_in_flight",
     "HTTP requests being served right now, counted once their body has arrived (health "
     "excluded); MODEL_API_MAX_IN_FLIGHT bounds it.",
+    registry=REGISTRY,
 )
 HTTP_BODIES_RECEIVING = Gauge(
     "model_api_http_bodies_receiving",
     "Requests whose body is still arriving (bounded by the body budgets and deadlines).",
+    registry=REGISTRY,
 )
 HTTP_BODY_BYTES = Gauge(
     "model_api_http_body_bytes",
     "Bytes of request bodies held right now, in memory or spooled to disk (CSV uploads).",
     ["where"],
+    registry=REGISTRY,
 )
 HTTP_CONNECTIONS_CLOSED = Counter(
     "model_api_http_connections_closed_total",
     "Connections closed before a request's headers arrived in full, by reason "
     "(header_timeout, header_too_large).",
     ["reason"],
+    registry=REGISTRY,
 )
 # Both reasons exist from the start, so a rate over them reads 0, not "no data".
 for _reason in ("header_timeout", "header_too_large"):
@@ -50,66 +70,85 @@ INFERENCE_REQUESTS = Counter(
     "model_api_inference_requests_total",
     "Prediction and explanation requests that reached a model, by protocol and endpoint.",
     ["model", "version", "endpoint"],
+    registry=REGISTRY,
 )
 INFERENCE_ROWS = Counter(
-    "model_api_inference_rows_total", "Rows scored, by model and version.", ["model", "version"]
+    "model_api_inference_rows_total",
+    "Rows scored, by model and version.",
+    ["model", "version"],
+    registry=REGISTRY,
 )
 INFERENCE_DURATION = Histogram(
     "model_api_inference_duration_seconds",
     "Time of one XGBoost call (one micro-batch), by model and version.",
     ["model", "version"],
     buckets=LATENCY_BUCKETS,
+    registry=REGISTRY,
 )
 BATCH_ROWS = Histogram(
     "model_api_batch_rows",
     "Rows per XGBoost call after micro-batching, by model and version.",
     ["model", "version"],
     buckets=ROW_BUCKETS,
+    registry=REGISTRY,
 )
 ERRORS = Counter(
     "model_api_errors_total",
     "Requests answered with an error, by kind (invalid_input, model_not_found, ...).",
     ["kind"],
+    registry=REGISTRY,
 )
 CSV_ROWS_REJECTED = Counter(
     "model_api_csv_rows_rejected_total",
     "CSV rows answered with an error instead of a prediction (the file itself was accepted).",
     ["model", "version"],
+    registry=REGISTRY,
 )
 MODEL_INFO = Gauge(
     "model_api_model_info",
     "1 for every loaded model, with its identity as labels.",
     ["model", "version", "task", "sha256", "xgboost_version"],
+    registry=REGISTRY,
 )
 MODEL_LOAD_FAILURES = Gauge(
     "model_api_model_load_failed",
     "1 for every bundle in the repository that failed to load.",
     ["bundle"],
+    registry=REGISTRY,
 )
-MODELS_READY = Gauge("model_api_ready", "1 when every model bundle is loaded and serving, else 0.")
+MODELS_READY = Gauge(
+    "model_api_ready",
+    "1 when every model bundle is loaded and serving, else 0.",
+    registry=REGISTRY,
+)
 PREDICTED_CLASS = Counter(
     "model_api_predictions_total",
     "Predicted labels of classifiers, by model, version and class.",
     ["model", "version", "label"],
+    registry=REGISTRY,
 )
 PREDICTED_VALUE = Histogram(
     "model_api_predicted_value",
     "Predicted values of regression models.",
     ["model", "version"],
     buckets=VALUE_BUCKETS,
+    registry=REGISTRY,
 )
 PREDICTED_DECILE = Counter(
     "model_api_predicted_value_decile_total",
     "Regression predictions by decile of the training target (d1..d10); a shift means drift.",
     ["model", "version", "decile"],
+    registry=REGISTRY,
 )
 FEATURE_MISSING = Counter(
     "model_api_feature_missing_total",
     "Values sent as missing (null, empty), by model, version and feature.",
     ["model", "version", "feature"],
+    registry=REGISTRY,
 )
 FEATURE_OUT_OF_RANGE = Counter(
     "model_api_feature_out_of_range_total",
     "Values outside the range seen in training, by model, version and feature.",
     ["model", "version", "feature"],
+    registry=REGISTRY,
 )

@@ -8,6 +8,7 @@ from starlette.responses import Response
 
 from model_api.http.deps import RegistryDep
 from model_api.http.responses import JSONBytes
+from model_api.observability import metrics
 from model_api.protocol.schemas import Health
 
 router = APIRouter(tags=["health"])
@@ -36,4 +37,4 @@ async def readyz(registry: RegistryDep) -> JSONBytes:
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
 async def metrics_endpoint() -> Response:
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)
