@@ -7,7 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import ROOT, Server, start_api
+from tests.support import BLOCK_NATIVE_CODECS, ROOT, Server, block_native_codecs, start_api
+
+if BLOCK_NATIVE_CODECS:  # before any test module imports model_api
+    block_native_codecs()
 
 
 @pytest.fixture(scope="session")

@@ -18,6 +18,24 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# TESTS_BLOCK_NATIVE_CODECS=1 runs the tests as if the native extension had not been built: its
+# import fails in the test process (tests/conftest.py) and in every API server started here, so
+# the Python codecs serve. tests/api/test_python_codecs.py runs the API tests so.
+NATIVE_EXTENSION = "model_api.codecs._records"
+BLOCK_NATIVE_CODECS = os.environ.get("TESTS_BLOCK_NATIVE_CODECS") == "1"
+_SERVE_WITHOUT_NATIVE_CODECS = (
+    f"import sys; sys.modules[{NATIVE_EXTENSION!r}] = None; "
+    "from model_api.cli import main; sys.exit(main(['serve']))"
+)
+
+
+def block_native_codecs() -> None:
+    """Make ``import model_api.codecs._records`` fail in this process, as where it is not built."""
+    if "model_api.codecs.records" in sys.modules:
+        raise RuntimeError("too late to block the native codecs: model_api.codecs is imported")
+    sys.modules[NATIVE_EXTENSION] = None  # type: ignore[assignment]
+
+
 # One real penguin (an Adelie) in the shape the penguin-species model takes.
 ADELIE = {
     "bill_length_mm": 39.1,
@@ -139,8 +157,13 @@ def start_api(
         "MODEL_API_HOST": "127.0.0.1",
         **env,
     }
+    serve = (
+        ["-c", _SERVE_WITHOUT_NATIVE_CODECS]
+        if BLOCK_NATIVE_CODECS
+        else ["-m", "model_api.cli", "serve"]
+    )
     return start_server(
-        [sys.executable, "-m", "model_api.cli", "serve"],
+        [sys.executable, *serve],
         port,
         "/readyz" if ready else "/healthz",
         log_dir / f"api-{port}.log",

@@ -19,6 +19,11 @@ import orjson
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+
+from tests.support import BLOCK_NATIVE_CODECS
+
+if BLOCK_NATIVE_CODECS:
+    pytest.skip("the native extension is blocked in this run", allow_module_level=True)
 from model_api.codecs._records import parse_records
 
 NAMES = ("f00", "f01", "f02", "a longer name", "ünïcode")
