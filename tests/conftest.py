@@ -7,10 +7,21 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import BLOCK_NATIVE_CODECS, ROOT, Server, block_native_codecs, start_api
+from tests.support import (
+    BLOCK_NATIVE_CODECS,
+    NATIVE_RECORDS_MODULE,
+    ROOT,
+    Server,
+    block_native_codecs,
+    start_api,
+    use_native_records_module,
+)
 
-if BLOCK_NATIVE_CODECS:  # before any test module imports model_api
+# Both before any test module imports model_api.
+if BLOCK_NATIVE_CODECS:
     block_native_codecs()
+if NATIVE_RECORDS_MODULE:
+    use_native_records_module(NATIVE_RECORDS_MODULE)
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import signal
 import socket
@@ -27,6 +28,24 @@ _SERVE_WITHOUT_NATIVE_CODECS = (
     f"import sys; sys.modules[{NATIVE_EXTENSION!r}] = None; "
     "from model_api.cli import main; sys.exit(main(['serve']))"
 )
+
+
+# TESTS_NATIVE_RECORDS_MODULE=<path of a compiled _records> makes the tests import that build of
+# the native parser instead of the installed one (tests/api/test_records_sanitized.py runs the
+# parser's property tests so on a build with AddressSanitizer and UBSan).
+NATIVE_RECORDS_MODULE = os.environ.get("TESTS_NATIVE_RECORDS_MODULE", "")
+
+
+def use_native_records_module(path: str) -> None:
+    """Import ``model_api.codecs._records`` from ``path`` in this process, before anything else."""
+    if NATIVE_EXTENSION in sys.modules:
+        raise RuntimeError(f"too late to load {path}: {NATIVE_EXTENSION} is imported")
+    spec = importlib.util.spec_from_file_location(NATIVE_EXTENSION, path)
+    if spec is None or spec.loader is None:
+        raise RuntimeError(f"{path} is not an extension module")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    sys.modules[NATIVE_EXTENSION] = module
 
 
 def block_native_codecs() -> None:
