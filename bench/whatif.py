@@ -18,6 +18,10 @@ Patches (instruments, not suggestions):
   does per request costs.
 * ``gc-stats``: times every garbage collection per generation; SIGUSR1 writes the totals as JSON
   to ``$BENCH_GC_STATS`` (``python -m bench profile`` always adds it).
+* ``python-codecs``: the API as where its native extension is not built: ``import
+  model_api.codecs._records`` fails, so msgspec reads every v1 body (``--whatif
+  python=python-codecs`` shows what the native parser saves). Applied before ``model_api.codecs``
+  is imported, as the fallback is chosen at import.
 
 Measured earlier and since landed in the API (so no longer patches here): async dependencies,
 ``gc.freeze()`` after loading, whole-tensor checks in ``FeatureEncoder.from_tensor``, V2 numeric
@@ -31,7 +35,8 @@ as measured before they landed.
 import argparse
 from typing import Any
 
-PATCHES = ("no-observe", "xgb-stub", "gc-stats")
+PATCHES = ("no-observe", "xgb-stub", "gc-stats", "python-codecs")
+NATIVE_EXTENSION = "model_api.codecs._records"
 
 
 def _check_targets(patches: list[str]) -> None:
@@ -42,8 +47,9 @@ def _check_targets(patches: list[str]) -> None:
     from model_api.serving import registry, runtime
 
     problems = []
-    # Both targets are wired in where a model is loaded: the batcher scores with
-    # ``runtime.predict`` and reports every batch to the callback ``_observer`` builds.
+    # The targets are wired in where a model is loaded: the batcher scores with
+    # ``runtime.predict`` and reports every batch to the callback ``_observer`` builds, and the
+    # model's ``RecordsDecoder`` picks its v1 parser there.
     loading = inspect.getsource(registry.ModelRegistry._load_one)
     if "xgb-stub" in patches:
         fields = {f.name for f in dataclasses.fields(runtime.Prediction)}
@@ -56,6 +62,13 @@ def _check_targets(patches: list[str]) -> None:
             problems.append("no-observe: model_api.serving.registry._observer is gone")
         elif "_observer(" not in loading:
             problems.append("no-observe: loading a model no longer builds its _observer")
+    if "python-codecs" in patches:
+        from model_api.codecs import records
+
+        if not hasattr(records, "NATIVE_PARSER"):
+            problems.append("python-codecs: model_api.codecs.records.NATIVE_PARSER is gone")
+        elif "RecordsDecoder(" not in loading:
+            problems.append("python-codecs: loading a model no longer builds its RecordsDecoder")
     if problems:
         raise SystemExit("what-if patches no longer apply: " + "; ".join(problems))
 
@@ -67,7 +80,14 @@ def apply(patches: list[str]) -> None:
         raise SystemExit(
             f"unknown patches: {', '.join(sorted(unknown))}; known: {', '.join(PATCHES)}"
         )
+    if "python-codecs" in patches:
+        _block_native_codecs()
     _check_targets(patches)
+    if "python-codecs" in patches:
+        from model_api.codecs import records
+
+        if records.NATIVE_PARSER is not None:
+            raise SystemExit("python-codecs: the native parser still loads")
     if "gc-stats" in patches:
         _gc_stats()
     if "xgb-stub" in patches:
@@ -89,6 +109,14 @@ def apply(patches: list[str]) -> None:
             return lambda matrix, prediction, seconds: None
 
         registry._observer = _observer
+
+
+def _block_native_codecs() -> None:
+    import sys
+
+    if "model_api.codecs.records" in sys.modules:
+        raise SystemExit("python-codecs must be applied before model_api.codecs is imported")
+    sys.modules[NATIVE_EXTENSION] = None  # type: ignore[assignment]
 
 
 def _gc_stats() -> None:

@@ -32,7 +32,10 @@ ensure_uv() {
   uv --version >/dev/null
 }
 
-# The model API has one C++ extension (model_api.codecs._records), compiled when uv installs it.
+# The model API has one C++ extension (model_api.codecs._records), compiled when uv installs it
+# (optional: without a compiler the API reads v1 bodies with msgspec). The suite also builds it with
+# AddressSanitizer and UBSan (tests/api/test_records_sanitized.py); on Debian g++ brings their
+# runtimes along (libasan8, libubsan1, through libgcc-12-dev).
 command -v g++ >/dev/null || apt_install g++
 
 if [[ "${1:-}" == "--test" ]]; then

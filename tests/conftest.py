@@ -7,7 +7,21 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import ROOT, Server, start_api
+from tests.support import (
+    BLOCK_NATIVE_CODECS,
+    NATIVE_RECORDS_MODULE,
+    ROOT,
+    Server,
+    block_native_codecs,
+    start_api,
+    use_native_records_module,
+)
+
+# Both before any test module imports model_api.
+if BLOCK_NATIVE_CODECS:
+    block_native_codecs()
+if NATIVE_RECORDS_MODULE:
+    use_native_records_module(NATIVE_RECORDS_MODULE)
 
 
 @pytest.fixture(scope="session")

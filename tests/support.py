@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import signal
 import socket
@@ -17,6 +18,42 @@ from typing import Any
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# TESTS_BLOCK_NATIVE_CODECS=1 runs the tests as if the native extension had not been built: its
+# import fails in the test process (tests/conftest.py) and in every API server started here, so
+# the Python codecs serve. tests/api/test_python_codecs.py runs the API tests so.
+NATIVE_EXTENSION = "model_api.codecs._records"
+BLOCK_NATIVE_CODECS = os.environ.get("TESTS_BLOCK_NATIVE_CODECS") == "1"
+_SERVE_WITHOUT_NATIVE_CODECS = (
+    f"import sys; sys.modules[{NATIVE_EXTENSION!r}] = None; "
+    "from model_api.cli import main; sys.exit(main(['serve']))"
+)
+
+
+# TESTS_NATIVE_RECORDS_MODULE=<path of a compiled _records> makes the tests import that build of
+# the native parser instead of the installed one (tests/api/test_records_sanitized.py runs the
+# parser's property tests so on a build with AddressSanitizer and UBSan).
+NATIVE_RECORDS_MODULE = os.environ.get("TESTS_NATIVE_RECORDS_MODULE", "")
+
+
+def use_native_records_module(path: str) -> None:
+    """Import ``model_api.codecs._records`` from ``path`` in this process, before anything else."""
+    if NATIVE_EXTENSION in sys.modules:
+        raise RuntimeError(f"too late to load {path}: {NATIVE_EXTENSION} is imported")
+    spec = importlib.util.spec_from_file_location(NATIVE_EXTENSION, path)
+    if spec is None or spec.loader is None:
+        raise RuntimeError(f"{path} is not an extension module")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    sys.modules[NATIVE_EXTENSION] = module
+
+
+def block_native_codecs() -> None:
+    """Make ``import model_api.codecs._records`` fail in this process, as where it is not built."""
+    if "model_api.codecs.records" in sys.modules:
+        raise RuntimeError("too late to block the native codecs: model_api.codecs is imported")
+    sys.modules[NATIVE_EXTENSION] = None  # type: ignore[assignment]
+
 
 # One real penguin (an Adelie) in the shape the penguin-species model takes.
 ADELIE = {
@@ -139,8 +176,13 @@ def start_api(
         "MODEL_API_HOST": "127.0.0.1",
         **env,
     }
+    serve = (
+        ["-c", _SERVE_WITHOUT_NATIVE_CODECS]
+        if BLOCK_NATIVE_CODECS
+        else ["-m", "model_api.cli", "serve"]
+    )
     return start_server(
-        [sys.executable, "-m", "model_api.cli", "serve"],
+        [sys.executable, *serve],
         port,
         "/readyz" if ready else "/healthz",
         log_dir / f"api-{port}.log",

@@ -86,6 +86,51 @@ def test_stub_and_no_observe_take_effect(tmp_path: Path, monkeypatch: pytest.Mon
     assert rows_after == rows_before  # the per-batch metrics did not run
 
 
+def test_python_codecs_is_refused_once_the_codecs_are_imported() -> None:
+    # The fallback is chosen at import; blocking the extension afterwards would measure nothing.
+    with pytest.raises(SystemExit, match=r"before model_api\.codecs is imported"):
+        whatif.apply(["python-codecs"])
+
+
+def test_python_codecs_takes_effect(tmp_path: Path) -> None:
+    """In the process it starts, every loaded all-numeric model reads its bodies with msgspec."""
+    from model_api.authoring import save_bundle
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(100, 3)), columns=["a", "b", "c"])
+    booster = xgb.train({"max_depth": 2, "nthread": 1}, xgb.DMatrix(frame, label=frame["a"]), 3)
+    save_bundle(booster, frame, tmp_path / "numeric" / "1", name="numeric", version="1")
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from bench import whatif\n"
+        "whatif.apply(['python-codecs'])\n"
+        "from model_api.serving.registry import ModelRegistry\n"
+        "from model_api.settings import Settings\n"
+        "registry = ModelRegistry(Settings(model_repository=Path(sys.argv[1])))\n"
+        "registry.load_all()\n"
+        "print(registry.get('numeric').records._native is None)\n"
+        "registry.close()\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["True"]
+    # Unpatched, the same model takes the native parser: the check above can fail.
+    registry = ModelRegistry(Settings(model_repository=tmp_path))
+    registry.load_all()
+    try:
+        assert registry.get("numeric").records._native is not None
+    finally:
+        registry.close()
+
+
 def test_gc_stats_reports_collections(tmp_path: Path) -> None:
     target = tmp_path / "gc.json"
     script = (

@@ -119,6 +119,11 @@ class Settings(BaseSettings):
         description="Call XGBoost's C predict directly (checked against inplace_predict at load; "
         "false = always use Booster.inplace_predict).",
     )
+    native_codecs: bool = Field(
+        True,
+        description="Read v1 JSON records of all-numeric models with the compiled parser when it "
+        "is built (false = msgspec for every body; the answers are the same, only slower).",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="Log level of the JSON logs."
     )

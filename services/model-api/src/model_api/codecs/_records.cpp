@@ -1,11 +1,11 @@
-// model_api._records: v1 JSON records in and out, in native code.
+// model_api.codecs._records: v1 JSON records of all-numeric models, read in native code.
 //
 //   parse_records(body, names, max_rows) -> (rows, float64 bytes, row-major) | None
-//   write_rows(values, width, row_starts, separators[, choices]) -> bytes
 //
-// parse_records. Why native: for 1,000 rows of 20 numbers msgspec spends ~1.8 ms creating,
-// copying and freeing 20,000 Python floats (bench/results/profile.md); this reads the bytes once,
-// in ~0.3 ms.
+// Why native: msgspec creates, copies and frees one Python float per value; this reads the bytes
+// once, straight into doubles. It is optional: records.py falls back to msgspec when this module
+// is not built (or MODEL_API_NATIVE_CODECS is false), and tests/api/test_python_codecs.py runs
+// the API tests on that fallback.
 //
 // It accepts only the plain shape {"instances": [{"<name>": <number>, ...}, ...]}: at least one
 // row, at most max_rows, every row exactly the given names (any order, each once, without escapes)
@@ -19,21 +19,15 @@
 // std::from_chars (libstdc++'s fast_float, correctly rounded) reads the rest, so every value is
 // the same double msgspec and orjson produce.
 //
-// write_rows. The response rows of outputs.py (constant pieces around each number), with every
-// number written exactly as orjson writes a Python float: the shortest digits that read back to
-// the same double (std::to_chars), fixed notation from 1e-5 up to 1e16 ("0.00001", "1.0"),
-// d.ddde-7 / d.ddde+16 outside it, NaN and infinities as null. tests/api/test_outputs.py checks
-// it byte for byte against orjson for any double.
+// tests/api/test_records_native.py holds its properties (against orjson); they also run under
+// AddressSanitizer and UBSan (tests/api/test_records_sanitized.py).
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
 #include <algorithm>
 #include <charconv>
-#include <cmath>
-#include <cstdint>
 #include <cstring>
 #include <string>
-#include <string_view>
 #include <system_error>
 #include <vector>
 
@@ -255,156 +249,17 @@ PyObject* parse_records(PyObject*, PyObject* args) {
     return Py_BuildValue("(nN)", rows, data);
 }
 
-// Writes v as orjson writes a Python float; returns the number of characters (at most 24).
-size_t write_float(char* out, double v) {
-    if (!std::isfinite(v)) {
-        std::memcpy(out, "null", 4);
-        return 4;
-    }
-    // Shortest round-trip digits in scientific form: [-]d[.ddd]e(+|-)XX[X].
-    char scientific[32];
-    const auto result = std::to_chars(scientific, scientific + sizeof scientific, v,
-                                      std::chars_format::scientific);
-    const char* p = scientific;
-    char* const start = out;
-    if (*p == '-') *out++ = *p++;
-    char digits[20];
-    int count = 0;
-    for (; *p != 'e'; ++p) {
-        if (*p != '.') digits[count++] = *p;
-    }
-    int exponent = 0;
-    std::from_chars(p[1] == '+' ? p + 2 : p + 1, result.ptr, exponent);  // "-07" reads as -7
-    if (exponent >= -5 && exponent < 16) {
-        if (exponent < 0) {  // 0.000ddd
-            *out++ = '0';
-            *out++ = '.';
-            for (int i = -1; i > exponent; --i) *out++ = '0';
-            std::memcpy(out, digits, count);
-            out += count;
-        } else if (count <= exponent + 1) {  // ddd000.0
-            std::memcpy(out, digits, count);
-            out += count;
-            for (int i = count; i <= exponent; ++i) *out++ = '0';
-            *out++ = '.';
-            *out++ = '0';
-        } else {  // dd.ddd
-            std::memcpy(out, digits, exponent + 1);
-            out += exponent + 1;
-            *out++ = '.';
-            std::memcpy(out, digits + exponent + 1, count - exponent - 1);
-            out += count - exponent - 1;
-        }
-    } else {  // d.ddde-7, de+16
-        *out++ = digits[0];
-        if (count > 1) {
-            *out++ = '.';
-            std::memcpy(out, digits + 1, count - 1);
-            out += count - 1;
-        }
-        *out++ = 'e';
-        *out++ = exponent < 0 ? '-' : '+';
-        out = std::to_chars(out, out + 4, exponent < 0 ? -exponent : exponent).ptr;
-    }
-    return static_cast<size_t>(out - start);
-}
-
-// The bytes of each item of a list of bytes; false (with a Python error set) otherwise.
-bool byte_pieces(PyObject* list, std::vector<std::string_view>& out) {
-    if (!PyList_Check(list)) {
-        PyErr_SetString(PyExc_TypeError, "expected a list of bytes");
-        return false;
-    }
-    const Py_ssize_t count = PyList_GET_SIZE(list);
-    out.reserve(count);
-    for (Py_ssize_t i = 0; i < count; ++i) {
-        PyObject* item = PyList_GET_ITEM(list, i);
-        if (!PyBytes_Check(item)) {
-            PyErr_SetString(PyExc_TypeError, "expected a list of bytes");
-            return false;
-        }
-        out.emplace_back(PyBytes_AS_STRING(item), PyBytes_GET_SIZE(item));
-    }
-    return true;
-}
-
-PyObject* write_rows(PyObject*, PyObject* args) {
-    Py_buffer values;
-    Py_buffer choices = {};
-    Py_ssize_t width;
-    PyObject* row_starts_arg;
-    PyObject* separators_arg;
-    if (!PyArg_ParseTuple(args, "y*nO!O!|y*:write_rows", &values, &width, &PyList_Type,
-                          &row_starts_arg, &PyList_Type, &separators_arg, &choices))
-        return nullptr;
-    std::vector<std::string_view> row_starts;
-    std::vector<std::string_view> separators;
-    const Py_ssize_t numbers = values.len / static_cast<Py_ssize_t>(sizeof(double));
-    const Py_ssize_t rows = width > 0 ? numbers / width : 0;
-    const auto* choice = static_cast<const int64_t*>(choices.buf);  // null: row_starts[0]
-    bool valid = byte_pieces(row_starts_arg, row_starts) && byte_pieces(separators_arg, separators);
-    if (valid && (width <= 0 || values.len != rows * width * static_cast<Py_ssize_t>(sizeof(double)) ||
-                  static_cast<Py_ssize_t>(separators.size()) != width || row_starts.empty() ||
-                  (choice != nullptr && choices.len != rows * static_cast<Py_ssize_t>(sizeof(int64_t))))) {
-        PyErr_SetString(PyExc_ValueError,
-                        "values must be rows x width float64, with one separator per column, "
-                        "at least one row start and, if given, one int64 choice per row");
-        valid = false;
-    }
-    for (Py_ssize_t i = 0; valid && choice != nullptr && i < rows; ++i) {
-        if (choice[i] < 0 || choice[i] >= static_cast<int64_t>(row_starts.size())) {
-            PyErr_SetString(PyExc_IndexError, "a row's choice is not an index of row_starts");
-            valid = false;
-        }
-    }
-    if (!valid) {
-        PyBuffer_Release(&values);
-        if (choices.obj != nullptr) PyBuffer_Release(&choices);
-        return nullptr;
-    }
-    // The longest a row can be: its start, then per number 24 characters and its separator,
-    // then the comma between rows.
-    size_t longest_start = 0;
-    for (const auto& piece : row_starts) longest_start = std::max(longest_start, piece.size());
-    size_t row_size = longest_start + 1;
-    for (const auto& piece : separators) row_size += 24 + piece.size();
-    std::string out;
-    out.resize(2 + row_size * static_cast<size_t>(rows));
-    char* w = out.data();
-    const auto* data = static_cast<const double*>(values.buf);
-    *w++ = '[';
-    for (Py_ssize_t i = 0; i < rows; ++i) {
-        if (i > 0) *w++ = ',';
-        const std::string_view start = row_starts[choice == nullptr ? 0 : choice[i]];
-        std::memcpy(w, start.data(), start.size());
-        w += start.size();
-        for (Py_ssize_t k = 0; k < width; ++k) {
-            w += write_float(w, data[i * width + k]);
-            std::memcpy(w, separators[k].data(), separators[k].size());
-            w += separators[k].size();
-        }
-    }
-    *w++ = ']';
-    PyBuffer_Release(&values);
-    if (choices.obj != nullptr) PyBuffer_Release(&choices);
-    return PyBytes_FromStringAndSize(out.data(), w - out.data());
-}
-
 PyMethodDef kMethods[] = {
     {"parse_records", parse_records, METH_VARARGS,
      "parse_records(body, names, max_rows) -> (rows, float64 bytes) | None\n\n"
      "The values of a plain {\"instances\": [{name: number, ...}, ...]} body, row-major in the\n"
      "order of names; None for anything else (the msgspec path decides those)."},
-    {"write_rows", write_rows, METH_VARARGS,
-     "write_rows(values, width, row_starts, separators, choices=None) -> bytes\n\n"
-     "A JSON array of one object per row of the float64 values: row_starts[choices[i]] (int64;\n"
-     "without choices row_starts[0]), then each number as orjson writes it and its separator."},
     {nullptr, nullptr, 0, nullptr},
 };
 
 PyModuleDef kModule = {
     PyModuleDef_HEAD_INIT, "_records",
-    "v1 JSON records in and out in native code (see records.py and outputs.py).", -1,
+    "v1 JSON records of all-numeric models read in native code (see records.py).", -1,
     kMethods,
 };
 

@@ -3,9 +3,11 @@
 Two decoders, fastest first:
 
 * When every feature is numeric, ``_records.parse_records`` (C++, ``_records.cpp``) reads the body
-  straight into doubles, where msgspec would create, copy and free a Python float per number:
-  for bodies of many rows that is most of the decoding. It takes only the plain shape (numbers,
-  each feature once per row, no escapes) and returns None for anything else.
+  straight into doubles, where msgspec would create, copy and free a Python float per value. It
+  takes only the plain shape (numbers, each feature once per row, no escapes) and returns None for
+  anything else. It is compiled when the package is installed; where it could not be (no C++
+  compiler, a platform without a wheel) or ``MODEL_API_NATIVE_CODECS`` is false, msgspec reads
+  every body, to the same matrix.
 * msgspec decodes the body into one small struct per row, typed from the model's features: it
   checks field names and numeric types while it parses, with no dict per row. It serves bodies with
   categorical or boolean features, and plain-looking bodies the native parser left alone.
@@ -17,27 +19,50 @@ belongs, a value out of range) returns None and the caller takes the careful pat
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from itertools import chain
 from typing import Any
 
 import msgspec
 import numpy as np
 
-from model_api.codecs._records import parse_records
 from model_api.codecs.features import FLOAT32_MAX, NUMBER_TYPES, FeatureEncoder
+
+ParseRecords = Callable[[bytes, Sequence[str], int], tuple[int, bytes] | None]
+
+
+def _native_parser() -> ParseRecords | None:
+    try:
+        from model_api.codecs._records import parse_records
+    except ImportError:  # not compiled where the package was installed: msgspec reads every body
+        return None
+    return parse_records
+
+
+NATIVE_PARSER = _native_parser()
+
+
+def records_parser_name(native: bool) -> str:
+    """Which parser reads the bodies of all-numeric models, in words for the start-up log."""
+    if not native:
+        return "msgspec (MODEL_API_NATIVE_CODECS is false)"
+    if NATIVE_PARSER is None:
+        return "msgspec (the native extension model_api.codecs._records is not built)"
+    return "native (model_api.codecs._records)"
 
 
 class RecordsDecoder:
     """Decodes valid v1 bodies for one model into its float32 [N, F] matrix."""
 
-    def __init__(self, encoder: FeatureEncoder) -> None:
+    def __init__(self, encoder: FeatureEncoder, native: bool = True) -> None:
         self._encoder = encoder
         self._names = tuple(encoder.names)
         features = encoder.features
         self._numeric = [j for j, f in enumerate(features) if f.type in NUMBER_TYPES]
         self._others = [j for j, f in enumerate(features) if f.type not in NUMBER_TYPES]
         self._integer = [k for k, j in enumerate(self._numeric) if features[j].type == "integer"]
+        # Chosen once per model: the native parser reads numbers only.
+        self._native = NATIVE_PARSER if native and not self._others else None
         # Numeric fields first, so a row's tuple starts with the numeric block. Struct attributes
         # must be identifiers; ``rename`` maps them to the feature names used in JSON.
         order = self._numeric + self._others
@@ -59,8 +84,8 @@ class RecordsDecoder:
 
     def matrix(self, body: bytes, max_rows: int) -> np.ndarray | None:
         """The matrix of a plainly valid body of at most ``max_rows`` rows, else None."""
-        if not self._others:
-            parsed = parse_records(body, self._names, max_rows)
+        if self._native is not None:
+            parsed = self._native(body, self._names, max_rows)
             if parsed is not None:
                 count, data = parsed
                 block = self._numeric_block(np.frombuffer(data, dtype=np.float64), count)

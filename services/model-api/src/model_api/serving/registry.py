@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from model_api.codecs.features import FeatureEncoder
-from model_api.codecs.records import RecordsDecoder
+from model_api.codecs.records import RecordsDecoder, records_parser_name
 from model_api.errors import BundleError, ModelNotFoundError, NotReadyError
 from model_api.observability import metrics
 from model_api.serving.batching import MicroBatcher, ObserveFn, inline_max_rows_for
@@ -85,6 +85,7 @@ class ModelRegistry:
                 else f"up to {self.inline_max_rows} rows",
             },
         )
+        log.info("codecs", extra={"v1_records": records_parser_name(settings.native_codecs)})
 
     # ------------------------------------------------------------------ loading
     def discover(self) -> list[tuple[str, str | None, Path]]:
@@ -188,7 +189,7 @@ class ModelRegistry:
             metadata,
             runtime,
             encoder,
-            RecordsDecoder(encoder),
+            RecordsDecoder(encoder, native=self.settings.native_codecs),
             batcher,
             observe,
         )
