@@ -21,6 +21,7 @@ from urllib.parse import quote
 
 import numpy as np
 from fastapi import Request
+from model_contract import CSV_DELIMITERS
 from starlette.responses import StreamingResponse
 
 from model_api.errors import BadRequestError, InvalidInputError, PayloadTooLargeError
@@ -29,8 +30,7 @@ from model_api.serving.registry import LoadedModel
 from model_api.serving.runtime import Prediction
 from model_api.settings import CSV_SPOOL_MEMORY_BYTES, Settings
 
-# ?delimiter= value -> the separator: a tab as "tab" or as itself (%09).
-DELIMITERS = {",": ",", ";": ";", "tab": "\t", "\t": "\t", "|": "|"}
+DELIMITERS = CSV_DELIMITERS  # ?delimiter= value -> the separator, as the UI knows them too
 _CHOICES = ", ".join(map(repr, DELIMITERS))
 UNKNOWN_DELIMITER = f"delimiter {{!r}} is not supported; use one of {_CHOICES}"
 # A chunk also ends after this much input text: wide rows make many small Python strings (tens of

@@ -25,7 +25,7 @@ from model_api.protocol.schemas import (
     ErrorResponse,
     ExplainResponse,
     ModelList,
-    ModelMetadataResponse,
+    ModelMetadata,
     PredictRequest,
     PredictResponse,
 )
@@ -127,7 +127,7 @@ async def list_models(registry: RegistryDep) -> JSONBytes:
 
 @router.get(
     "/models/{name}",
-    response_model=ModelMetadataResponse,
+    response_model=ModelMetadata,
     responses=ERRORS,
     summary="Model metadata",
 )
@@ -137,7 +137,7 @@ async def model_metadata(name: str, registry: RegistryDep) -> JSONBytes:
 
 @router.get(
     "/models/{name}/versions/{version}",
-    response_model=ModelMetadataResponse,
+    response_model=ModelMetadata,
     responses=ERRORS,
     summary="Metadata of one model version",
 )

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import orjson
 from fastapi import APIRouter, Request
+from model_contract import V2_DATATYPES
 from starlette.responses import Response
 
 from model_api import __version__
@@ -51,12 +52,6 @@ INFER_BODY: dict[str, Any] = {
         },
     }
 }
-FEATURE_DATATYPES = {
-    "numeric": "FP32",
-    "integer": "INT64",
-    "boolean": "BOOL",
-    "categorical": "BYTES",
-}
 
 
 @router.get("", response_model=ServerMetadata, summary="Server metadata")
@@ -89,7 +84,7 @@ def model_metadata_v2(registry: ModelRegistry, model: LoadedModel) -> dict[str, 
         "versions": registry.versions(model.name),
         "platform": "xgboost",
         "inputs": [
-            {"name": f.name, "datatype": FEATURE_DATATYPES[f.type], "shape": [-1]} for f in features
+            {"name": f.name, "datatype": V2_DATATYPES[f.type], "shape": [-1]} for f in features
         ],
         "outputs": _output_metadata(metadata),
         "parameters": {
