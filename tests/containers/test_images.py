@@ -113,6 +113,17 @@ def test_api_image_serves_without_the_authoring_packages(images: Images) -> None
     assert out == ["model_api.authoring"]
 
 
+def test_ui_image_has_the_contract_and_not_the_api(images: Images) -> None:
+    """The UI reads the API's answers with the shared model_contract package; the API package
+    (its server, its models) is not in the UI image."""
+    out = docker(
+        "run", "--rm", "--network", "none", "--read-only", images.ui, "python3", "-c",
+        "import importlib.util as u, model_contract; "
+        "print(model_contract.ModelMetadata.__name__, u.find_spec('model_api') is None)",
+    ).stdout.split()  # fmt: skip
+    assert out == ["ModelMetadata", "True"]
+
+
 # ------------------------------------------------------------------------ running like the pods
 def test_runs_as_uid_10001(container: Container) -> None:
     status = docker("exec", container.name, "cat", "/proc/1/status").stdout

@@ -6,8 +6,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from model_contract import Feature, ModelMetadata
 from model_ui import cli, csvbatch, features, prom
-from model_ui.schemas import Feature, ModelMetadata
 from model_ui.settings import UISettings
 
 from tests.support import ROOT
@@ -51,8 +51,14 @@ def test_metrics_are_parsed_and_quantiles_interpolated() -> None:
 SPECIES = ModelMetadata(
     name="m",
     version="1",
+    versions=["1"],
+    endpoints={},
     task="multiclass",
     class_labels=["a", "b", "c"],
+    created_at="2026-01-01T00:00:00Z",
+    xgboost_version="3.4.1",
+    model_file="model.ubj",
+    model_sha256="0" * 64,
     features=[
         Feature(name="x", type="numeric", min=1.0, max=3.0, default=2.5),
         Feature(name="n", type="integer", min=0, max=9, default=4),

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import altair as alt
 import pandas as pd
-
-from model_ui.schemas import Output, Scalar
+from model_contract import Output, Scalar
 
 POSITIVE, NEGATIVE, NEUTRAL, HIGHLIGHT = "#c0392b", "#2e86c1", "#b0b7bf", "#0b6e4f"
 

@@ -12,19 +12,12 @@ from typing import Any, Literal
 from urllib.parse import quote, unquote
 
 import httpx
+from model_contract import ExplainResponse, ModelList, ModelMetadata, PredictResponse, Scalar
 from pydantic import BaseModel, ValidationError
 
 from model_ui import __version__
 from model_ui.prom import PromAnswer, PromSeries
-from model_ui.schemas import (
-    CsvScores,
-    ExplainResponse,
-    ModelList,
-    ModelMetadata,
-    PredictResponse,
-    Readiness,
-    Scalar,
-)
+from model_ui.schemas import CsvScores, Readiness
 from model_ui.settings import UISettings
 
 ErrorKind = Literal["unreachable", "timeout", "http", "invalid_response"]

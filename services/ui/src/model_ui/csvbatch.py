@@ -9,10 +9,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pandas as pd
+from model_contract import CSV_DELIMITERS, ModelMetadata
 
-from model_ui.schemas import ModelMetadata
-
-DELIMITERS = {"auto": "", ",": ",", ";": ";", "tab": "\t", "|": "|"}
+# The menu: "auto" (guessed here from the header), then the separators the API reads, by name
+# (the API also takes a tab as itself; the menu names it once, as "tab").
+DELIMITERS = {
+    "auto": "",
+    **{name: sep for name, sep in CSV_DELIMITERS.items() if name.isprintable()},
+}
 
 
 @dataclass(frozen=True)
@@ -36,8 +40,8 @@ class ColumnCheck:
 
 
 def sniff_delimiter(first_line: str) -> str:
-    """The most frequent of , ; tab | in the header line (comma when none)."""
-    counts = {d: first_line.count(d) for d in (",", ";", "\t", "|")}
+    """The most frequent in the header line of the separators the API reads (comma when none)."""
+    counts = {d: first_line.count(d) for d in dict.fromkeys(CSV_DELIMITERS.values())}
     best = max(counts, key=lambda d: counts[d])
     return best if counts[best] else ","
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import random
 
-from model_ui.schemas import Feature, Scalar
+from model_contract import Feature, Scalar
 
 
 def default_value(feature: Feature) -> Scalar:

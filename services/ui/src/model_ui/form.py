@@ -8,6 +8,7 @@ it learned to in training.
 from __future__ import annotations
 
 import streamlit as st
+from model_contract import Feature, ModelMetadata, Scalar
 
 from model_ui.features import (
     default_value,
@@ -16,7 +17,6 @@ from model_ui.features import (
     range_label,
     range_text,
 )
-from model_ui.schemas import Feature, ModelMetadata, Scalar
 from model_ui.text import md
 
 MISSING_LABEL = "Send as missing (null)"

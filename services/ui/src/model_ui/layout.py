@@ -6,10 +6,11 @@ from dataclasses import dataclass
 from typing import NoReturn
 
 import streamlit as st
+from model_contract import ModelList, ModelMetadata
 
 from model_ui import state
 from model_ui.client import API, ApiError
-from model_ui.schemas import ModelList, ModelMetadata, Readiness
+from model_ui.schemas import Readiness
 from model_ui.text import md
 
 FRAME = "_frame"

@@ -5,11 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from model_ui.schemas import Feature, ModelMetadata, Scalar
+from model_contract import MISSING_V2_DATATYPE, V2_DATATYPES, Feature, ModelMetadata, Scalar
 
-V2_DATATYPES = {"numeric": "FP32", "integer": "INT64", "boolean": "BOOL", "categorical": "BYTES"}
-# INT64 and BOOL data have no null: the API takes a missing number or boolean as FP32 null.
-MISSING_DATATYPE = "FP32"
 KEY_VARIABLE = "MODEL_API_KEY"
 
 
@@ -40,7 +37,7 @@ def _curl(url: str, content_type: str, key: bool, data: str) -> str:
 def _v2_datatype(feature: Feature, value: Scalar) -> str:
     """The feature's V2 datatype; a missing integer or boolean goes as FP32 null."""
     if value is None and feature.type in ("integer", "boolean"):
-        return MISSING_DATATYPE
+        return MISSING_V2_DATATYPE
     return V2_DATATYPES[feature.type]
 
 

@@ -10,10 +10,10 @@ import os
 
 import pandas as pd
 import streamlit as st
+from model_contract import ModelList, ModelMetadata, Scalar
 
 from model_ui.client import ApiClient, PrometheusClient
 from model_ui.features import default_row, synthetic_rows
-from model_ui.schemas import ModelList, ModelMetadata, Scalar
 from model_ui.settings import UISettings
 
 METADATA_TTL = UISettings().metadata_ttl_seconds  # read once, when the app starts

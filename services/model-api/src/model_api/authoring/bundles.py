@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from model_contract import Task
 from pydantic import ValidationError
 
 from model_api.errors import BundleError
@@ -35,7 +36,7 @@ from model_api.serving.bundle import (
     sha256_of,
     validation_problems,
 )
-from model_api.serving.objectives import Task, learner_config, model_objective
+from model_api.serving.objectives import learner_config, model_objective
 from model_api.serving.registry import check_bundle
 
 if TYPE_CHECKING:

@@ -19,6 +19,7 @@ from typing import IO, Any
 from urllib.parse import quote
 
 import numpy as np
+from model_contract import CSV_DELIMITERS
 
 from model_api.errors import BadRequestError, InvalidInputError, PayloadTooLargeError
 from model_api.serving.registry import LoadedModel
@@ -26,8 +27,7 @@ from model_api.serving.runtime import Prediction
 from model_api.settings import CSV_SPOOL_MEMORY_BYTES, Settings
 
 CSV_MEDIA_TYPES = frozenset({"text/csv", "application/csv"})
-# ?delimiter= value -> the separator: a tab as "tab" or as itself (%09).
-DELIMITERS = {",": ",", ";": ";", "tab": "\t", "\t": "\t", "|": "|"}
+DELIMITERS = CSV_DELIMITERS  # ?delimiter= value -> the separator, as the UI knows them too
 _CHOICES = ", ".join(map(repr, DELIMITERS))
 UNKNOWN_DELIMITER = f"delimiter {{!r}} is not supported; use one of {_CHOICES}"
 # A chunk also ends after this much input text: wide rows make many small Python strings (tens of

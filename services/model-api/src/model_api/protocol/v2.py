@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 import orjson
+from model_contract import V2_DATATYPES
 
 from model_api import __version__
 from model_api.codecs.v2_tensors import (
@@ -19,13 +20,6 @@ from model_api.protocol.messages import JSON_OPTIONS, Answer, Incoming
 from model_api.serving.bundle import BundleMetadata
 from model_api.serving.registry import LoadedModel, ModelRegistry
 from model_api.settings import Settings
-
-FEATURE_DATATYPES = {
-    "numeric": "FP32",
-    "integer": "INT64",
-    "boolean": "BOOL",
-    "categorical": "BYTES",
-}
 
 
 def server_metadata() -> dict[str, Any]:
@@ -45,7 +39,7 @@ def model_metadata_v2(registry: ModelRegistry, model: LoadedModel) -> dict[str, 
         "versions": registry.versions(model.name),
         "platform": "xgboost",
         "inputs": [
-            {"name": f.name, "datatype": FEATURE_DATATYPES[f.type], "shape": [-1]} for f in features
+            {"name": f.name, "datatype": V2_DATATYPES[f.type], "shape": [-1]} for f in features
         ],
         "outputs": _output_metadata(metadata),
         "parameters": {

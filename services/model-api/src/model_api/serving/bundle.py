@@ -17,8 +17,9 @@ from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
+from model_contract import NAME_PATTERN, FeatureType, Scalar, Task
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from model_api.errors import BundleError
@@ -27,7 +28,6 @@ from model_api.serving.objectives import (
     OBJECTIVES,
     ModelObjective,
     Objective,
-    Task,
     learner_config,
     model_objective,
     quantile_name,
@@ -37,17 +37,9 @@ if TYPE_CHECKING:
     import numpy as np
     import xgboost as xgb
 
-
 FORMAT_VERSION = 1
-
-
 METADATA_FILE = "metadata.json"
-
-
 MODEL_FILES = ("model.ubj", "model.json")
-
-FeatureType = Literal["numeric", "integer", "boolean", "categorical"]
-
 
 # Characters no feature name may hold: the v1 JSON decoder (msgspec) cannot map a field to a name
 # with a quote, a backslash or a control character, and XGBoost refuses "[", "]" and "<".
@@ -88,7 +80,7 @@ class FeatureSpec(BaseModel):
     )
     min: float | None = Field(None, description="Smallest value seen in the training sample.")
     max: float | None = Field(None, description="Largest value seen in the training sample.")
-    default: float | int | bool | str | None = Field(
+    default: Scalar = Field(
         None, description="A typical value (median or most frequent) used to prefill forms."
     )
     description: str | None = None
@@ -127,8 +119,8 @@ class BundleMetadata(BaseModel):
     """Everything ``metadata.json`` holds about a bundle."""
 
     format_version: int = FORMAT_VERSION
-    name: str = Field(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")
-    version: str = Field(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")
+    name: str = Field(pattern=NAME_PATTERN)
+    version: str = Field(pattern=NAME_PATTERN)
     task: Task
     objective: str | None = Field(
         None, description="The model's XGBoost objective (read from the model when absent)."

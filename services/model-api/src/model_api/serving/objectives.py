@@ -14,19 +14,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
+
+from model_contract import MarginToValue, OutputSpace, Task
 
 from model_api.errors import BundleError
 
 if TYPE_CHECKING:
     import xgboost as xgb
-
-Task = Literal["binary", "multiclass", "regression"]
-# How the served value follows from the explained margin.
-MarginToValue = Literal["identity", "exp", "sigmoid", "softmax", "step"]
-# What base_value + sum(contributions) is in: "value" (the served value), "margin" (a
-# classifier's score), "log" (the log of the served value), "logit" (its log-odds).
-OutputSpace = Literal["value", "margin", "log", "logit"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 
 import pandas as pd
 import streamlit as st
+from model_contract import ModelMetadata
 
 from model_ui import csvbatch, layout, state
 from model_ui.client import ApiError
-from model_ui.schemas import ModelMetadata
 from model_ui.text import md
 
 # Stored as (model@version:file id, BatchResult), not as a BatchResult alone: Streamlit runs a

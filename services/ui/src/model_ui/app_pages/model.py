@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
+from model_contract import ModelMetadata
 
 from model_ui import charts, layout, state
 from model_ui.client import ApiError
 from model_ui.features import range_text
-from model_ui.schemas import ModelMetadata
 from model_ui.text import md
 
 

@@ -6,12 +6,7 @@ import math
 from dataclasses import dataclass
 
 import streamlit as st
-
-from model_ui import charts, layout, state
-from model_ui.client import ApiError
-from model_ui.features import out_of_range, range_text
-from model_ui.form import feature_inputs
-from model_ui.schemas import (
+from model_contract import (
     ExplainResponse,
     ModelMetadata,
     Output,
@@ -19,6 +14,11 @@ from model_ui.schemas import (
     RowExplanation,
     Scalar,
 )
+
+from model_ui import charts, layout, state
+from model_ui.client import ApiError
+from model_ui.features import out_of_range, range_text
+from model_ui.form import feature_inputs
 from model_ui.text import md
 
 # Stored as (model@version, Result). Streamlit runs a page file afresh each time, so Result is a

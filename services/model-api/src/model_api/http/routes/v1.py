@@ -9,7 +9,7 @@ from model_api.http.deps import RegistryDep
 from model_api.http.operations import V1_ERROR_RESPONSES, include_operations
 from model_api.http.responses import JSONBytes
 from model_api.protocol import v1
-from model_api.protocol.schemas import ModelList, ModelMetadataResponse, PredictRequest
+from model_api.protocol.schemas import ModelList, ModelMetadata, PredictRequest
 
 router = APIRouter(prefix="/v1", tags=["v1"])
 
@@ -21,7 +21,7 @@ async def list_models(registry: RegistryDep) -> JSONBytes:
 
 @router.get(
     "/models/{name}",
-    response_model=ModelMetadataResponse,
+    response_model=ModelMetadata,
     responses=V1_ERROR_RESPONSES,
     summary="Model metadata",
 )
@@ -31,7 +31,7 @@ async def model_metadata(name: str, registry: RegistryDep) -> JSONBytes:
 
 @router.get(
     "/models/{name}/versions/{version}",
-    response_model=ModelMetadataResponse,
+    response_model=ModelMetadata,
     responses=V1_ERROR_RESPONSES,
     summary="Metadata of one model version",
 )
