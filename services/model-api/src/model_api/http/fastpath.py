@@ -2,9 +2,10 @@
 
 For an endpoint, FastAPI's own per-request work (trying every route in turn, the request and
 response wrappers, solving the parameters, the exception middleware) is of the order of
-XGBoost's prediction of one row, the API's most common request. So the paths of the operations in ``operations.OPERATIONS``
-(v1 predict and explain, V2 infer; newest or one version) are matched here with one regular
-expression and served by the same ``operations.serve`` their routes call. The routes stay
+XGBoost's prediction of one row, the API's most common request. So the paths of the operations
+in ``operations.OPERATIONS`` (v1 predict and explain, V2 infer; newest or one version) are
+matched here with one regular expression and served by the same ``operations.serve`` their
+routes call. The routes stay
 declared in FastAPI, so OpenAPI, /docs and every other path are unchanged, and errors get the
 very answers the app's exception handlers give (``errors.response_for``).
 ``RequestMiddleware`` (request ids, API key, limits, metrics, logs) still wraps every request.
