@@ -247,6 +247,8 @@ def test_api_answers_are_shown_as_text(
         page = browser
         page.goto(ui.url)
         expect(page.get_by_text("Refuses the UI's calls").first).to_be_visible()
+        # The banners come as the script runs: read the page once the run has finished.
+        expect(page.get_by_test_id("stStatusWidget")).to_be_hidden(timeout=30_000)
         _show_everything(page)
         links = _made_of_the_text(page, sink)
         seen = _read(page)
