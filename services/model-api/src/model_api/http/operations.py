@@ -20,6 +20,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from model_api.codecs.csv import DELIMITERS
+from model_api.http.deps import RegistryDep
 from model_api.http.responses import ModelRequest, response_of
 from model_api.protocol import v1, v2
 from model_api.protocol.messages import ModelOperation
@@ -30,6 +31,7 @@ from model_api.protocol.schemas import (
     PredictResponse,
     V2ErrorResponse,
 )
+from model_api.serving.registry import ModelRegistry
 
 V1_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse, "description": text}
@@ -208,6 +210,40 @@ def include_operations(router: APIRouter, api: str) -> None:
                 responses=operation.responses,
                 openapi_extra=operation.openapi_extra,
             )
+
+
+def include_model_reads(
+    router: APIRouter,
+    suffix: str,
+    read: Callable[[ModelRegistry, str, str | None], Response],
+    *,
+    names: tuple[str, str],
+    summaries: tuple[str, str],
+    response_model: type[BaseModel],
+    responses: dict[int | str, dict[str, Any]],
+) -> None:
+    """Register a GET read of one model (its metadata, its readiness) on the newest path
+    ``/models/{name}<suffix>`` and the versioned path ``/models/{name}/versions/{version}<suffix>``,
+    both answered by ``read(registry, name, version)`` (version None: the newest)."""
+
+    async def newest(name: str, registry: RegistryDep) -> Response:
+        return read(registry, name, None)
+
+    async def versioned(name: str, version: str, registry: RegistryDep) -> Response:
+        return read(registry, name, version)
+
+    endpoints: tuple[Callable[..., Coroutine[Any, Any, Response]], ...] = (newest, versioned)
+    paths = (f"/models/{{name}}{suffix}", f"/models/{{name}}/versions/{{version}}{suffix}")
+    for endpoint, path, name, summary in zip(endpoints, paths, names, summaries, strict=True):
+        router.add_api_route(
+            path,
+            endpoint,
+            methods=["GET"],
+            name=name,
+            summary=summary,
+            response_model=response_model,
+            responses=responses,
+        )
 
 
 def served_routes(routes: Iterable[BaseRoute]) -> Iterator[Any]:

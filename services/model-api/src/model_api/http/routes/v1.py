@@ -6,7 +6,11 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from model_api.http.deps import RegistryDep
-from model_api.http.operations import V1_ERROR_RESPONSES, include_operations
+from model_api.http.operations import (
+    V1_ERROR_RESPONSES,
+    include_model_reads,
+    include_operations,
+)
 from model_api.http.responses import JSONBytes
 from model_api.protocol import v1
 from model_api.protocol.schemas import ModelList, ModelMetadata, PredictRequest
@@ -19,26 +23,17 @@ async def list_models(registry: RegistryDep) -> JSONBytes:
     return JSONBytes(v1.model_list(registry))
 
 
-@router.get(
-    "/models/{name}",
+include_model_reads(
+    router,
+    "",
+    lambda registry, name, version: JSONBytes(
+        v1.metadata_body(registry, registry.get(name, version))
+    ),
+    names=("model_metadata", "version_metadata"),
+    summaries=("Model metadata", "Metadata of one model version"),
     response_model=ModelMetadata,
     responses=V1_ERROR_RESPONSES,
-    summary="Model metadata",
 )
-async def model_metadata(name: str, registry: RegistryDep) -> JSONBytes:
-    return JSONBytes(v1.metadata_body(registry, registry.get(name)))
-
-
-@router.get(
-    "/models/{name}/versions/{version}",
-    response_model=ModelMetadata,
-    responses=V1_ERROR_RESPONSES,
-    summary="Metadata of one model version",
-)
-async def version_metadata(name: str, version: str, registry: RegistryDep) -> JSONBytes:
-    return JSONBytes(v1.metadata_body(registry, registry.get(name, version)))
-
-
 include_operations(router, "v1")
 
 __all__ = ["PredictRequest", "router"]

@@ -7,7 +7,11 @@ from fastapi import APIRouter
 
 from model_api.errors import NotReadyError
 from model_api.http.deps import RegistryDep
-from model_api.http.operations import V2_ERROR_RESPONSES, include_operations
+from model_api.http.operations import (
+    V2_ERROR_RESPONSES,
+    include_model_reads,
+    include_operations,
+)
 from model_api.http.responses import JSONBytes
 from model_api.protocol import v2
 from model_api.protocol.schemas import (
@@ -41,24 +45,17 @@ async def ready(registry: RegistryDep) -> JSONBytes:
     return JSONBytes({"ready": registry.ready}, status_code=200 if registry.ready else 503)
 
 
-@router.get(
-    "/models/{name}",
+include_model_reads(
+    router,
+    "",
+    lambda registry, name, version: JSONBytes(
+        v2.model_metadata_v2(registry, registry.get(name, version))
+    ),
+    names=("model_metadata", "version_metadata"),
+    summaries=("Model metadata", "Model version metadata"),
     response_model=ModelMetadataV2,
     responses=V2_ERROR_RESPONSES,
-    summary="Model metadata",
 )
-async def model_metadata(name: str, registry: RegistryDep) -> JSONBytes:
-    return JSONBytes(v2.model_metadata_v2(registry, registry.get(name)))
-
-
-@router.get(
-    "/models/{name}/versions/{version}",
-    response_model=ModelMetadataV2,
-    responses=V2_ERROR_RESPONSES,
-    summary="Model version metadata",
-)
-async def version_metadata(name: str, version: str, registry: RegistryDep) -> JSONBytes:
-    return JSONBytes(v2.model_metadata_v2(registry, registry.get(name, version)))
 
 
 def _model_ready(registry: ModelRegistry, name: str, version: str | None) -> JSONBytes:
@@ -69,24 +66,15 @@ def _model_ready(registry: ModelRegistry, name: str, version: str | None) -> JSO
     return JSONBytes({"name": name, "ready": True})
 
 
-@router.get(
-    "/models/{name}/ready",
+include_model_reads(
+    router,
+    "/ready",
+    _model_ready,
+    names=("model_ready", "version_ready"),
+    summaries=("Model ready", "Model version ready"),
     response_model=ReadyResponse,
     responses=V2_ERROR_RESPONSES,
-    summary="Model ready",
 )
-async def model_ready(name: str, registry: RegistryDep) -> JSONBytes:
-    return _model_ready(registry, name, None)
-
-
-@router.get(
-    "/models/{name}/versions/{version}/ready",
-    response_model=ReadyResponse,
-    responses=V2_ERROR_RESPONSES,
-    summary="Model version ready",
-)
-async def version_ready(name: str, version: str, registry: RegistryDep) -> JSONBytes:
-    return _model_ready(registry, name, version)
 
 
 include_operations(router, "v2")
