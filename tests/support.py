@@ -197,3 +197,22 @@ def running_api(repository: Path, log_dir: Path, **env: str) -> Iterator[Server]
         yield server
     finally:
         server.stop()
+
+
+def run_pytest(
+    args: list[str], env: dict[str, str], timeout: float
+) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    """Run pytest on ``args`` in a child process from the repository root, with ``env`` added to
+    this one's environment: its result, and the node ids that passed (``-rA`` lists each as
+    ``PASSED <node id>``)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", *args, "-q", "-rA", "-p", "no:cacheprovider"],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    passed = [line.split()[1] for line in result.stdout.splitlines() if line.startswith("PASSED ")]
+    return result, passed

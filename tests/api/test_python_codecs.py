@@ -10,9 +10,6 @@ that decode v1 bodies and write response rows again with the extension's import 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +20,7 @@ import pandas as pd
 import pytest
 import xgboost as xgb
 
-from tests.support import BLOCK_NATIVE_CODECS, ROOT, Server, running_api
+from tests.support import BLOCK_NATIVE_CODECS, Server, run_pytest, running_api
 
 # The tests that read v1 JSON bodies into matrices and write response rows, through the served
 # API (against XGBoost's own answers, and the fast path against the routed app) and in process;
@@ -113,29 +110,8 @@ def test_switching_the_native_parser_off_changes_no_answer(
 def test_the_api_tests_pass_without_the_native_extension() -> None:
     if BLOCK_NATIVE_CODECS:
         pytest.skip("this run is the one without the native extension")
-    # -rA lists every passed test as "PASSED <node id>".
-    command = [
-        sys.executable,
-        "-m",
-        "pytest",
-        *SELECTION,
-        "-x",
-        "-q",
-        "-rA",
-        "-p",
-        "no:cacheprovider",
-    ]
-    result = subprocess.run(
-        command,
-        cwd=ROOT,
-        env={**os.environ, "TESTS_BLOCK_NATIVE_CODECS": "1"},
-        capture_output=True,
-        text=True,
-        timeout=540,
-        check=False,
-    )
+    result, passed = run_pytest([*SELECTION, "-x"], {"TESTS_BLOCK_NATIVE_CODECS": "1"}, timeout=540)
     output = result.stdout[-6000:] + result.stderr[-3000:]
     assert result.returncode == 0, output
-    passed = [line.split()[1] for line in result.stdout.splitlines() if line.startswith("PASSED ")]
     for selected in SELECTION:  # every file took part, and the servers used the Python codecs
         assert any(test == selected or test.startswith(selected + "::") for test in passed), output

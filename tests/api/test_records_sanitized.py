@@ -10,16 +10,14 @@ with the sanitizer's report.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
-import sys
 import sysconfig
 from pathlib import Path
 
 import pytest
 
-from tests.support import NATIVE_RECORDS_MODULE, ROOT
+from tests.support import NATIVE_RECORDS_MODULE, ROOT, run_pytest
 
 SOURCE = ROOT / "services" / "model-api" / "src" / "model_api" / "codecs" / "_records.cpp"
 PROPERTIES = "tests/api/test_records_native.py"
@@ -58,7 +56,6 @@ def test_native_parser_properties_hold_under_asan_and_ubsan(tmp_path: Path) -> N
     module = _sanitized_build(compiler, tmp_path)
     preload = [_runtime(compiler, "libasan.so"), _runtime(compiler, "libubsan.so")]
     environment = {
-        **os.environ,
         "TESTS_NATIVE_RECORDS_MODULE": str(module),
         "LD_PRELOAD": ":".join(preload),
         # CPython keeps much of its memory until exit by design: leak reports would be noise.
@@ -70,19 +67,11 @@ def test_native_parser_properties_hold_under_asan_and_ubsan(tmp_path: Path) -> N
     # The properties' own example budgets (hypothesis settings in the file) bound the run.
     # --capture=sys leaves file descriptor 2 alone, so a sanitizer's report reaches stderr here,
     # and without faulthandler it is the last thing there.
-    command = [sys.executable, "-m", "pytest", PROPERTIES, LOADED, "-q", "-rA", "--capture=sys"]
-    result = subprocess.run(
-        [*command, "-p", "no:cacheprovider", "-p", "no:faulthandler"],
-        cwd=ROOT,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=540,
-        check=False,
+    result, passed = run_pytest(
+        [PROPERTIES, LOADED, "--capture=sys", "-p", "no:faulthandler"], environment, timeout=540
     )
     output = result.stderr[-8000:] + result.stdout[-4000:]
     assert result.returncode == 0, output
-    passed = [line.split()[1] for line in result.stdout.splitlines() if line.startswith("PASSED ")]
     assert LOADED in passed, output
     assert sum(test.startswith(PROPERTIES + "::") for test in passed) >= 10, output
 
