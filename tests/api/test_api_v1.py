@@ -13,7 +13,7 @@ import pytest
 import xgboost as xgb
 from model_api.authoring.examples import load_penguins_frame
 
-from tests.support import ADELIE, Server
+from tests.support import ADELIE, PREDICTION_ID, Server, csv_without_ids
 
 SPECIES_FEATURES = [
     "bill_length_mm",
@@ -153,6 +153,7 @@ def test_csv_in_csv_out(client: httpx.Client, example_repository: Path) -> None:
     assert len(rows) == len(frame) + 1
     assert list(rows[0]) == [
         "row",
+        "prediction_id",  # the prediction log is on: each scored row's id
         "label",
         "proba_Adelie",
         "proba_Chinstrap",
@@ -164,7 +165,8 @@ def test_csv_in_csv_out(client: httpx.Client, example_repository: Path) -> None:
         [[float(r[f"proba_{c}"]) for c in ("Adelie", "Chinstrap", "Gentoo")] for r in rows[:-1]]
     )
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-6)
-    assert rows[-1]["label"] == ""
+    assert rows[-1]["label"] == "" and rows[-1]["prediction_id"] == ""
+    assert all(PREDICTION_ID.match(r["prediction_id"]) for r in rows[:-1])
     assert "bill_length_mm: 'abc' is not a number" in rows[-1]["error"]
 
 
@@ -181,7 +183,7 @@ def test_csv_with_semicolons(client: httpx.Client) -> None:
         headers={"content-type": "text/csv"},
     )
     assert right.status_code == 200
-    assert right.text.splitlines()[1].startswith("1,Adelie,")
+    assert csv_without_ids(right.text).splitlines()[1].startswith("1,Adelie,")
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""Command line: ``model-api serve | build-examples | bundle | validate``."""
+"""Command line: ``model-api serve | migrate | build-examples | bundle | validate``."""
 
 from __future__ import annotations
 
@@ -31,6 +31,22 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _migrate(args: argparse.Namespace) -> int:
+    """Apply the database migrations (MODEL_API_DATABASE_URL, else SQLite in MODEL_API_DATA_DIR)."""
+    from model_api.http.app import masked_url
+    from model_api.settings import Settings
+    from model_api.store import migrate
+
+    overrides = {"data_dir": args.data_dir} if args.data_dir is not None else {}
+    settings = Settings(**overrides)
+    if settings.database_url is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    url = settings.database_url_value
+    migrate(url)
+    print(f"database migrated: {masked_url(url)}")
+    return 0
+
+
 def _authoring(command: str) -> Callable[[argparse.Namespace], int]:
     """The packaging command ``command`` of ``authoring.commands``, imported when it runs (it
     brings pandas, which ``serve`` never needs)."""
@@ -53,6 +69,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.set_defaults(func=_serve)
+
+    migrate = commands.add_parser(
+        "migrate",
+        help="apply the prediction log's database migrations and exit (MODEL_API_DATABASE_URL, "
+        "else SQLite in MODEL_API_DATA_DIR)",
+    )
+    migrate.add_argument("--data-dir", type=Path, help="folder of the SQLite database")
+    migrate.set_defaults(func=_migrate)
 
     examples = commands.add_parser("build-examples", help="train the penguin example models")
     examples.add_argument("--repository", default="models")

@@ -135,19 +135,21 @@ def column_positions(
     return [index[f] for f in model.encoder.names], extra
 
 
-def output_header(model: LoadedModel) -> list[str]:
-    """``row``, the prediction's columns, ``error``.
+def output_header(model: LoadedModel, ids: bool = False) -> list[str]:
+    """``row``, with ``ids`` (a recorded upload) ``prediction_id``, the prediction's columns,
+    ``error``.
 
     Classifiers: ``label`` and a ``proba_<class>`` per class (none without probabilities);
     regression: ``value``, or a ``value_<output>`` per output of a multi-output model.
     """
     metadata = model.metadata
+    start = ["row", "prediction_id"] if ids else ["row"]
     if metadata.task == "regression":
         names = metadata.output_names
         values = [f"value_{name}" for name in names] if names else ["value"]
-        return ["row", *values, "error"]
+        return [*start, *values, "error"]
     probabilities = [f"proba_{label}" for label in metadata.labels]
-    return ["row", "label", *(probabilities if metadata.spec.probabilities else []), "error"]
+    return [*start, "label", *(probabilities if metadata.spec.probabilities else []), "error"]
 
 
 def prediction_cells(model: LoadedModel, prediction: Prediction) -> list[list[Any]]:

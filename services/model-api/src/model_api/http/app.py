@@ -17,10 +17,13 @@ from model_api.http import errors as error_handlers
 from model_api.http.fastpath import FastPathMiddleware
 from model_api.http.middleware import RequestMiddleware
 from model_api.http.openapi import install_docs
-from model_api.http.routes import health, v1, v2
+from model_api.http.routes import feedback, health, v1, v2
 from model_api.observability import metrics
+from model_api.protocol.messages import Services
+from model_api.protocol.prediction_log import PredictionLog
 from model_api.serving.registry import ModelRegistry
 from model_api.settings import Settings
+from model_api.store import Store, StoreConfig
 
 log = logging.getLogger("model_api")
 
@@ -31,6 +34,8 @@ Serves every XGBoost model bundle in the model repository.
   Each model version has its own typed operations below (tag `model: <name>`) listing its
   features. When the API needs a key, press **Authorize** first: the document then lists them.
 * **v2**: the Open Inference Protocol (KServe / MLServer / Triton clients), JSON and binary tensors.
+* **feedback**: the prediction log: say whether a prediction (by the id its answer carried) was
+  right and what it should have been; read a model's judged predictions, export them as CSV.
 * **health**: `/healthz` (live), `/readyz` (models loaded), `/metrics` (Prometheus).
 """
 
@@ -46,10 +51,52 @@ def load_models(registry: ModelRegistry) -> None:
     gc.freeze()
 
 
+def store_config(settings: Settings) -> StoreConfig:
+    """The store's configuration from the API's settings (the store never reads them)."""
+    return StoreConfig(
+        url=settings.database_url_value,
+        migrate=settings.database_migrate,
+        queue_rows=settings.prediction_log_queue_rows,
+        flush_seconds=settings.prediction_log_flush_seconds,
+        retention_days=settings.prediction_log_retention_days,
+        exclude_features=frozenset(settings.prediction_log_exclude_features),
+    )
+
+
+def masked_url(url: str) -> str:
+    """A database URL fit for a log line: its password masked."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        rendered: str = make_url(url).render_as_string(hide_password=True)
+        return rendered
+    except Exception:  # not a URL SQLAlchemy reads: say nothing of it
+        return "<unreadable database URL>"
+
+
+def open_store(settings: Settings) -> Store:
+    """Open the prediction log's database (SQLite: its data folder is made first)."""
+    if settings.database_url is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    config = store_config(settings)
+    store = Store.open(config)
+    log.info(
+        "prediction log on",
+        extra={
+            "database": masked_url(config.url),
+            "sample_rate": settings.prediction_log_sample_rate,
+            "retention_days": settings.prediction_log_retention_days,
+            "excluded_features": sorted(config.exclude_features),
+        },
+    )
+    return store
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; the registry loads the repository when the app starts."""
     settings = settings or Settings()
     registry = ModelRegistry(settings)
+    services = Services(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -66,9 +113,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         else:
             # Load off the event loop so /healthz answers and /readyz says "loading" meanwhile.
             load_task = asyncio.create_task(asyncio.to_thread(load_models, registry))
+        store = None
         try:
+            if settings.prediction_log:
+                store = await asyncio.to_thread(open_store, settings)
+                services.log = PredictionLog(store, settings.prediction_log_sample_rate)
             yield
         finally:
+            services.log = None
+            if store is not None:
+                await asyncio.to_thread(store.close)
             if load_task is not None:
                 await load_task
             registry.close()
@@ -85,8 +139,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.registry = registry
+    app.state.services = services
     app.include_router(health.router)
     app.include_router(v1.router)
+    app.include_router(feedback.router)
     app.include_router(v2.router)
     error_handlers.install(app)
     # The app's own route list (it is built before the first request): the fast path checks the

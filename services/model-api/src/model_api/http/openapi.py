@@ -218,15 +218,20 @@ def csv_pattern(metadata: BundleMetadata) -> str:
     return rf"^(?!\ufeff){''.join(checks)}{header}(?:\r?\n[\s\S]*)?$"
 
 
-def csv_output_example(model: LoadedModel) -> str:
-    """The scored CSV of one row: ``output_header``'s columns, a cell for each."""
-    header = output_header(model)
+EXAMPLE_PREDICTION_ID = "3f9a0c1be27d44a1c9e0-0"
+
+
+def csv_output_example(model: LoadedModel, ids: bool = False) -> str:
+    """The scored CSV of one row: ``output_header``'s columns (with ``ids``, the prediction log
+    on, ``prediction_id`` too), a cell for each."""
+    header = output_header(model, ids=ids)
+    start: list[Any] = [1, EXAMPLE_PREDICTION_ID] if ids else [1]
     labels = model.metadata.labels
-    if labels:  # the label, then the probabilities (none for binary:hinge)
-        cells = [labels[0], *[round(1 / len(labels), 4)] * (len(header) - 3)]
-    else:  # a value per output
-        cells = [0.0] * (len(header) - 2)
-    return _csv_line(header) + _csv_line([1, *cells, ""])
+    width = len(header) - len(start) - 1  # the prediction's cells
+    # The label, then the probabilities (none for binary:hinge); else a value per output.
+    probability = round(1 / len(labels), 4) if labels else 0.0
+    cells: list[Any] = [labels[0], *[probability] * (width - 1)] if labels else [0.0] * width
+    return _csv_line(header) + _csv_line([*start, *cells, ""])
 
 
 # --------------------------------------------------------------------------- the document
@@ -318,7 +323,12 @@ def _add_model_operations(
                 segment += f"/versions/{quote(model.version, safe='')}"
             for action in ("predict", "explain"):
                 operation = _typed_operation(
-                    generic[action, versioned], action, model, versioned, base
+                    generic[action, versioned],
+                    action,
+                    model,
+                    versioned,
+                    base,
+                    ids=settings.prediction_log,
                 )
                 wanted = f"{action}_{model.name}" + (f"_{model.version}" if versioned else "")
                 operation["operationId"] = operation_ids.claim(
@@ -332,8 +342,15 @@ def _generic_path(action: str, versioned: bool) -> str:
 
 
 def _typed_operation(
-    generic: dict[str, Any], action: str, model: LoadedModel, versioned: bool, base: str
+    generic: dict[str, Any],
+    action: str,
+    model: LoadedModel,
+    versioned: bool,
+    base: str,
+    *,
+    ids: bool = False,
 ) -> dict[str, Any]:
+    """One model's typed operation (``ids``: its CSV answer has a prediction_id column)."""
     metadata = model.metadata
     operation = deepcopy(generic)
     which = f"version {model.version}" if versioned else f"newest version, {model.version}"
@@ -354,7 +371,9 @@ def _typed_operation(
             "schema": {"type": "string", "pattern": csv_pattern(metadata)},
             "example": csv_example(metadata),
         }
-        operation["responses"]["200"]["content"]["text/csv"]["example"] = csv_output_example(model)
+        operation["responses"]["200"]["content"]["text/csv"]["example"] = csv_output_example(
+            model, ids=ids
+        )
         description += (
             "\n\nCSV: a header naming every feature (shown in the features' order; any order "
             "works, extra columns are ignored and listed in `X-Ignored-Columns`), then one row "

@@ -20,10 +20,10 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from model_api.codecs.csv import DELIMITERS
-from model_api.http.deps import RegistryDep
+from model_api.http.deps import RegistryDep, ServicesDep
 from model_api.http.responses import ModelRequest, response_of
 from model_api.protocol import v1, v2
-from model_api.protocol.messages import ModelOperation
+from model_api.protocol.messages import ModelOperation, Services
 from model_api.protocol.schemas import (
     ErrorResponse,
     ExplainResponse,
@@ -172,7 +172,7 @@ async def serve(
     """Answer one request to ``operation`` (the fast path and the routes alike)."""
     state = request.app.state
     model = state.registry.get(name, version)
-    return response_of(await operation.serve(model, request, state.settings))
+    return response_of(await operation.serve(model, request, state.services))
 
 
 def _endpoint(
@@ -215,7 +215,7 @@ def include_operations(router: APIRouter, api: str) -> None:
 def include_model_reads(
     router: APIRouter,
     suffix: str,
-    read: Callable[[ModelRegistry, str, str | None], Response],
+    read: Callable[[ModelRegistry, Services, str, str | None], Response],
     *,
     names: tuple[str, str],
     summaries: tuple[str, str],
@@ -224,13 +224,15 @@ def include_model_reads(
 ) -> None:
     """Register a GET read of one model (its metadata, its readiness) on the newest path
     ``/models/{name}<suffix>`` and the versioned path ``/models/{name}/versions/{version}<suffix>``,
-    both answered by ``read(registry, name, version)`` (version None: the newest)."""
+    both answered by ``read(registry, services, name, version)`` (version None: the newest)."""
 
-    async def newest(name: str, registry: RegistryDep) -> Response:
-        return read(registry, name, None)
+    async def newest(name: str, registry: RegistryDep, services: ServicesDep) -> Response:
+        return read(registry, services, name, None)
 
-    async def versioned(name: str, version: str, registry: RegistryDep) -> Response:
-        return read(registry, name, version)
+    async def versioned(
+        name: str, version: str, registry: RegistryDep, services: ServicesDep
+    ) -> Response:
+        return read(registry, services, name, version)
 
     endpoints: tuple[Callable[..., Coroutine[Any, Any, Response]], ...] = (newest, versioned)
     paths = (f"/models/{{name}}{suffix}", f"/models/{{name}}/versions/{{version}}{suffix}")

@@ -10,7 +10,8 @@ from __future__ import annotations
 import csv
 import io
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -25,18 +26,25 @@ from model_api.codecs.csv import (
     row_chunks,
     spool_upload,
 )
+from model_api.codecs.rows import prediction_rows_json
 from model_api.observability import metrics
-from model_api.protocol.messages import StreamedAnswer
+from model_api.protocol.messages import Incoming, Services, StreamedAnswer
+from model_api.protocol.prediction_log import Logged, PredictionLog
 from model_api.serving.registry import LoadedModel
-from model_api.settings import Settings
+from model_api.store.ids import new_token, prediction_id
 
 
 async def score_csv(
-    model: LoadedModel, upload: AsyncIterator[bytes], settings: Settings, sep: str
+    model: LoadedModel, incoming: Incoming, services: Services, sep: str
 ) -> StreamedAnswer:
     """Check the upload (fields separated by ``sep``) and its header, then answer with the scored
-    CSV's lines, produced as they are sent."""
-    spool = await spool_upload(upload, settings.max_csv_bytes)
+    CSV's lines, produced as they are sent.
+
+    A recorded upload gets a ``prediction_id`` column after ``row``; each chunk of rows is its
+    own record (its own token), the id's row being the row's index among the chunk's scored rows.
+    """
+    settings = services.settings
+    spool = await spool_upload(incoming.chunks(), settings.max_csv_bytes)
     text = io.TextIOWrapper(spool, encoding="utf-8-sig", newline="")
     try:
         header, header_lines = read_header(text, sep, settings)
@@ -48,9 +56,13 @@ async def score_csv(
         text, sep, settings.max_csv_row_bytes, header_lines + 1, settings.csv_chunk_rows
     )
 
+    log = services.log
+    logged = None if log is None else log.begin(incoming)
+    recorder = None if log is None or logged is None else (log, logged)
+
     def lines() -> Iterator[str]:
         try:
-            yield from score_lines(model, chunks, positions, len(header))
+            yield from score_lines(model, chunks, positions, len(header), recorder)
         finally:
             text.close()
 
@@ -60,15 +72,20 @@ async def score_csv(
 
 
 def score_lines(
-    model: LoadedModel, chunks: Iterator[Chunk], positions: list[int], columns: int
+    model: LoadedModel,
+    chunks: Iterator[Chunk],
+    positions: list[int],
+    columns: int,
+    recorder: tuple[PredictionLog, Logged] | None = None,
 ) -> Iterator[str]:
-    """Yield the output CSV, one chunk of rows at a time."""
+    """Yield the output CSV, one chunk of rows at a time (``recorder``: the prediction log and
+    the request's entry in it, when the upload is recorded)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    header = output_header(model)
+    header = output_header(model, ids=recorder is not None)
     writer.writerow(header)
     yield out.getvalue()
-    blanks = [""] * (len(header) - 2)  # a rejected row's empty prediction columns
+    blanks = [""] * (len(header) - 2)  # a rejected row's empty id and prediction columns
     rejected = metrics.CSV_ROWS_REJECTED.labels(model.name, model.version)
     first_row = 1
     for rows, unreadable in chunks:
@@ -87,6 +104,12 @@ def score_lines(
             prediction = model.runtime.predict(scored)
             model.observe(scored, prediction, time.perf_counter() - started)
             cells = prediction_cells(model, prediction)
+            if recorder is not None:
+                log, logged = recorder
+                token = new_token()
+                outputs = partial(prediction_rows_json, model.metadata, prediction)
+                log.record(logged, model, scored, outputs, token)
+                cells = [[prediction_id(token, j), *c] for j, c in enumerate(cells)]
         k = 0
         for i in range(len(rows)):
             number = first_row + i

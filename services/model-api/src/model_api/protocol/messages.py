@@ -16,6 +16,7 @@ import orjson
 from model_api.errors import UnsupportedMediaTypeError
 
 if TYPE_CHECKING:
+    from model_api.protocol.prediction_log import PredictionLog
     from model_api.serving.registry import LoadedModel
     from model_api.settings import Settings
 
@@ -67,8 +68,17 @@ class StreamedAnswer:
     headers: dict[str, str]
 
 
+@dataclass(slots=True)
+class Services:
+    """What a model operation works with besides the model and the request: the settings, and
+    the prediction log (None when it is off, or before the app has started)."""
+
+    settings: Settings
+    log: PredictionLog | None = None
+
+
 # Every model operation (v1 predict and explain, V2 infer) has this signature.
-ModelOperation = Callable[["LoadedModel", Incoming, "Settings"], Awaitable[Answer | StreamedAnswer]]
+ModelOperation = Callable[["LoadedModel", Incoming, Services], Awaitable[Answer | StreamedAnswer]]
 
 
 def bare_media_type(content_type: str) -> str:

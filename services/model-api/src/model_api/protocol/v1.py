@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import anyio.to_thread
@@ -15,11 +16,14 @@ from model_api.protocol.messages import (
     JSON_OPTIONS,
     Answer,
     Incoming,
+    Services,
     StreamedAnswer,
     require_json_type,
 )
 from model_api.serving.registry import LoadedModel, ModelRegistry
 from model_api.settings import Settings
+
+FEEDBACK_ENDPOINT = "/v1/feedback"
 
 
 def model_list(registry: ModelRegistry) -> dict[str, Any]:
@@ -39,7 +43,11 @@ def model_list(registry: ModelRegistry) -> dict[str, Any]:
     return {"models": models, "failed": registry.failures}
 
 
-def metadata_body(registry: ModelRegistry, model: LoadedModel) -> dict[str, Any]:
+def metadata_body(
+    registry: ModelRegistry, model: LoadedModel, feedback: bool = False
+) -> dict[str, Any]:
+    """The bundle's metadata, where it is served, and whether its predictions take feedback
+    (the prediction log is on)."""
     body = model.metadata.model_dump(mode="json")
     body["name"], body["version"] = model.name, model.version
     body["probabilities"] = model.metadata.spec.probabilities
@@ -51,32 +59,41 @@ def metadata_body(registry: ModelRegistry, model: LoadedModel) -> dict[str, Any]
         "explain": f"{base}/explain",
         "v2_infer": f"/v2/models/{model.name}/versions/{model.version}/infer",
     }
+    body["feedback"] = {"enabled": feedback, "endpoint": FEEDBACK_ENDPOINT}
     return body
 
 
 async def predict(
-    model: LoadedModel, incoming: Incoming, settings: Settings
+    model: LoadedModel, incoming: Incoming, services: Services
 ) -> Answer | StreamedAnswer:
-    """JSON records, or a CSV file (scored as it streams), in; predictions out."""
+    """JSON records, or a CSV file (scored as it streams), in; predictions out (with an id per
+    row when the request is recorded in the prediction log)."""
+    settings = services.settings
     kind = incoming.content_type
     delimiter = incoming.query("delimiter")
     sep = DELIMITERS.get("," if delimiter is None else delimiter)
     if sep is None:  # refused on JSON requests too: never silently ignored
         raise BadRequestError(UNKNOWN_DELIMITER.format(delimiter))
     if kind in CSV_MEDIA_TYPES:
-        return await score_csv(model, incoming.chunks(), settings, sep)
+        return await score_csv(model, incoming, services, sep)
     require_json_type(kind)
     matrix = _matrix_from_json(model, settings, await incoming.read(settings.max_request_bytes))
     model.count_request("predict")
     prediction = await model.predict(matrix)
+    token = None
+    log = services.log
+    if log is not None and (logged := log.begin(incoming)) is not None:
+        log.record(logged, model, matrix, partial(prediction_rows_json, model.metadata, prediction))
+        token = logged.token
     # {"model": ..., "version": ..., "predictions": [...]}, the rows written straight as JSON.
     head = orjson.dumps({"model": model.name, "version": model.version})
-    rows = prediction_rows_json(model.metadata, prediction)
+    rows = prediction_rows_json(model.metadata, prediction, token)
     return Answer(head[:-1] + b',"predictions":' + rows + b"}")
 
 
-async def explain(model: LoadedModel, incoming: Incoming, settings: Settings) -> Answer:
-    """JSON records in; per-feature SHAP contributions out."""
+async def explain(model: LoadedModel, incoming: Incoming, services: Services) -> Answer:
+    """JSON records in; per-feature SHAP contributions out (never recorded in the log)."""
+    settings = services.settings
     require_json_type(incoming.content_type)
     output = _explained_output(model, incoming.query("output"))
     matrix = _matrix_from_json(model, settings, await incoming.read(settings.max_request_bytes))

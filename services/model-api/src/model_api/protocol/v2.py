@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -9,6 +10,7 @@ import orjson
 from model_contract import V2_DATATYPES
 
 from model_api import __version__
+from model_api.codecs.rows import prediction_rows_json
 from model_api.codecs.v2_tensors import (
     HEADER_LENGTH,
     decode_inputs,
@@ -16,10 +18,9 @@ from model_api.codecs.v2_tensors import (
     split_binary_body,
 )
 from model_api.errors import BadRequestError, PayloadTooLargeError
-from model_api.protocol.messages import JSON_OPTIONS, Answer, Incoming
+from model_api.protocol.messages import JSON_OPTIONS, Answer, Incoming, Services
 from model_api.serving.bundle import BundleMetadata
 from model_api.serving.registry import LoadedModel, ModelRegistry
-from model_api.settings import Settings
 
 
 def server_metadata() -> dict[str, Any]:
@@ -120,8 +121,13 @@ def _check_rows(rows: int, max_rows: int) -> None:
         raise BadRequestError("the request has no rows")
 
 
-async def infer(model: LoadedModel, incoming: Incoming, settings: Settings) -> Answer:
-    """An inference request (JSON, or JSON then binary tensors) in; the requested outputs out."""
+async def infer(model: LoadedModel, incoming: Incoming, services: Services) -> Answer:
+    """An inference request (JSON, or JSON then binary tensors) in; the requested outputs out.
+
+    A request recorded in the prediction log answers with its rows' ids in
+    ``parameters.prediction_ids`` and, when the request gave no ``id``, the token as its ``id``.
+    """
+    settings = services.settings
     body = await incoming.read(settings.max_request_bytes)
     payload, binary = split_binary_body(body, incoming.header(HEADER_LENGTH))
     raw_inputs = payload.get("inputs")
@@ -131,6 +137,11 @@ async def infer(model: LoadedModel, incoming: Incoming, settings: Settings) -> A
     requested, binary_names = _requested_outputs(payload, model)
     model.count_request("v2_infer")
     prediction = await model.predict(matrix)
+    token = None
+    log = services.log
+    if log is not None and (logged := log.begin(incoming)) is not None:
+        log.record(logged, model, matrix, partial(prediction_rows_json, model.metadata, prediction))
+        token = logged.token
 
     produced: dict[str, tuple[Any, str]] = {}
     labels = model.metadata.labels
@@ -156,6 +167,9 @@ async def infer(model: LoadedModel, incoming: Incoming, settings: Settings) -> A
     }
     if isinstance(payload.get("id"), str):
         response["id"] = payload["id"]
+    if token is not None:
+        response.setdefault("id", token)
+        response["parameters"] = {"prediction_ids": [f"{token}-{i}" for i in range(len(matrix))]}
     header = orjson.dumps(response, option=JSON_OPTIONS)
     if not binary_names:
         return Answer(header)

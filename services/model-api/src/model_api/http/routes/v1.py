@@ -26,8 +26,8 @@ async def list_models(registry: RegistryDep) -> JSONBytes:
 include_model_reads(
     router,
     "",
-    lambda registry, name, version: JSONBytes(
-        v1.metadata_body(registry, registry.get(name, version))
+    lambda registry, services, name, version: JSONBytes(
+        v1.metadata_body(registry, registry.get(name, version), services.log is not None)
     ),
     names=("model_metadata", "version_metadata"),
     summaries=("Model metadata", "Metadata of one model version"),

@@ -14,6 +14,7 @@ from model_api.http.operations import (
 )
 from model_api.http.responses import JSONBytes
 from model_api.protocol import v2
+from model_api.protocol.messages import Services
 from model_api.protocol.schemas import (
     InferenceRequest,
     ModelMetadataV2,
@@ -48,7 +49,7 @@ async def ready(registry: RegistryDep) -> JSONBytes:
 include_model_reads(
     router,
     "",
-    lambda registry, name, version: JSONBytes(
+    lambda registry, services, name, version: JSONBytes(
         v2.model_metadata_v2(registry, registry.get(name, version))
     ),
     names=("model_metadata", "version_metadata"),
@@ -58,7 +59,9 @@ include_model_reads(
 )
 
 
-def _model_ready(registry: ModelRegistry, name: str, version: str | None) -> JSONBytes:
+def _model_ready(
+    registry: ModelRegistry, services: Services, name: str, version: str | None
+) -> JSONBytes:
     try:
         registry.get(name, version)
     except NotReadyError:
