@@ -1,0 +1,146 @@
+"""The store's plain data classes: its configuration, what it records, what it answers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+import numpy as np
+
+from model_api.errors import FeedbackUnavailableError, PredictionNotFoundError
+
+
+class StoreError(RuntimeError):
+    """The database cannot be opened or migrated (a start-up error)."""
+
+
+class PredictionNotFound(PredictionNotFoundError):  # noqa: N818 (the spec's name)
+    """No logged prediction has that id (never made, not sampled, or purged): 404."""
+
+
+class StoreUnavailable(FeedbackUnavailableError):  # noqa: N818 (the spec's name)
+    """The database cannot be reached right now: 503 ``feedback_unavailable``."""
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    """How to open the store (the API builds it from its settings; the store never reads them)."""
+
+    url: str
+    migrate: bool = True
+    queue_rows: int = 200_000
+    flush_seconds: float = 0.2
+    retention_days: int = 30
+    exclude_features: frozenset[str] = field(default_factory=frozenset)
+
+
+@dataclass(slots=True)
+class PredictionRecord:
+    """One scored matrix, built on the request path: cheap, nothing serialised yet."""
+
+    token: str
+    created_at: float  # time.time()
+    model: str
+    version: str
+    source: str  # "ui" | "api"
+    request_id: str | None
+    columns: Sequence[str]  # feature names, in the matrix's column order
+    matrix: np.ndarray  # float32 [n_rows, n_features], as fed to XGBoost
+    categories: Mapping[int, Sequence[str]]  # column index -> labels (codes index them)
+    booleans: frozenset[int]  # column indexes of boolean features (1.0 -> true)
+    outputs: Callable[[], bytes]  # the JSON list of v1 prediction objects (no ids)
+
+
+@dataclass(frozen=True)
+class FeedbackIn:
+    prediction_id: str
+    verdict: str | None  # "right" | "wrong" | None
+    actual: str | float | bool | None
+    comment: str | None
+    author: str
+
+
+@dataclass(frozen=True)
+class FeedbackOut:
+    prediction_id: str
+    model: str
+    version: str
+    verdict: str | None
+    actual: Any
+    comment: str | None
+    author: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class FeedbackItem(FeedbackOut):
+    """A feedback with the prediction it judges."""
+
+    inputs: dict[str, Any]
+    output: dict[str, Any]
+    predicted_at: datetime
+
+
+@dataclass(frozen=True)
+class FeedbackPage:
+    items: list[FeedbackItem]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class LoggedPrediction:
+    id: str
+    token: str
+    row: int
+    created_at: datetime
+    model: str
+    version: str
+    source: str
+    request_id: str | None
+    inputs: dict[str, Any]  # feature -> value; excluded features absent
+    output: dict[str, Any]  # the v1 prediction object (without "id")
+    feedback: list[FeedbackOut]
+
+
+@dataclass(frozen=True)
+class ExportRow:
+    prediction_id: str
+    predicted_at: datetime
+    version: str
+    inputs: dict[str, Any]
+    output: dict[str, Any]
+    verdict: str | None
+    actual: Any
+    comment: str | None
+    author: str
+    judged_at: datetime
+
+
+@dataclass(frozen=True)
+class VersionAgreement:
+    version: str
+    judged: int
+    right: int
+    wrong: int
+    agreement: float | None
+
+
+@dataclass(frozen=True)
+class DailyAgreement:
+    day: date
+    version: str
+    judged: int
+    right: int
+    agreement: float | None
+
+
+@dataclass(frozen=True)
+class FeedbackSummary:
+    model: str
+    days: int
+    versions: list[VersionAgreement]
+    daily: list[DailyAgreement]
+    total_feedback: int

@@ -1,0 +1,74 @@
+"""The tables, as SQLAlchemy Core sees them at run time (migrations/ creates them)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """An aware UTC datetime both ways: SQLite stores it naive (in UTC), PostgreSQL as
+    ``timestamptz``; a naive value bound is taken as UTC."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, datetime):  # pragma: no cover (drivers return datetimes)
+            value = datetime.fromisoformat(str(value))
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = MetaData()
+
+prediction_requests = Table(
+    "prediction_requests",
+    metadata,
+    Column("token", String(20), primary_key=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("model", String(128), nullable=False),
+    Column("version", String(64), nullable=False),
+    Column("source", String(8), nullable=False),
+    Column("request_id", String(64)),
+    Column("n_rows", Integer, nullable=False),
+    Column("inputs", Text, nullable=False),
+    Column("outputs", Text, nullable=False),
+)
+
+feedback = Table(
+    "feedback",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("prediction_id", String(40), nullable=False),
+    Column("token", String(20), ForeignKey("prediction_requests.token"), nullable=False),
+    Column("row", Integer, nullable=False),
+    Column("model", String(128), nullable=False),
+    Column("version", String(64), nullable=False),
+    Column("verdict", String(8)),
+    Column("actual", Text),
+    Column("comment", Text),
+    Column("author", String(100), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
