@@ -83,6 +83,16 @@ class ApiError(Exception):
         """The API refused the UI's calls for its API key (missing or wrong)."""
         return self.kind == "http" and self.status in (401, 403)
 
+    @property
+    def feedback_off(self) -> bool:
+        """The API takes no feedback: its prediction log is off or its database is down
+        (``feedback_unavailable``), or it is older than feedback (no such endpoint)."""
+        if self.kind != "http":
+            return False
+        return self.code == "feedback_unavailable" or (
+            self.status == 404 and self.code == "not_found"
+        )
+
     def __str__(self) -> str:
         return f"{self.headline}: {self.message} [{self.url}]"
 

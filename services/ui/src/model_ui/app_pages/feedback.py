@@ -19,7 +19,7 @@ CURSORS = "feedback_cursors"  # (filters, [cursor of each page read so far])
 
 def unavailable(error: ApiError) -> bool:
     """The API records no predictions (log off) or its database is down: say so, calmly."""
-    if error.code != "feedback_unavailable":
+    if not error.feedback_off:
         return False
     st.info(
         f"**Feedback is not available now:** {md(error.message)}",

@@ -253,7 +253,7 @@ def _agreement() -> None:
     try:
         summary = state.client().feedback_summary(frame.name, days=days)
     except ApiError as error:
-        if error.code == "feedback_unavailable":
+        if error.feedback_off:
             st.caption(f"No feedback: {md(error.message)}")
         else:
             layout.error_banner(error, f"reading the feedback summary of {frame.name}")
