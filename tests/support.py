@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import csv
 import importlib.util
+import io
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -167,13 +170,17 @@ def start_server(
 def start_api(
     repository: Path, log_dir: Path, ready: bool = True, port: int | None = None, **env: str
 ) -> Server:
-    """Start ``model-api serve`` as its own process; wait until /readyz (or /healthz) answers."""
+    """Start ``model-api serve`` as its own process; wait until /readyz (or /healthz) answers.
+
+    The prediction log is on, as by default, with its SQLite database in a folder of its own
+    under ``log_dir`` (``MODEL_API_DATA_DIR`` in ``env`` puts it elsewhere)."""
     port = port or free_port()
     environment = {
         **os.environ,
         "MODEL_API_MODEL_REPOSITORY": str(repository),
         "MODEL_API_PORT": str(port),
         "MODEL_API_HOST": "127.0.0.1",
+        "MODEL_API_DATA_DIR": str(log_dir / f"data-{port}"),
         **env,
     }
     serve = (
@@ -188,6 +195,46 @@ def start_api(
         log_dir / f"api-{port}.log",
         env=environment,
     )
+
+
+PREDICTION_ID = re.compile(r"^[0-9a-f]{20}-[0-9]+$")
+
+
+def without_ids(answer: Any) -> Any:
+    """A v1 or V2 JSON answer as it is with the prediction log off: each row's ``id`` (checked to
+    be a prediction id) left out, and a V2 answer's token ``id`` and ``prediction_ids`` too."""
+    if isinstance(answer, dict) and "predictions" in answer:
+        rows = []
+        for row in answer["predictions"]:
+            row = dict(row)
+            assert PREDICTION_ID.match(row.pop("id", "0" * 20 + "-0")), row
+            rows.append(row)
+        return {**answer, "predictions": rows}
+    if isinstance(answer, dict) and "outputs" in answer:
+        answer = dict(answer)
+        parameters = dict(answer.pop("parameters", None) or {})
+        ids = parameters.pop("prediction_ids", None)
+        if ids is not None:
+            assert all(PREDICTION_ID.match(i) for i in ids), ids
+            if answer.get("id") == ids[0].rsplit("-", 1)[0]:
+                del answer["id"]  # the token, given because the request named no id
+        if parameters:
+            answer["parameters"] = parameters
+        return answer
+    return answer
+
+
+def csv_without_ids(text: str) -> str:
+    """A scored CSV as it is with the prediction log off: its ``prediction_id`` column dropped."""
+    lines = list(csv.reader(io.StringIO(text)))
+    if not lines or "prediction_id" not in lines[0]:
+        return text
+    column = lines[0].index("prediction_id")
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    for line in lines:
+        writer.writerow(line[:column] + line[column + 1 :])
+    return out.getvalue()
 
 
 @contextmanager

@@ -37,10 +37,20 @@ def _metadata(
     )
 
 
+# A prediction log token: with one, every row's first key is its id, "<token>-<row>".
+TOKEN = "3f9a0c1be27d44a1c9e0"
+
+
 def _same_as_dicts(metadata: BundleMetadata, prediction: Prediction) -> None:
     written = prediction_rows_json(metadata, prediction)
     assert written == orjson.dumps(prediction_rows(metadata, prediction))
     assert len(orjson.loads(written)) == len(prediction)
+    with_ids = prediction_rows_json(metadata, prediction, TOKEN)
+    assert with_ids == orjson.dumps(prediction_rows(metadata, prediction, TOKEN))
+    rows = orjson.loads(with_ids)
+    assert [next(iter(row)) for row in rows] == ["id"] * len(prediction)
+    assert [row.pop("id") for row in rows] == [f"{TOKEN}-{i}" for i in range(len(prediction))]
+    assert rows == orjson.loads(written)
 
 
 # Labels with quotes, backslashes, control characters and non-ASCII text must be escaped alike.
@@ -96,8 +106,11 @@ def test_many_rows_are_written_without_dicts(monkeypatch: pytest.MonkeyPatch) ->
     def no_dicts(*args: object) -> None:
         raise AssertionError("built the rows as dicts")
 
+    expected_with_ids = orjson.dumps(prediction_rows(metadata, prediction, TOKEN))
     monkeypatch.setattr(outputs, "prediction_rows", no_dicts)
+    monkeypatch.setattr(outputs, "_prediction_rows", no_dicts)
     assert prediction_rows_json(metadata, prediction) == expected
+    assert prediction_rows_json(metadata, prediction, TOKEN) == expected_with_ids
 
 
 def test_rows_of_a_non_contiguous_or_float32_prediction() -> None:

@@ -32,11 +32,30 @@ class BadRequestError(ModelAPIError):
     code = "bad_request"
 
 
-class ModelNotFoundError(ModelAPIError):
-    """No model (or version) by that name in the repository (404)."""
+class NotFoundError(ModelAPIError):
+    """Something the request names does not exist (404); subclasses say what."""
 
     status = 404
+    code = "not_found"
+
+
+class ModelNotFoundError(NotFoundError):
+    """No model (or version) by that name in the repository (404)."""
+
     code = "model_not_found"
+
+
+class PredictionNotFoundError(NotFoundError):
+    """No logged prediction has that id: never made, not recorded (sampling), or purged (404)."""
+
+    code = "prediction_not_found"
+
+
+class FeedbackUnavailableError(ModelAPIError):
+    """The prediction log is off, or its database cannot be reached right now (503)."""
+
+    status = 503
+    code = "feedback_unavailable"
 
 
 class PayloadTooLargeError(ModelAPIError):

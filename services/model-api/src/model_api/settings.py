@@ -12,6 +12,8 @@ MiB = 1024 * 1024
 # A CSV upload is spooled in memory up to this size, then moved to the temporary folder (/tmp);
 # codecs.csv spools this way and the middleware's byte budgets count the bytes the same way.
 CSV_SPOOL_MEMORY_BYTES = 8 * MiB
+# The embedded database's file in MODEL_API_DATA_DIR.
+DATABASE_FILE = "model-api.db"
 
 
 class Settings(BaseSettings):
@@ -143,6 +145,64 @@ class Settings(BaseSettings):
     graceful_shutdown_seconds: float = Field(
         20.0, ge=0.0, description="How long SIGTERM waits for in-flight requests to finish."
     )
+    prediction_log: bool = Field(
+        True,
+        description="Record predictions in the database and accept feedback on them (false = "
+        "no prediction ids in answers, feedback answers 503).",
+    )
+    data_dir: Path = Field(
+        Path("data"),
+        description="Folder of the embedded SQLite database (model-api.db) when "
+        "MODEL_API_DATABASE_URL is unset.",
+    )
+    database_url: SecretStr | None = Field(
+        None,
+        description="SQLAlchemy URL of the database, e.g. "
+        "`postgresql+psycopg://user:password@host:5432/db` (unset = SQLite in MODEL_API_DATA_DIR); "
+        "never logged (its password is masked).",
+    )
+    database_migrate: bool = Field(
+        True,
+        description="Apply the database migrations at start-up (false when `model-api migrate` "
+        "runs them once per release, as the chart's hook Job does).",
+    )
+    prediction_log_sample_rate: float = Field(
+        1.0,
+        ge=0.0,
+        le=1.0,
+        description="Fraction of API clients' requests recorded (their answers carry ids only "
+        "then); requests with `X-Prediction-Source: ui` are always recorded.",
+    )
+    prediction_log_retention_days: int = Field(
+        30,
+        ge=0,
+        description="Predictions older than this without feedback are purged hourly (judged "
+        "ones are kept: they are the training data; 0 = keep forever).",
+    )
+    prediction_log_exclude_features: list[str] = Field(
+        default_factory=list,
+        description="Feature names whose values are never stored (privacy): absent from the "
+        "log, empty in the feedback export.",
+    )
+    prediction_log_queue_rows: int = Field(
+        200_000,
+        ge=1,
+        description="Rows waiting to be written to the database; past it records are dropped "
+        "(counted in model_api_prediction_log_rows_total), never blocking a request.",
+    )
+    prediction_log_flush_seconds: float = Field(
+        0.2,
+        gt=0.0,
+        le=60.0,
+        description="Longest time the log writer waits before writing a batch.",
+    )
+
+    @property
+    def database_url_value(self) -> str:
+        """The database's SQLAlchemy URL: MODEL_API_DATABASE_URL, or SQLite in the data folder."""
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        return f"sqlite:///{(self.data_dir / DATABASE_FILE).as_posix()}"
 
     @property
     def largest_body_in_memory(self) -> int:

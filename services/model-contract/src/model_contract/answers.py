@@ -99,6 +99,13 @@ class ExplanationSpace(_EveryFieldSent):
     )
 
 
+class FeedbackLink(_Answer):
+    """Whether the model's predictions take feedback (the prediction log is on), and where."""
+
+    enabled: bool
+    endpoint: str = "/v1/feedback"
+
+
 class ModelMetadata(_EveryFieldSent):
     """A bundle's metadata plus where it is served."""
 
@@ -136,6 +143,11 @@ class ModelMetadata(_EveryFieldSent):
     explanation: ExplanationSpace | SkipJsonSchema[None] = Field(
         None, description="The space /explain answers in by default."
     )
+    # Older APIs had no prediction log: no feedback.
+    feedback: FeedbackLink = Field(
+        default_factory=lambda: FeedbackLink(enabled=False),
+        description="Whether predictions carry ids that take feedback (POST to endpoint).",
+    )
 
     @property
     def labels(self) -> list[str]:
@@ -159,6 +171,11 @@ class ModelMetadata(_EveryFieldSent):
 class RowPrediction(_Answer):
     """One row's prediction: which fields it has depends on the task (absent, not null)."""
 
+    id: str | None = Field(
+        None,
+        description="The row's prediction id, for feedback and lookup (only when the prediction "
+        "log recorded the request).",
+    )
     label: str | None = Field(None, description="Predicted class (classifiers).")
     probabilities: dict[str, float] | None = Field(
         None, description="Class probabilities (classifiers that have them; not binary:hinge)."

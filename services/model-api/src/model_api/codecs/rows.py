@@ -13,7 +13,18 @@ from model_api.serving.runtime import Contributions, Prediction
 MANY_ROWS = 16
 
 
-def prediction_rows(metadata: BundleMetadata, prediction: Prediction) -> list[dict[str, Any]]:
+def prediction_rows(
+    metadata: BundleMetadata, prediction: Prediction, token: str | None = None
+) -> list[dict[str, Any]]:
+    """One v1 prediction object per row; with a prediction log ``token`` each row's id
+    (``<token>-<row>``) is its first key."""
+    rows = _prediction_rows(metadata, prediction)
+    if token is None:
+        return rows
+    return [{"id": f"{token}-{i}", **row} for i, row in enumerate(rows)]
+
+
+def _prediction_rows(metadata: BundleMetadata, prediction: Prediction) -> list[dict[str, Any]]:
     if prediction.classes is not None:  # a classifier without probabilities: the label alone
         labels = metadata.labels
         return [{"label": labels[c]} for c in prediction.classes.tolist()]
@@ -40,7 +51,9 @@ def prediction_rows(metadata: BundleMetadata, prediction: Prediction) -> list[di
     ]
 
 
-def prediction_rows_json(metadata: BundleMetadata, prediction: Prediction) -> bytes:
+def prediction_rows_json(
+    metadata: BundleMetadata, prediction: Prediction, token: str | None = None
+) -> bytes:
     """``orjson.dumps(prediction_rows(...))``, byte for byte, without a dict per row.
 
     Building and freeing a dict per row would cost a large share of a request of many rows; here
@@ -49,24 +62,39 @@ def prediction_rows_json(metadata: BundleMetadata, prediction: Prediction) -> by
     more to prepare than the dicts of a handful of rows).
     """
     if len(prediction) < MANY_ROWS:
-        return orjson.dumps(prediction_rows(metadata, prediction))
+        return orjson.dumps(prediction_rows(metadata, prediction, token))
     if prediction.classes is not None:
+        if token is not None:
+            opened = _row_ids(token, len(prediction))
+            rows = [b'"label":' + orjson.dumps(label) + b"}" for label in metadata.labels]
+            classes = prediction.classes.tolist()
+            joined = [i + rows[c] for i, c in zip(opened, classes, strict=True)]
+            return b"[" + b",".join(joined) + b"]"
         rows = [b'{"label":' + orjson.dumps(label) + b"}" for label in metadata.labels]
         return b"[" + b",".join([rows[c] for c in prediction.classes.tolist()]) + b"]"
+    ids = None if token is None else _row_ids(token, len(prediction))
     if prediction.proba is None:
         assert prediction.values is not None
         if prediction.values.ndim == 2:
             # Row i: {"values":{"<name 0>": v0, "<name 1>": v1, ...}}
             names = [orjson.dumps(name) + b":" for name in metadata.output_names]
             separators = [b"," + name for name in names[1:]]
-            return _rows_json(prediction.values, [b'{"values":{' + names[0]], [*separators, b"}}"])
-        return _rows_json(prediction.values.reshape(-1, 1), [b'{"value":'], [b"}"])
+            return _rows_json(
+                prediction.values, [b'{"values":{' + names[0]], [*separators, b"}}"], ids=ids
+            )
+        return _rows_json(prediction.values.reshape(-1, 1), [b'{"value":'], [b"}"], ids=ids)
     labels = [orjson.dumps(label) for label in metadata.labels]
     # Row i: prefix[winner] p0 sep[1] p1 ... sep[K-1] p(K-1) "}}"
     prefixes = [b'{"label":' + label + b',"probabilities":{' + labels[0] + b":" for label in labels]
     separators = [b"," + label + b":" for label in labels[1:]]
     winners = np.argmax(prediction.proba, axis=1)
-    return _rows_json(prediction.proba, prefixes, [*separators, b"}}"], winners)
+    return _rows_json(prediction.proba, prefixes, [*separators, b"}}"], winners, ids)
+
+
+def _row_ids(token: str, rows: int) -> list[bytes]:
+    """Each row's opening with its id: ``{"id":"<token>-<row>",``."""
+    start = b'{"id":"' + token.encode() + b"-"
+    return [start + b'%d",' % i for i in range(rows)]
 
 
 def _rows_json(
@@ -74,6 +102,7 @@ def _rows_json(
     row_starts: list[bytes],
     separators: list[bytes],
     choices: np.ndarray | None = None,
+    ids: list[bytes] | None = None,
 ) -> bytes:
     """A JSON array with one object per row of ``values`` [N, K].
 
@@ -94,6 +123,8 @@ def _rows_json(
         pieces[0::stride] = row_starts * rows
     else:
         pieces[0::stride] = [row_starts[c] for c in choices.tolist()]
+    if ids is not None:  # each row opens with its id: {"id":"...", then the row's first key
+        pieces[0::stride] = [i + start[1:] for i, start in zip(ids, pieces[0::stride], strict=True)]
     for k in range(width):
         pieces[1 + 2 * k :: stride] = tokens[k::width]
         pieces[2 + 2 * k :: stride] = [separators[k]] * rows
@@ -131,7 +162,7 @@ def explanation_rows(
     the value of the explained output, or the explained class's probability (hinge: 0 or 1).
     """
     names = [f.name for f in metadata.features]
-    base_rows = prediction_rows(metadata, prediction)
+    base_rows = _prediction_rows(metadata, prediction)
     labels = metadata.labels
     explained = contributions.explained_class
     output = contributions.explained_output
