@@ -220,3 +220,8 @@ def test_the_client_marks_predictions_as_the_uis_and_sends_filters(recorder_url:
     api.feedback_summary("m", days=7)
     assert Recorder.seen[-1][:2] == ("/v1/models/m/feedback/summary", {"days": "7"})
     api.close()
+
+
+def test_inputs_are_listed_features_first() -> None:
+    text = feedback.inputs_text({"z": 1, "size": None, "colour": "red"}, ["size", "colour"])
+    assert text == "size missing · colour red · z 1"

@@ -70,6 +70,13 @@ def predicted(output: dict[str, object]) -> str:
     return ""
 
 
+def inputs_text(inputs: dict[str, object], features: list[str]) -> str:
+    """A prediction's inputs on one line, the model's features first ("missing" for null)."""
+    names = [*(f for f in features if f in inputs), *sorted(set(inputs) - set(features))]
+    shown = ("missing" if inputs[n] is None else inputs[n] for n in names)
+    return " · ".join(f"{name} {value}" for name, value in zip(names, shown, strict=True))
+
+
 def items_frame(items: list[FeedbackItem], features: list[str]) -> pd.DataFrame:
     """One line per judged prediction: when, version, answer, verdict, actual, who, comment,
     then the inputs (the model's features first, in its order, then any others the API sent)."""

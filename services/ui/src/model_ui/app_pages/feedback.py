@@ -135,6 +135,7 @@ def _judged(metadata: ModelMetadata, page: FeedbackPage) -> None:
     if forward.button("Older", disabled=page.next_cursor is None, icon=":material/chevron_right:"):
         cursors.append(page.next_cursor)
         st.rerun()
+    features = metadata.feature_names
     comments = [item for item in page.items if item.comment]
     if comments:
         st.subheader("Comments")
@@ -144,10 +145,12 @@ def _judged(metadata: ModelMetadata, page: FeedbackPage) -> None:
                 stamp = f" · {when:%Y-%m-%d %H:%M} UTC" if when else ""
                 st.caption(
                     f"{md(item.author)} on version {md(item.version)} · predicted "
-                    f"{md(feedback.predicted(item.output))} · verdict {item.verdict or 'none'}"
+                    f"{md(feedback.predicted(item.output))} · verdict {item.verdict or 'none'} · "
+                    f"actual {md(feedback.actual_text(item.actual))}"
                     f"{stamp}"
                 )
                 st.markdown(md(item.comment))
+                st.caption("Inputs: " + md(feedback.inputs_text(item.inputs, features)))
 
 
 def _export(
