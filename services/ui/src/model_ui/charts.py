@@ -143,3 +143,31 @@ def predicted_classes(frame: pd.DataFrame) -> alt.Chart:
         .properties(height=alt.Step(22))
     )
     return chart
+
+
+def agreement(frame: pd.DataFrame) -> alt.Chart:
+    """Agreement (judged right / judged) per day, one line per version (frame: day, version,
+    agreement, judged, right)."""
+    chart: alt.Chart = (
+        alt.Chart(frame)
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("day:T", title=None, axis=alt.Axis(format="%b %d")),
+            y=alt.Y(
+                "agreement:Q",
+                title="judged right / judged",
+                scale=alt.Scale(domain=[0, 1]),
+                axis=alt.Axis(format="%"),
+            ),
+            color=alt.Color("version:N", title="version", legend=alt.Legend(orient="bottom")),
+            tooltip=[
+                "version",
+                alt.Tooltip("day:T", format="%Y-%m-%d"),
+                alt.Tooltip("agreement:Q", format=".0%"),
+                alt.Tooltip("judged:Q", title="judged"),
+                alt.Tooltip("right:Q", title="right"),
+            ],
+        )
+        .properties(height=240)
+    )
+    return chart

@@ -8,22 +8,35 @@ traceback.
 from __future__ import annotations
 
 import time
+from datetime import date
 from typing import Any, Literal
 from urllib.parse import quote, unquote
 
 import httpx
-from model_contract import ExplainResponse, ModelList, ModelMetadata, PredictResponse, Scalar
+from model_contract import ExplainResponse, ModelList, ModelMetadata, Scalar
 from pydantic import BaseModel, ValidationError
 
 from model_ui import __version__
 from model_ui.prom import PromAnswer, PromSeries
-from model_ui.schemas import CsvScores, Readiness
+from model_ui.schemas import (
+    Actual,
+    CsvScores,
+    FeedbackPage,
+    FeedbackSummary,
+    IdentifiedPredictions,
+    LoggedPrediction,
+    Readiness,
+    SavedFeedback,
+)
 from model_ui.settings import UISettings
 
 ErrorKind = Literal["unreachable", "timeout", "http", "invalid_response"]
 RETRY_STATUSES = frozenset({502, 503, 504})
 READINESS_TIMEOUT_SECONDS = 3.0
 SLOW_ANSWER = (httpx.ReadTimeout, httpx.WriteTimeout, httpx.PoolTimeout)
+# Sent with every request that predicts: the API always records the UI's predictions (API
+# clients' may be sampled), so each answer the UI shows has ids a colleague can judge.
+FROM_THE_UI = {"X-Prediction-Source": "ui"}
 
 
 API = "The model API"
@@ -70,6 +83,16 @@ class ApiError(Exception):
         """The API refused the UI's calls for its API key (missing or wrong)."""
         return self.kind == "http" and self.status in (401, 403)
 
+    @property
+    def feedback_off(self) -> bool:
+        """The API takes no feedback: its prediction log is off or its database is down
+        (``feedback_unavailable``), or it is older than feedback (no such endpoint)."""
+        if self.kind != "http":
+            return False
+        return self.code == "feedback_unavailable" or (
+            self.status == 404 and self.code == "not_found"
+        )
+
     def __str__(self) -> str:
         return f"{self.headline}: {self.message} [{self.url}]"
 
@@ -77,6 +100,24 @@ class ApiError(Exception):
 def _model_path(name: str, version: str | None) -> str:
     path = f"/v1/models/{quote(name, safe='')}"
     return f"{path}/versions/{quote(version, safe='')}" if version else path
+
+
+def _filters(
+    version: str | None,
+    verdict: str | None,
+    since: date | None,
+    until: date | None,
+    **more: object,
+) -> dict[str, str]:
+    """Query parameters of the feedback reads; None means "no filter" and is left out.
+
+    Dates are whole days: ``until`` is the day's end (the next day's midnight, UTC)."""
+    params: dict[str, object] = {"version": version, "verdict": verdict, **more}
+    if since is not None:
+        params["since"] = f"{since.isoformat()}T00:00:00Z"
+    if until is not None:
+        params["until"] = f"{date.fromordinal(until.toordinal() + 1).isoformat()}T00:00:00Z"
+    return {k: str(v) for k, v in params.items() if v is not None}
 
 
 def _error_from_response(url: str, response: httpx.Response, service: str = API) -> ApiError:
@@ -251,11 +292,15 @@ class ApiClient(_HttpClient):
 
     def predict(
         self, name: str, version: str | None, instances: list[dict[str, Scalar]]
-    ) -> PredictResponse:
+    ) -> IdentifiedPredictions:
+        """The answer per row, with its prediction id when the API records predictions."""
         response = self._send(
-            "POST", f"{_model_path(name, version)}/predict", json={"instances": instances}
+            "POST",
+            f"{_model_path(name, version)}/predict",
+            json={"instances": instances},
+            headers=FROM_THE_UI,
         )
-        return self._parse(PredictResponse, response)
+        return self._parse(IdentifiedPredictions, response)
 
     def explain(
         self,
@@ -280,13 +325,82 @@ class ApiClient(_HttpClient):
             "POST",
             f"{_model_path(name, version)}/predict",
             content=csv_text.encode("utf-8"),
-            headers={"Content-Type": "text/csv; charset=utf-8"},
+            headers={"Content-Type": "text/csv; charset=utf-8", **FROM_THE_UI},
             timeout=self.settings.batch_timeout_seconds,
         )
         ignored = response.headers.get("x-ignored-columns", "")
         # Each name is percent-encoded UTF-8; a last "...and N more" says the list was cut.
         names = [unquote(c) for c in ignored.split(",") if c]
         return CsvScores(text=response.text, ignored_columns=names)
+
+    # ------------------------------------------------------------------------- feedback
+    def feedback(
+        self,
+        prediction_id: str,
+        *,
+        author: str,
+        verdict: str | None = None,
+        actual: Actual = None,
+        comment: str | None = None,
+    ) -> SavedFeedback:
+        """POST /v1/feedback: a verdict and/or the actual answer for one prediction. Posting
+        again for the same prediction and author updates it (the API is idempotent), so a lost
+        answer may be retried."""
+        body = {
+            "prediction_id": prediction_id,
+            "verdict": verdict,
+            "actual": actual,
+            "comment": comment,
+            "author": author,
+        }
+        response = self._send("POST", "/v1/feedback", json=body, retries=self.settings.read_retries)
+        return self._parse(SavedFeedback, response)
+
+    def prediction(self, prediction_id: str) -> LoggedPrediction:
+        """GET /v1/predictions/{id}: the recorded prediction, its inputs and its feedback."""
+        path = f"/v1/predictions/{quote(prediction_id, safe='')}"
+        return self._parse(LoggedPrediction, self._read(path))
+
+    def feedback_page(
+        self,
+        name: str,
+        *,
+        version: str | None = None,
+        verdict: str | None = None,
+        since: date | None = None,
+        until: date | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> FeedbackPage:
+        """One page of a model's judged predictions, newest first."""
+        params = _filters(version, verdict, since, until, limit=limit, cursor=cursor)
+        response = self._read(f"{_model_path(name, None)}/feedback", params=params)
+        return self._parse(FeedbackPage, response)
+
+    def feedback_export(
+        self,
+        name: str,
+        *,
+        version: str | None = None,
+        verdict: str | None = None,
+        since: date | None = None,
+        until: date | None = None,
+    ) -> bytes:
+        """The CSV export: each judged prediction's inputs, the actual answer, the model's."""
+        response = self._read(
+            f"{_model_path(name, None)}/feedback/export",
+            params=_filters(version, verdict, since, until),
+            timeout=self.settings.batch_timeout_seconds,
+        )
+        return response.content
+
+    def feedback_summary(
+        self, name: str, *, version: str | None = None, days: int = 30
+    ) -> FeedbackSummary:
+        """Agreement (judged right / judged) per version and per day over the last ``days``."""
+        params = _filters(version, None, None, None, days=days)
+        response = self._read(f"{_model_path(name, None)}/feedback/summary", params=params)
+        return self._parse(FeedbackSummary, response)
 
     def metrics_text(self) -> str:
         """The Prometheus exposition text of GET /metrics."""

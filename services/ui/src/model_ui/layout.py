@@ -109,6 +109,7 @@ def sidebar() -> Frame:
             _status(None)
             frame = _picker(listing)
     st.session_state[FRAME] = frame
+    state.keep_author_in_address()
     return frame
 
 

@@ -55,6 +55,19 @@ class UISettings(BaseSettings):
     monitoring_refresh_seconds: float = Field(
         5.0, ge=1, description="How often the Monitoring page re-reads its figures."
     )
+    feedback_page_rows: int = Field(
+        100,
+        ge=1,
+        le=1000,
+        description="Judged predictions the Feedback page reads per page (the API's limit).",
+    )
+    feedback_days: int = Field(
+        30,
+        ge=1,
+        le=3650,
+        description="Days of agreement the Feedback and Monitoring pages chart, and the Feedback "
+        "page's default time filter.",
+    )
     prometheus_url: str | None = Field(
         None,
         description="Prometheus that scrapes the API: the Monitoring page then reads rates and "

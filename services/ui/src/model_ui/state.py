@@ -14,6 +14,7 @@ from model_contract import ModelList, ModelMetadata, Scalar
 
 from model_ui.client import ApiClient, PrometheusClient
 from model_ui.features import default_row, synthetic_rows
+from model_ui.feedback import MAX_AUTHOR, clean_author
 from model_ui.settings import UISettings
 
 METADATA_TTL = UISettings().metadata_ttl_seconds  # read once, when the app starts
@@ -103,3 +104,45 @@ def form_values(metadata: ModelMetadata) -> dict[str, Scalar]:
 
 def remember_form(metadata: ModelMetadata, values: dict[str, Scalar]) -> None:
     st.session_state.setdefault(FORM_VALUES, {})[_form_key(metadata)] = dict(values)
+
+
+# ------------------------------------------------------------------------------- author
+AUTHOR = "feedback_author"  # kept for the session, whichever page is shown
+AUTHOR_WIDGET = "feedback_author_input"  # the text input's own key (Streamlit drops it off-page)
+AUTHOR_PARAM = "author"  # in the page's address too, so a reload keeps the name
+
+
+def author() -> str:
+    """Who gives feedback in this session: asked once, then remembered (session and address)."""
+    if AUTHOR not in st.session_state:
+        st.session_state[AUTHOR] = clean_author(st.query_params.get(AUTHOR_PARAM, ""))
+    name: str = st.session_state[AUTHOR]
+    return name
+
+
+def keep_author_in_address() -> None:
+    """Put the remembered name back in the address (a page switch clears query parameters)."""
+    name = author()
+    if name and st.query_params.get(AUTHOR_PARAM) != name:
+        st.query_params[AUTHOR_PARAM] = name
+
+
+def author_input() -> str:
+    """The name field, prefilled with the remembered name; returns the name now given."""
+    if AUTHOR_WIDGET not in st.session_state:
+        st.session_state[AUTHOR_WIDGET] = author()
+    typed = st.text_input(
+        "Your name",
+        key=AUTHOR_WIDGET,
+        max_chars=MAX_AUTHOR,
+        placeholder="Who is giving this feedback",
+        help="Asked once: the UI remembers it for this session and keeps it in the address.",
+    )
+    name = clean_author(typed)
+    if name != st.session_state[AUTHOR]:
+        st.session_state[AUTHOR] = name
+        if name:
+            st.query_params[AUTHOR_PARAM] = name
+        else:
+            st.query_params.pop(AUTHOR_PARAM, None)
+    return name

@@ -8,13 +8,26 @@ import pandas as pd
 import streamlit as st
 from model_contract import ModelMetadata
 
-from model_ui import csvbatch, layout, state
+from model_ui import csvbatch, feedback, layout, state
 from model_ui.client import ApiError
+from model_ui.schemas import Actual
 from model_ui.text import md
 
 # Stored as (model@version:file id, BatchResult), not as a BatchResult alone: Streamlit runs a
 # page file afresh each time, so the class differs between runs and isinstance() would fail.
 RESULT = "batch_result"
+SENT = "ground_truth_sent"  # (model@version:file id:column, Sent)
+
+
+@dataclass(frozen=True)
+class Sent:
+    """What became of the ground truth sent for one scored file."""
+
+    column: str
+    created: int
+    updated: int
+    failed: int
+    first_failure: ApiError | None
 
 
 @dataclass(frozen=True)
@@ -102,6 +115,105 @@ def _show(metadata: ModelMetadata, result: BatchResult) -> None:
         st.dataframe(rejected[["row", "error"]], hide_index=True)
 
 
+def _send(rows: list[tuple[str, Actual]], column: str, author: str) -> Sent:
+    """One POST /v1/feedback per row (the API infers right or wrong from the actual)."""
+    client = state.client()
+    created = updated = failed = 0
+    first: ApiError | None = None
+    progress = st.progress(0.0, text=f"Sending {len(rows):,} actual answers…")
+    for done, (prediction_id, actual) in enumerate(rows, start=1):
+        try:
+            saved = client.feedback(prediction_id, actual=actual, author=author)
+        except ApiError as error:
+            failed += 1
+            first = first or error
+            if error.kind != "http" or error.code == "feedback_unavailable":
+                failed += len(rows) - done  # the API is gone or records nothing: stop here
+                break
+        else:
+            created += saved.created
+            updated += not saved.created
+        progress.progress(done / len(rows), text=f"Sent {done:,} of {len(rows):,}")
+    progress.empty()
+    return Sent(column, created, updated, failed, first)
+
+
+def _ground_truth(
+    metadata: ModelMetadata, upload: csvbatch.Upload, result: BatchResult, key: str
+) -> None:
+    """Send the file's actual answers as feedback on the predictions just made, in one click."""
+    if result.frame.empty:
+        return
+    st.subheader("Send the actual answers as ground truth")
+    if "prediction_id" not in result.frame.columns:
+        st.caption(
+            "The API does not record predictions (its prediction log is off), so these answers "
+            "cannot be judged."
+        )
+        return
+    if not feedback.takes_actual(metadata):
+        st.caption("This model answers several values per row: send feedback through the API.")
+        return
+    candidates = [c for c in upload.header if c not in metadata.feature_names]
+    if not candidates:
+        st.caption(
+            f"Add a column holding the actual {md(metadata.target)} to the file (the model's "
+            "target name, or any other) to send it back as ground truth."
+        )
+        return
+    left, right = st.columns(2)
+    column = left.selectbox(
+        "Column holding the actual answer",
+        candidates,
+        index=candidates.index(metadata.target) if metadata.target in candidates else None,
+        key=f"actual_column:{key}",
+        placeholder="Pick the column with the real answers",
+    )
+    with right:
+        author = state.author_input()
+    if column is None:
+        return
+    truth = feedback.ground_truth(upload, result.frame, column, metadata)
+    skipped = [
+        (truth.blank, "with the column empty"),
+        (truth.unscored, "rejected by the API"),
+        (truth.not_numbers, "whose actual is not a number"),
+    ]
+    notes = ", ".join(f"{n:,} {why}" for n, why in skipped if n)
+    st.caption(
+        f"{len(truth.rows):,} rows have an actual {md(metadata.target)} in {md(column)}"
+        + (f"; left out: {notes}." if notes else ".")
+        + " The API judges each right or wrong against the model's answer; sending again "
+        "updates your earlier feedback."
+    )
+    sent_key = f"{key}:{column}"
+    clicked = st.button(
+        f"Send {len(truth.rows):,} rows as ground truth",
+        disabled=not truth.rows,
+        icon=":material/fact_check:",
+    )
+    if clicked and not author:
+        st.warning("Say who you are (your name) first: feedback records who gave it.")
+    elif clicked:
+        st.session_state[SENT] = (sent_key, _send(truth.rows, column, author))
+    stored = st.session_state.get(SENT)
+    if isinstance(stored, tuple) and stored[0] == sent_key:
+        sent: Sent = stored[1]
+        if sent.created or sent.updated:
+            st.success(
+                f"Sent {sent.created + sent.updated:,} actual answers from {md(sent.column)} as "
+                f"ground truth: {sent.created:,} new, {sent.updated:,} updated. See them on the "
+                "Feedback page.",
+                icon=":material/task_alt:",
+            )
+        if sent.first_failure is not None:
+            layout.error_banner(
+                sent.first_failure,
+                f"sending ground truth ({sent.failed:,} rows not saved; the first failure)",
+                retry=False,
+            )
+
+
 def _names(columns: list[str]) -> str:
     """Column names from the file or the bundle, comma-separated, shown as text."""
     return ", ".join(md(name) for name in columns)
@@ -169,3 +281,4 @@ if st.button(f"Score {rows_text}", type="primary", icon=":material/play_arrow:")
 stored = st.session_state.get(RESULT)
 if isinstance(stored, tuple) and stored[0] == batch_key:
     _show(metadata, stored[1])
+    _ground_truth(metadata, upload, stored[1], batch_key)

@@ -13,7 +13,7 @@ from datetime import datetime
 import pandas as pd
 import streamlit as st
 
-from model_ui import charts, layout, prom, state
+from model_ui import charts, feedback, layout, prom, state
 from model_ui.client import ApiError, PrometheusClient
 from model_ui.settings import UISettings
 from model_ui.text import md
@@ -243,6 +243,44 @@ def _tables(newest: prom.Snapshot) -> None:
         st.dataframe(_routes(newest), hide_index=True)
 
 
+def _agreement() -> None:
+    """How often colleagues and applications judged the selected model right, per version."""
+    frame = layout.selection()
+    if frame.name is None:
+        return
+    days = state.settings().feedback_days
+    st.markdown(f"**Feedback on {md(frame.name)}** (last {days} days, from the API's database)")
+    try:
+        summary = state.client().feedback_summary(frame.name, days=days)
+    except ApiError as error:
+        if error.feedback_off:
+            st.caption(f"No feedback: {md(error.message)}")
+        else:
+            layout.error_banner(error, f"reading the feedback summary of {frame.name}")
+        return
+    versions = feedback.versions_frame(summary)
+    judged = int(versions["judged"].sum()) if not versions.empty else 0
+    right = int(versions["right"].sum()) if not versions.empty else 0
+    cols = st.columns(4)
+    cols[0].metric("Feedback given", f"{summary.total_feedback:,}")
+    cols[1].metric("Judged (with a verdict)", f"{judged:,}")
+    cols[2].metric("Judged wrong", f"{judged - right:,}")
+    cols[3].metric(
+        "Agreement (right / judged)", feedback.agreement_text(right / judged if judged else None)
+    )
+    if versions.empty:
+        st.caption("No verdicts yet: colleagues give them on the Predict page.")
+        return
+    left, right_col = st.columns(2)
+    with left:
+        shown = versions.assign(agreement=versions["agreement"].map(feedback.agreement_text))
+        st.dataframe(shown, hide_index=True)
+    daily = feedback.daily_frame(summary)
+    if not daily.empty:
+        with right_col:
+            st.altair_chart(charts.agreement(daily), width="stretch")
+
+
 def live() -> None:
     settings = state.settings()
     prometheus = state.prometheus()
@@ -253,6 +291,7 @@ def live() -> None:
     _headline(figures)
     _charts(figures)
     _classes(figures.newest)
+    _agreement()
     _tables(figures.newest)
 
 

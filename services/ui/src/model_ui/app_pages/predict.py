@@ -10,26 +10,27 @@ from model_contract import (
     ExplainResponse,
     ModelMetadata,
     Output,
-    PredictResponse,
     RowExplanation,
     Scalar,
 )
 
-from model_ui import charts, layout, state
+from model_ui import charts, feedback, layout, state
 from model_ui.client import ApiError
 from model_ui.features import out_of_range, range_text
 from model_ui.form import feature_inputs
+from model_ui.schemas import Actual, IdentifiedPredictions, IdentifiedRow, SavedFeedback
 from model_ui.text import md
 
 # Stored as (model@version, Result). Streamlit runs a page file afresh each time, so Result is a
 # new class in every run and isinstance() on an answer stored in an earlier run would fail.
 RESULT = "prediction"
+SAVED = "saved_feedback"  # prediction id -> SavedFeedback (the API's answer, for the confirmation)
 
 
 @dataclass(frozen=True)
 class Result:
     row: dict[str, Scalar]
-    prediction: PredictResponse
+    prediction: IdentifiedPredictions
     explanation: ExplainResponse
 
 
@@ -283,6 +284,85 @@ def _classifier_text(metadata: ModelMetadata, result: Result, total: float) -> t
     )
 
 
+def _actual_input(metadata: ModelMetadata, row: IdentifiedRow, key: str) -> Actual:
+    """ "What should it have been?": the class list, or a number; None when not given."""
+    if metadata.task != "regression":
+        labels = metadata.labels
+        choice: str | None = st.selectbox(
+            "What should it have been?",
+            labels,
+            index=None,
+            key=f"actual:{key}",
+            placeholder="The right class, if you know it",
+            help="Leave empty when you only say right or wrong.",
+        )
+        return choice
+    if not feedback.takes_actual(metadata):
+        st.caption(
+            "This model answers several values at once: say right or wrong, and put the values "
+            "it should have given in the comment."
+        )
+        return None
+    number: float | None = st.number_input(
+        f"What should {md(metadata.target)} have been?",
+        value=None,
+        key=f"actual:{key}",
+        placeholder=f"The real value; the model said {feedback.actual_text(row.value)}",
+        format="%g",
+    )
+    return number
+
+
+def _feedback(metadata: ModelMetadata, result: Result) -> None:
+    """Thumbs up or down, the right answer, a comment, who says so; saved to the API."""
+    row = result.prediction.predictions[0]
+    st.subheader("Was it right?")
+    if row.id is None:
+        st.caption(
+            "The API does not record predictions (its prediction log is off), so this answer "
+            "cannot be judged here."
+        )
+        return
+    key = row.id
+    left, right = st.columns([1, 2])
+    with left:
+        thumbs = st.feedback("thumbs", key=f"thumbs:{key}")
+        author = state.author_input()
+    with right:
+        actual = _actual_input(metadata, row, key)
+        comment = st.text_area(
+            "Comment",
+            key=f"comment:{key}",
+            max_chars=feedback.MAX_COMMENT,
+            placeholder="What the model got wrong, or why it is right",
+        )
+    if st.button("Save feedback", key=f"save:{key}", icon=":material/send:"):
+        _save(key, feedback.verdict_of(thumbs), actual, comment.strip() or None, author)
+    saved = st.session_state.get(SAVED, {}).get(key)
+    if isinstance(saved, SavedFeedback):
+        st.success(feedback.confirmation(saved.feedback, saved.created), icon=":material/task_alt:")
+    st.caption(f"Prediction id `{key}`: applications can post the real answer later with it.")
+
+
+def _save(
+    prediction_id: str, verdict: str | None, actual: Actual, comment: str | None, author: str
+) -> None:
+    if verdict is None and actual is None:
+        st.warning("Give a thumbs up or down, or say what it should have been, then save.")
+        return
+    if not author:
+        st.warning("Say who you are (your name) so the engineer knows whom to ask, then save.")
+        return
+    try:
+        saved = state.client().feedback(
+            prediction_id, verdict=verdict, actual=actual, comment=comment, author=author
+        )
+    except ApiError as error:
+        layout.error_banner(error, "saving the feedback", retry=False)
+        return
+    st.session_state.setdefault(SAVED, {})[prediction_id] = saved
+
+
 def _warn_out_of_range(metadata: ModelMetadata, values: dict[str, Scalar]) -> None:
     for feature in metadata.features:
         if out_of_range(feature, values[feature.name]):
@@ -330,4 +410,5 @@ if isinstance(stored, tuple) and stored[0] == result_key:
         )
     else:
         _headline(metadata, result)
+        _feedback(metadata, result)
         _reasons(metadata, result)
