@@ -499,6 +499,7 @@ def test_defaults_create_no_optional_objects() -> None:
     kinds = sorted(m["kind"] for m in render())
     assert kinds == sorted(
         [
+            "PersistentVolumeClaim",  # the SQLite database of the prediction log (mode sqlite)
             "ServiceAccount",
             "ConfigMap",
             "Service",
@@ -656,7 +657,7 @@ def test_model_sources() -> None:
     assert (mount["mountPath"], mount["readOnly"]) == ("/models", True)
     # existing pvc: not created, referenced
     manifests = scenario("pvc-existing")
-    assert find(manifests, "PersistentVolumeClaim") == []
+    assert find(manifests, "PersistentVolumeClaim", "model-serving-models") == []
     spec = deployment(manifests, "api")["spec"]["template"]["spec"]
     assert (
         next(v for v in spec["volumes"] if v["name"] == "models")["persistentVolumeClaim"][
@@ -787,3 +788,223 @@ def test_notes_tell_how_to_reach_ui_and_api() -> None:
     assert "https://models.example.com/" in text
     assert "get secret model-serving-api-key" in text
     assert f"helm test {RELEASE}" in text
+
+
+# --------------------------------------------------------------------------------- database
+def api_container(manifests: list[Manifest]) -> Manifest:
+    container: Manifest = deployment(manifests, "api")["spec"]["template"]["spec"]["containers"][0]
+    return container
+
+
+def test_every_database_mode_has_a_ci_values_file() -> None:
+    modes = {
+        yaml.safe_load(path.read_text()).get("database", {}).get("mode")
+        for path in CI_VALUES
+        if path.name.startswith("database-")
+    }
+    assert modes == {"sqlite", "postgresql", "off"}
+
+
+def test_sqlite_mode_keeps_the_database_on_a_claim_with_one_pod() -> None:
+    for manifests in (render(), scenario("database-sqlite")):
+        api = deployment(manifests, "api")
+        spec = api["spec"]["template"]["spec"]
+        assert api["spec"]["strategy"] == {"type": "Recreate"}, "one pod owns the file"
+        assert api["spec"]["replicas"] == 1
+        env = env_of(spec["containers"][0])
+        assert env["MODEL_API_PREDICTION_LOG"] == "true"
+        assert env["MODEL_API_DATA_DIR"] == "/var/lib/model-api"
+        assert env["MODEL_API_DATABASE_MIGRATE"] == "true"
+        assert "MODEL_API_DATABASE_URL" not in env
+        (mount,) = [m for m in spec["containers"][0]["volumeMounts"] if m["name"] == "data"]
+        assert mount == {"name": "data", "mountPath": "/var/lib/model-api"}
+        claim = one(manifests, "PersistentVolumeClaim", "model-serving-data")
+        assert claim["spec"]["accessModes"] == ["ReadWriteOnce"]
+        assert claim["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+        volume = next(v for v in spec["volumes"] if v["name"] == "data")
+        assert volume == {
+            "name": "data",
+            "persistentVolumeClaim": {"claimName": "model-serving-data"},
+        }
+        assert find(manifests, "Job") == []
+    claim = one(scenario("database-sqlite"), "PersistentVolumeClaim", "model-serving-data")
+    assert claim["spec"]["resources"]["requests"]["storage"] == "5Gi"
+    assert claim["spec"]["storageClassName"] == "standard"
+    env = env_of(api_container(scenario("database-sqlite")))
+    assert env["MODEL_API_PREDICTION_LOG_SAMPLE_RATE"] == "0.25"
+    assert env["MODEL_API_PREDICTION_LOG_RETENTION_DAYS"] == "14"
+    assert json.loads(env["MODEL_API_PREDICTION_LOG_EXCLUDE_FEATURES"]) == ["sex"]
+
+
+@pytest.mark.parametrize("name", ["database-sqlite", "database-postgresql", "database-off"])
+def test_the_api_accepts_the_database_env(name: str) -> None:
+    """The API's own Settings read what the chart hands it (the Secret's URL aside)."""
+    env = env_of(api_container(scenario(name)))
+    settings = Settings.model_validate(
+        {
+            k.removeprefix("MODEL_API_").lower(): v
+            for k, v in env.items()
+            if k.startswith(("MODEL_API_PREDICTION_LOG", "MODEL_API_DATA", "MODEL_API_DATABASE"))
+            and isinstance(v, str)
+        }
+    )
+    if name == "database-sqlite":
+        assert str(settings.data_dir) == "/var/lib/model-api"
+        assert settings.prediction_log_exclude_features == ["sex"]
+        assert settings.prediction_log_sample_rate == 0.25
+        assert settings.database_migrate is True
+    assert settings.prediction_log is (name != "database-off")
+    if name == "database-postgresql":
+        assert settings.database_migrate is False
+
+
+def test_sqlite_on_an_existing_claim_or_an_empty_dir() -> None:
+    manifests = scenario("database-sqlite-existing-claim")
+    assert find(manifests, "PersistentVolumeClaim") == []
+    spec = deployment(manifests, "api")["spec"]["template"]["spec"]
+    volume = next(v for v in spec["volumes"] if v["name"] == "data")
+    assert volume["persistentVolumeClaim"] == {"claimName": "model-serving-feedback"}
+    manifests = scenario("database-sqlite-ephemeral")
+    assert find(manifests, "PersistentVolumeClaim") == []
+    spec = deployment(manifests, "api")["spec"]["template"]["spec"]
+    volume = next(v for v in spec["volumes"] if v["name"] == "data")
+    assert volume["emptyDir"] == {"sizeLimit": "256Mi"}
+    assert deployment(manifests, "api")["spec"]["strategy"]["type"] == "Recreate"
+
+
+@pytest.mark.parametrize(
+    ("sets", "refused"),
+    [
+        (["api.replicaCount=2"], "/api/replicaCount"),
+        (["api.autoscaling.enabled=true"], "/api/autoscaling/enabled"),
+        (["database.mode=postgresql"], "/database/existingSecret"),
+        (["database.mode=mysql"], "/database/mode"),
+        (["database.mode=postgresql", "database.existingSecret=db", "database.typo=1"], "typo"),
+    ],
+)
+def test_schema_refuses_impossible_database_setups(sets: list[str], refused: str) -> None:
+    result = helm(*template_args(sets=sets))
+    assert result.returncode != 0, f"--set {sets} was accepted"
+    assert "schema" in result.stderr and refused in result.stderr, result.stderr
+    if refused.startswith("/api/"):
+        # The refusal names the way out: another database mode.
+        assert "/database/mode" in result.stderr and "postgresql" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "sets",
+    [
+        ["database.mode=postgresql", "database.existingSecret=db", "api.replicaCount=4"],
+        ["database.mode=postgresql", "database.existingSecret=db", "api.autoscaling.enabled=true"],
+        ["database.mode=off", "api.replicaCount=4"],
+    ],
+)
+def test_several_api_pods_without_sqlite_are_accepted(sets: list[str]) -> None:
+    api = deployment(render(sets=sets), "api")
+    assert api["spec"]["strategy"]["type"] == "RollingUpdate"
+
+
+def test_postgresql_mode_reads_the_url_from_the_secret_and_migrates_in_a_hook_job() -> None:
+    manifests = scenario("database-postgresql")
+    url = {"secretKeyRef": {"name": "model-serving-db", "key": "uri"}}
+    api = deployment(manifests, "api")
+    assert api["spec"]["replicas"] == 3
+    assert api["spec"]["strategy"]["type"] == "RollingUpdate"
+    env = env_of(api["spec"]["template"]["spec"]["containers"][0])
+    assert env["MODEL_API_PREDICTION_LOG"] == "true"
+    assert env["MODEL_API_DATABASE_URL"] == url
+    assert env["MODEL_API_DATABASE_MIGRATE"] == "false", "the hook Job migrates, once"
+    assert "MODEL_API_DATA_DIR" not in env
+    assert find(manifests, "PersistentVolumeClaim") == []
+    assert find(manifests, "Secret") == [], "the chart never holds the database password"
+    job = one(manifests, "Job", "model-serving-migrate")
+    annotations = job["metadata"]["annotations"]
+    assert annotations["helm.sh/hook"] == "pre-install,pre-upgrade"
+    assert annotations["helm.sh/hook-delete-policy"] == "before-hook-creation,hook-succeeded"
+    spec = job["spec"]["template"]["spec"]
+    assert spec["restartPolicy"] == "Never"
+    assert (job["spec"]["backoffLimit"], job["spec"]["activeDeadlineSeconds"]) == (2, 600)
+    (container,) = spec["containers"]
+    assert container["command"] == ["model-api", "migrate"]
+    assert container["image"] == api["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert env_of(container)["MODEL_API_DATABASE_URL"] == url
+    # The same restricted security context as the API pods (tests/security checks PSS too).
+    api_spec = api["spec"]["template"]["spec"]
+    assert spec["securityContext"] == api_spec["securityContext"]
+    assert container["securityContext"] == api_spec["containers"][0]["securityContext"]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert spec["automountServiceAccountToken"] is False
+    # Its ServiceAccount exists before the release's own: a hook created just before the Job.
+    account = one(manifests, "ServiceAccount", spec["serviceAccountName"])
+    assert account["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
+    assert int(account["metadata"]["annotations"]["helm.sh/hook-weight"]) < int(
+        annotations["helm.sh/hook-weight"]
+    )
+    assert account["automountServiceAccountToken"] is False
+    # With serviceAccount.create off, the named (existing) account is used and none is created.
+    named = render(
+        SCENARIOS["database-postgresql"],
+        sets=["serviceAccount.create=false", "serviceAccount.name=ml-workloads"],
+    )
+    assert find(named, "ServiceAccount") == []
+    job_spec = one(named, "Job")["spec"]["template"]["spec"]
+    assert job_spec["serviceAccountName"] == "ml-workloads"
+
+
+def test_postgresql_egress_reaches_only_dns_and_the_database() -> None:
+    manifests = scenario("database-postgresql")
+    policy = one(manifests, "NetworkPolicy")
+    assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
+    dns, database = policy["spec"]["egress"]
+    assert dns == {"ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]}
+    assert database["ports"] == [{"port": 5432, "protocol": "TCP"}]
+    assert database["to"] == [
+        {"ipBlock": {"cidr": "10.20.0.0/24"}},
+        {
+            "podSelector": {"matchLabels": {"cnpg.io/cluster": "feedback-pg"}},
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "databases"}},
+        },
+    ]
+    # Without a database address, or in another mode, egress stays as it was: unrestricted.
+    for sets in (
+        ["database.networkPolicy.egress.cidrs=null", "database.networkPolicy.egress.peers=null"],
+        ["database.mode=off"],
+    ):
+        open_policy = one(render(SCENARIOS["database-postgresql"], sets=sets), "NetworkPolicy")
+        assert open_policy["spec"]["policyTypes"] == ["Ingress"]
+        assert "egress" not in open_policy["spec"]
+    assert one(scenario("networkpolicy"), "NetworkPolicy")["spec"]["policyTypes"] == ["Ingress"]
+    # A restricted egress would block the model download: refused with the reason.
+    refused = helm(
+        *template_args(
+            SCENARIOS["database-postgresql"],
+            sets=[
+                "api.models.source=download",
+                "api.models.download.url=https://models.example.com/m.tar.gz",
+                "api.models.download.insecureSkipChecksum=true",
+            ],
+        )
+    )
+    assert refused.returncode != 0 and "would block the model download" in refused.stderr
+
+
+@pytest.mark.parametrize("source", ["ci file", "--set"])
+def test_off_mode_turns_the_prediction_log_off(source: str) -> None:
+    if source == "ci file":
+        manifests = scenario("database-off")
+    else:
+        manifests = render(sets=["database.mode=off"])
+    env = env_of(api_container(manifests))
+    assert env["MODEL_API_PREDICTION_LOG"] == "false"
+    assert not {k for k in env if k.startswith("MODEL_API_DATA")}
+    assert find(manifests, "PersistentVolumeClaim") == [] and find(manifests, "Job") == []
+    assert all(m["name"] != "data" for m in api_container(manifests)["volumeMounts"])
+
+
+def test_unquoted_off_in_a_values_file_means_off(tmp_path: Any) -> None:
+    """YAML 1.1 reads a bare `off` as false: the chart takes it as mode off, not as an error."""
+    values = tmp_path / "off-values.yaml"
+    values.write_text("database:\n  mode: off\n")
+    assert yaml.safe_load(values.read_text())["database"]["mode"] is False
+    env = env_of(api_container(render([values])))
+    assert env["MODEL_API_PREDICTION_LOG"] == "false"

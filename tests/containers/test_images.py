@@ -30,6 +30,7 @@ import xgboost as xgb
 from model_api.serving.bundle import load_bundle
 
 from tests.containers.conftest import (
+    API_SERVICE_NAME,
     API_URL_IN_NETWORK,
     BUILD_TIMEOUT,
     USER_ID,
@@ -85,6 +86,9 @@ def test_image_config_is_hardened_by_default(images: Images, which: str) -> None
     if which == "api":
         assert env["MODEL_API_HOST"] == "0.0.0.0"
         assert env["MODEL_API_MODEL_REPOSITORY"] == "/models"
+        # The prediction log's SQLite folder: a volume, writable on a read-only root filesystem.
+        assert env["MODEL_API_DATA_DIR"] == "/var/lib/model-api"
+        assert "/var/lib/model-api" in (config.get("Volumes") or {})
     else:
         assert env["STREAMLIT_SERVER_HEADLESS"] == "true"
         assert env["MODEL_UI_API_URL"] == API_URL_IN_NETWORK
@@ -144,6 +148,13 @@ def test_root_filesystem_is_read_only(container: Container) -> None:
         assert result.returncode != 0
         assert "Read-only file system" in result.stderr, result.stderr
     docker("exec", container.name, "sh", "-c", "echo x > /tmp/probe && rm /tmp/probe")
+    if container.name == API_SERVICE_NAME:
+        # The data folder (a volume) is writable by the runtime user, nothing else is.
+        docker(
+            "exec", container.name, "sh", "-c",
+            "test \"$(stat -c %u:%g /var/lib/model-api)\" = 10001:10001 "
+            "&& echo x > /var/lib/model-api/probe && rm /var/lib/model-api/probe",
+        )  # fmt: skip
 
 
 def test_healthcheck_turns_healthy(container: Container) -> None:

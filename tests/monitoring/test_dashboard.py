@@ -44,6 +44,24 @@ def example(feature: dict[str, Any]) -> Any:
     return ((feature.get("min") or 0) + (feature.get("max") or 1)) / 2
 
 
+def send_feedback(
+    client: httpx.Client, metadata: dict[str, Any], predictions: list[dict[str, Any]]
+) -> None:
+    """Judge the logged predictions (those with an id): right, wrong, and an actual value only."""
+    ids = [p["id"] for p in predictions if "id" in p]
+    classes = metadata.get("class_labels") or []
+    for number, prediction_id in enumerate(ids[:3]):
+        body: dict[str, Any] = {"prediction_id": prediction_id, "author": "dashboard-test"}
+        if number == 0:
+            body["verdict"] = "right"
+        elif number == 1:
+            body["verdict"] = "wrong"
+        else:
+            body["actual"] = classes[-1] if classes else 4000.0
+        response = client.post("/v1/feedback", json=body)
+        assert response.status_code in (200, 201), response.text
+
+
 def send_traffic(api: Server) -> None:
     """Good predictions (with missing and out-of-range values), explanations and bad requests."""
     with httpx.Client(base_url=api.url, timeout=30) as client:
@@ -58,6 +76,7 @@ def send_traffic(api: Server) -> None:
             predict = f"/v1/models/{model['name']}/predict"
             response = client.post(predict, json={"instances": [good, missing, out_of_range] * 3})
             assert response.status_code == 200, response.text
+            send_feedback(client, metadata, response.json()["predictions"])
             response = client.post(
                 f"/v1/models/{model['name']}/explain", json={"instances": [good]}
             )
@@ -196,3 +215,23 @@ def test_prometheus_loads_and_evaluates_the_alert_rules(scraped: Prometheus) -> 
         if r["name"] in ("ModelApiNotReady", "ModelApiModelLoadFailed")
     }
     assert set(quiet.values()) == {"inactive"}, quiet
+
+
+FEEDBACK_METRICS = {
+    "model_api_feedback_agreement_ratio",
+    "model_api_feedback_total",
+    "model_api_prediction_log_rows_total",
+    "model_api_prediction_log_queue_rows",
+    "model_api_database_up",
+}
+
+
+def test_feedback_row_shows_the_feedback_loop_metrics() -> None:
+    """The Feedback row: agreement per version, feedback by verdict, log rows, database up."""
+    board = dashboard()["panels"]
+    start = next(i for i, p in enumerate(board) if p["type"] == "row" and p["title"] == "Feedback")
+    row = [p for p in board[start + 1 :] if p["type"] != "row"]
+    used = {n for p in row for t in p["targets"] for n in re.findall(r"\bmodel_api_\w+", t["expr"])}
+    assert used == FEEDBACK_METRICS
+    exprs = " ".join(t["expr"] for p in row for t in p["targets"])
+    assert "by (model, version)" in exprs and "by (verdict)" in exprs and "by (outcome)" in exprs

@@ -17,6 +17,8 @@ import pytest
 from tests.chart.helm import SCENARIOS, Manifest, all_containers, deployment, find, scenario
 from tests.security import pss
 
+DATA_DIR = "/var/lib/model-api"  # the prediction log's SQLite folder (the API's data volume)
+
 
 # ------------------------------------------------------------------------ the chart, for real
 @pytest.mark.parametrize("name", list(SCENARIOS))
@@ -47,7 +49,8 @@ def test_download_init_container_is_checked() -> None:
 
 @pytest.mark.parametrize("name", list(SCENARIOS))
 def test_no_token_read_only_root_and_only_emptydir_writable(name: str) -> None:
-    """Beyond PSS: no service account token, read-only root filesystem, writable = emptyDir only."""
+    """Beyond PSS: no service account token, read-only root filesystem, writable = emptyDir only
+    (and the API's SQLite claim on /var/lib/model-api)."""
     manifests = scenario(name)
     for account in find(manifests, "ServiceAccount"):
         assert account.get("automountServiceAccountToken") is False, account["metadata"]["name"]
@@ -60,7 +63,15 @@ def test_no_token_read_only_root_and_only_emptydir_writable(name: str) -> None:
             assert container["securityContext"].get("readOnlyRootFilesystem") is True, where
             for mount in container.get("volumeMounts", []):
                 if not mount.get("readOnly"):
-                    assert "emptyDir" in volumes[mount["name"]], (
+                    volume = volumes[mount["name"]]
+                    # The one writable claim: the API's SQLite database (database.mode sqlite).
+                    database = (
+                        mount["mountPath"] == DATA_DIR
+                        and mount["name"] == "data"
+                        and container["name"] == "api"
+                        and "persistentVolumeClaim" in volume
+                    )
+                    assert "emptyDir" in volume or database, (
                         f"{where}: writable mount {mount['mountPath']} is not an emptyDir"
                     )
 

@@ -207,6 +207,9 @@ def test_given_api_key_only_in_its_secret(name: str) -> None:
     found = leaks(manifests, key)
     assert found == [], "\n".join(found)
     refs = key_refs(manifests)
+    # The database URL (database.mode postgresql) comes from database.existingSecret, not the key's.
+    database = {k: refs.pop(k) for k in list(refs) if k.endswith("/MODEL_API_DATABASE_URL")}
+    assert all(ref["name"] != "model-serving-api-key" for ref in database.values()), database
     consumers = {r.rsplit("/", 1)[-1] for r in refs}
     assert consumers == {"MODEL_API_API_KEY", "MODEL_UI_API_KEY", "API_KEY"}, refs
     created = {s["metadata"]["name"]: s for s in find(manifests, "Secret")}

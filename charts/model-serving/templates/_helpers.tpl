@@ -174,3 +174,68 @@ preStop:
 {{- printf "%s://%s" (ternary "https" "http" .Values.ingress.tls.enabled) (.Values.ingress.apiHost | default .Values.ingress.host) }}
 {{- end }}
 {{- end }}
+
+{{/*
+Database (the prediction log and feedback store). The API's MODEL_API_* entries of the database
+mode: off turns the log off; sqlite points the data folder at the volume on /var/lib/model-api;
+postgresql reads the URL from the Secret and leaves migrations to the hook Job.
+*/}}
+{{- define "model-serving.database.dataDir" -}}
+/var/lib/model-api
+{{- end }}
+
+{{- define "model-serving.database.urlEnv" -}}
+- name: MODEL_API_DATABASE_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.database.existingSecret }}
+      key: {{ .Values.database.secretKey }}
+{{- end }}
+
+{{- define "model-serving.database.env" -}}
+{{- $db := .Values.database }}
+{{- if eq (include "model-serving.database.mode" .) "off" }}
+- name: MODEL_API_PREDICTION_LOG
+  value: "false"
+{{- else }}
+- name: MODEL_API_PREDICTION_LOG
+  value: "true"
+{{- if eq (include "model-serving.database.mode" .) "postgresql" }}
+{{ include "model-serving.database.urlEnv" . }}
+- name: MODEL_API_DATABASE_MIGRATE
+  value: "false"
+{{- else }}
+- name: MODEL_API_DATA_DIR
+  value: {{ include "model-serving.database.dataDir" . | quote }}
+- name: MODEL_API_DATABASE_MIGRATE
+  value: "true"
+{{- end }}
+- name: MODEL_API_PREDICTION_LOG_SAMPLE_RATE
+  value: {{ $db.predictionLog.sampleRate | quote }}
+- name: MODEL_API_PREDICTION_LOG_RETENTION_DAYS
+  value: {{ $db.predictionLog.retentionDays | quote }}
+{{- with $db.predictionLog.excludeFeatures }}
+- name: MODEL_API_PREDICTION_LOG_EXCLUDE_FEATURES
+  value: {{ toJson . | quote }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Name of the claim holding the SQLite database (created, or the existing one). */}}
+{{- define "model-serving.database.claimName" -}}
+{{- .Values.database.sqlite.persistence.existingClaim | default (include "model-serving.componentName" (dict "root" . "component" "data")) }}
+{{- end }}
+
+{{/* Whether the API pods' egress is restricted to DNS and the database ("true" or empty). */}}
+{{- define "model-serving.database.restrictEgress" -}}
+{{- $egress := .Values.database.networkPolicy.egress }}
+{{- if and .Values.api.networkPolicy.enabled (eq (include "model-serving.database.mode" .) "postgresql") (or $egress.cidrs $egress.peers) }}
+{{- "true" }}
+{{- end }}
+{{- end }}
+
+{{/* database.mode as a string: an unquoted YAML `off` arrives as the boolean false. */}}
+{{- define "model-serving.database.mode" -}}
+{{- $mode := .Values.database.mode }}
+{{- if kindIs "bool" $mode }}off{{ else }}{{ $mode }}{{ end }}
+{{- end }}
