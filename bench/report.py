@@ -10,6 +10,10 @@ TARGET_P50_FACTOR = 1.2
 TARGET_BULK_VS_PEER = 1.5
 TARGET_BULK_VS_LIMIT = 0.6
 TARGET_COLD_START_S = 2.0
+# The prediction log (on by default) may cost at most 10% of the throughput of the same API with
+# it off, for single rows at the highest concurrency and for bulk requests (issue 14).
+TARGET_LOG_VS_NO_LOG = 0.9
+NO_LOG_SERVER = "api-nolog"
 
 Row = dict[str, Any]
 
@@ -235,6 +239,9 @@ def targets(document: dict[str, Any], server: str = "api") -> list[dict[str, Any
                 )
             )
 
+    if server == "api":
+        out += _prediction_log_targets(results, top)
+
     csv = document.get("csv") if server == "api" else None
     if csv:
         ratio = csv["peak_hwm_bytes"] / csv["memory_budget_bytes"]
@@ -274,6 +281,40 @@ def targets(document: dict[str, Any], server: str = "api") -> list[dict[str, Any
 
 
 # ---------------------------------------------------------------------------- Markdown
+def _prediction_log_targets(results: list[Row], top_connections: int) -> list[dict[str, Any]]:
+    """The API with its prediction log (the default) as a share of the same API with it off."""
+    out: list[dict[str, Any]] = []
+    judged = [
+        r
+        for r in results
+        if r["server"] == "api"
+        and (
+            (r["group"] == "single" and r["connections"] == top_connections) or r["group"] == "bulk"
+        )
+    ]
+    for row in sorted(judged, key=lambda r: (r["rows_per_request"], r["protocol"])):
+        unlogged = _find(results, row["workload"], NO_LOG_SERVER)
+        if unlogged is None:
+            continue
+        what = (
+            f"single row, {row['connections']} conn"
+            if row["rows_per_request"] == 1
+            else f"{row['rows_per_request']:,}-row requests"
+        )
+        out.append(
+            _share_of(
+                f"{what}, {row['protocol']}: req/s with the prediction log vs without",
+                row,
+                unlogged,
+                "requests_per_s",
+                "req/s",
+                "log off",
+                TARGET_LOG_VS_NO_LOG,
+            )
+        )
+    return out
+
+
 def _mib(value: float) -> str:
     return f"{value / 2**20:.0f} MiB"
 
@@ -306,7 +347,7 @@ def _target_table(targets: list[dict[str, Any]]) -> list[str]:
 def _server_label(name: str) -> str:
     if name.startswith("api-whatif-"):
         return f"API what-if `{name.removeprefix('api-whatif-')}`"
-    return {"api": "**API**", "floor": "HTTP floor"}.get(
+    return {"api": "**API**", NO_LOG_SERVER: "API, log off", "floor": "HTTP floor"}.get(
         name, name.replace("mlserver-", "MLServer ")
     )
 

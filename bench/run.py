@@ -21,6 +21,7 @@ import argparse
 import http.client
 import json
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -49,6 +50,9 @@ from bench.procs import (
 ROOT = Path(__file__).resolve().parent.parent
 GROUPS = ("single", "bulk", "penguins", "csv", "coldstart")
 MODEL_NAMES = {"bench": BENCH_MODEL, "penguin": PENGUIN_MODEL}
+NO_LOG = report.NO_LOG_SERVER
+NO_LOG_ENV = {"MODEL_API_PREDICTION_LOG": "false"}
+NO_LOG_GROUPS = ("single", "bulk")  # the workloads the log's cost is judged on
 
 
 def log(message: str) -> None:
@@ -102,13 +106,23 @@ def api_command(patches: list[str]) -> list[str]:
     return [apienv.python(), "-m", "model_api.cli", "serve"]
 
 
-def api_env(repository: Path, port: int, extra: dict[str, str]) -> dict[str, str]:
+def api_env(repository: Path, port: int, data_dir: Path, extra: dict[str, str]) -> dict[str, str]:
     return {
         "MODEL_API_MODEL_REPOSITORY": str(repository),
         "MODEL_API_PORT": str(port),
         "MODEL_API_HOST": "127.0.0.1",
+        # Each process its own prediction log (SQLite), fresh per run: no process measures
+        # another's database, and a run never grows the previous run's file.
+        "MODEL_API_DATA_DIR": str(data_dir),
         **extra,
     }
+
+
+def fresh_data_dir(log_dir: Path, name: str) -> Path:
+    folder = log_dir.parent / "data" / name
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return folder
 
 
 def start_api(
@@ -126,7 +140,7 @@ def start_api(
         port=port,
         log_dir=log_dir,
         ready_path="/readyz",
-        env=api_env(repository, port, extra_env),
+        env=api_env(repository, port, fresh_data_dir(log_dir, name), extra_env),
         cwd=ROOT,
         pin=pin,
     )
@@ -429,6 +443,11 @@ def run(args: argparse.Namespace) -> int:
             log("starting the API, the HTTP floor and the peer (one at a time)")
             servers["api"] = start_api("api", assets.all_repository, log_dir, pin, extra_env)
             servers["api"].wait_ready()
+            # The same API with the prediction log off: what logging costs, measured in this run.
+            servers[NO_LOG] = start_api(
+                NO_LOG, assets.all_repository, log_dir, pin, {**extra_env, **NO_LOG_ENV}
+            )
+            servers[NO_LOG].wait_ready()
             for label, whatif_patches in whatifs.items():
                 name = f"api-whatif-{label}"
                 servers[name] = start_api(
@@ -471,6 +490,8 @@ def run(args: argparse.Namespace) -> int:
                         if name.startswith("mlserver") and not (
                             workload.model == "bench" and workload.protocol == "v2"
                         ):
+                            continue
+                        if name == NO_LOG and workload.group not in NO_LOG_GROUPS:
                             continue
                         check_answer(server, workload, body)
                         url = server.url + workload.path()

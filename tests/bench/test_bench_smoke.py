@@ -63,7 +63,7 @@ def test_every_server_answered_every_workload(smoke_run: tuple[dict[str, Any], s
     }  # fmt: skip
     for workload in workloads:
         servers = {r["server"] for r in rows if r["workload"] == workload}
-        expected = {"api", "api-whatif-stub", "floor"}
+        expected = {"api", "api-nolog", "api-whatif-stub", "floor"}
         expected |= {"mlserver-nobatch"} if "/v2/" in workload else set()
         assert servers == expected, workload
     for row in rows:
@@ -108,6 +108,8 @@ def test_targets_are_judged(smoke_run: tuple[dict[str, Any], str, str]) -> None:
         "CSV 2,000 rows: peak memory",
         "cold start to /readyz 200",
         "idle RSS after start",
+        "single row, 4 conn, v1: req/s with the prediction log vs without",
+        "1,000-row requests, v2: req/s with the prediction log vs without",
     ):
         assert any(n.startswith(fragment) for n in names), (fragment, names)
     assert document["setup"]["whatif"] == {"stub": ["xgb-stub"]}
@@ -135,7 +137,13 @@ def test_markdown_report(smoke_run: tuple[dict[str, Any], str, str]) -> None:
         in markdown
     )
     assert "What-if `stub` (the API with `xgb-stub` applied at run time" in markdown
-    for label in ("**API**", "HTTP floor", "MLServer nobatch", "API what-if `stub`"):
+    for label in (
+        "**API**",
+        "API, log off",
+        "HTTP floor",
+        "MLServer nobatch",
+        "API what-if `stub`",
+    ):
         assert label in markdown
     assert ("PASS" in markdown) or ("FAIL" in markdown)
     assert "## Targets" in stdout  # the table is printed too

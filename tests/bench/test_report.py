@@ -99,6 +99,24 @@ def test_bulk_csv_and_start_targets() -> None:
     assert v["idle RSS after start (penguin examples)"] is None  # reported, not judged
 
 
+def test_prediction_log_cost_is_judged_against_the_same_api_with_it_off() -> None:
+    doc = document()
+    doc["results"] += [
+        row("bench/v2/1row/c32", report.NO_LOG_SERVER, 3200, 8, 18),  # 3000 / 3200 = 94%
+        row("bench/v1/1row/c32", report.NO_LOG_SERVER, 2500, 10, 60),  # 2000 / 2500 = 80%
+        row("bench/v2/1row/c1", report.NO_LOG_SERVER, 1000, 0.5, 0.9),  # 1 conn: not judged
+        row("bench/v2/1000row/c4", report.NO_LOG_SERVER, 105, 38, 55),  # 95%
+    ]
+    judged = {t["target"]: t for t in report.targets(doc)}
+    log = "req/s with the prediction log vs without"
+    assert judged[f"single row, 32 conn, v2: {log}"]["pass"] is True
+    assert judged[f"single row, 32 conn, v1: {log}"]["pass"] is False
+    assert judged[f"1,000-row requests, v2: {log}"]["pass"] is True
+    assert not any("1 conn" in name and log in name for name in judged)
+    # Without a log-off run there is nothing to judge the log by: no target, not a failure.
+    assert not any(log in t["target"] for t in report.targets(document()))
+
+
 def test_missing_peer_is_not_a_verdict() -> None:
     doc = document()
     doc["results"] = [r for r in doc["results"] if not r["server"].startswith("mlserver")]
