@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import subprocess
 import sys
 import time
@@ -476,9 +477,8 @@ def test_log_off_answers_as_before_and_feedback_is_unavailable(
 
 
 def test_migrate_applies_the_migrations_and_exits(tmp_path: Path, database: dict[str, str]) -> None:
-    env = {"MODEL_API_DATA_DIR": str(tmp_path / "fresh"), **database}
-    import os
-
+    # SQLite: a folder nothing has opened yet (the module's API uses the fixture's).
+    env = {**database, "MODEL_API_DATA_DIR": str(tmp_path / "fresh")}
     for _ in range(2):  # twice: migrating a migrated database changes nothing
         result = subprocess.run(
             [sys.executable, "-m", "model_api.cli", "migrate"],

@@ -152,3 +152,47 @@ FEATURE_OUT_OF_RANGE = Counter(
     ["model", "version", "feature"],
     registry=REGISTRY,
 )
+
+# The prediction log (model_api.store): its writer reports here, off the request path.
+PREDICTION_LOG_ROWS = Counter(
+    "model_api_prediction_log_rows_total",
+    "Scored rows handed to the prediction log: written to its database, or dropped (queue full "
+    "or database unreachable; predictions never wait for the log).",
+    ["outcome"],
+    registry=REGISTRY,
+)
+PREDICTION_LOG_QUEUE_ROWS = Gauge(
+    "model_api_prediction_log_queue_rows",
+    "Scored rows waiting to be written to the prediction log "
+    "(MODEL_API_PREDICTION_LOG_QUEUE_ROWS bounds it).",
+    registry=REGISTRY,
+)
+# Registered only once a store opens (expose_database_up): with the log off there is no
+# database, and a 0 would page someone for nothing.
+DATABASE_UP = Gauge(
+    "model_api_database_up",
+    "1 when the prediction log's database answered its last statement, 0 when it did not.",
+    registry=None,
+)
+
+
+def expose_database_up() -> None:
+    """Add model_api_database_up to /metrics (the prediction log is on)."""
+    try:
+        REGISTRY.register(DATABASE_UP)
+    except ValueError:  # already there (a second app in the same process, as in tests)
+        pass
+FEEDBACK = Counter(
+    "model_api_feedback_total",
+    "Feedback received, by model, version and verdict (right, wrong, or none: an actual value "
+    "without a verdict); a changed verdict counts again under the new one.",
+    ["model", "version", "verdict"],
+    registry=REGISTRY,
+)
+FEEDBACK_AGREEMENT = Gauge(
+    "model_api_feedback_agreement_ratio",
+    "Judged right / judged over the last 7 days, by model and version, read from the database "
+    "(every replica reports the same value).",
+    ["model", "version"],
+    registry=REGISTRY,
+)

@@ -1,0 +1,41 @@
+"""The prediction log and the feedback on it, in a SQL database (SQLite embedded, PostgreSQL in
+clusters) through SQLAlchemy, with Alembic migrations. It imports nothing of the HTTP layer or
+the settings: the API builds a ``StoreConfig`` and hands it ``PredictionRecord``s."""
+
+from model_api.store.database import migrate
+from model_api.store.records import (
+    DailyAgreement,
+    ExportRow,
+    FeedbackIn,
+    FeedbackItem,
+    FeedbackOut,
+    FeedbackPage,
+    FeedbackSummary,
+    LoggedPrediction,
+    PredictionNotFound,
+    PredictionRecord,
+    StoreConfig,
+    StoreError,
+    StoreUnavailable,
+    VersionAgreement,
+)
+from model_api.store.store import Store
+
+__all__ = [
+    "DailyAgreement",
+    "ExportRow",
+    "FeedbackIn",
+    "FeedbackItem",
+    "FeedbackOut",
+    "FeedbackPage",
+    "FeedbackSummary",
+    "LoggedPrediction",
+    "PredictionNotFound",
+    "PredictionRecord",
+    "Store",
+    "StoreConfig",
+    "StoreError",
+    "StoreUnavailable",
+    "VersionAgreement",
+    "migrate",
+]

@@ -1,0 +1,363 @@
+"""Reads of the prediction log and the feedback on it: one logged prediction, saving feedback,
+a model's judged predictions (a page, the export), the agreement summary and the retention
+purge. Each function takes a connection; ``Store`` opens them and maps database failures."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, Row, and_, case, exists, func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.elements import ColumnElement
+
+from model_api.store.encoding import row_inputs, row_output
+from model_api.store.ids import parse_prediction_id
+from model_api.store.records import (
+    DailyAgreement,
+    ExportRow,
+    FeedbackIn,
+    FeedbackItem,
+    FeedbackOut,
+    FeedbackPage,
+    FeedbackSummary,
+    LoggedPrediction,
+    PredictionNotFound,
+    VersionAgreement,
+)
+from model_api.store.schema import feedback, prediction_requests
+
+EXPORT_BATCH = 500
+# The agreement gauge's window.
+AGREEMENT_DAYS = 7
+requests_t, feedback_t = prediction_requests, feedback
+
+
+# One prediction ---------------------------------------------------------------------------------
+
+
+def logged_prediction(connection: Connection, prediction_id: str) -> LoggedPrediction | None:
+    parsed = parse_prediction_id(prediction_id)
+    if parsed is None:
+        return None
+    token, row = parsed
+    found = connection.execute(select(requests_t).where(requests_t.c.token == token)).one_or_none()
+    if found is None or row >= found.n_rows:
+        return None
+    judged = connection.execute(
+        select(feedback_t)
+        .where(feedback_t.c.prediction_id == prediction_id)
+        .order_by(feedback_t.c.updated_at.desc(), feedback_t.c.id.desc())
+    ).all()
+    return LoggedPrediction(
+        id=prediction_id,
+        token=token,
+        row=row,
+        created_at=found.created_at,
+        model=found.model,
+        version=found.version,
+        source=found.source,
+        request_id=found.request_id,
+        inputs=row_inputs(found.inputs, row),
+        output=row_output(found.outputs, row),
+        feedback=[_feedback_out(f) for f in judged],
+    )
+
+
+def _feedback_out(row: Row[Any]) -> FeedbackOut:
+    return FeedbackOut(
+        prediction_id=row.prediction_id,
+        model=row.model,
+        version=row.version,
+        verdict=row.verdict,
+        actual=None if row.actual is None else orjson.loads(row.actual),
+        comment=row.comment,
+        author=row.author,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+# Saving feedback --------------------------------------------------------------------------------
+
+
+def put_feedback(
+    connection: Connection, given: FeedbackIn, now: datetime
+) -> tuple[FeedbackOut, bool, str | None]:
+    """Insert this author's feedback on the prediction, or update it: ``(saved, created, the
+    verdict it had before)``. Raises PredictionNotFound for an id the log does not have."""
+    parsed = parse_prediction_id(given.prediction_id)
+    found = (
+        None
+        if parsed is None
+        else connection.execute(
+            select(requests_t.c.model, requests_t.c.version, requests_t.c.n_rows).where(
+                requests_t.c.token == parsed[0]
+            )
+        ).one_or_none()
+    )
+    if parsed is None or found is None or parsed[1] >= found.n_rows:
+        raise PredictionNotFound(f"no logged prediction {given.prediction_id}")
+    values = {
+        "verdict": given.verdict,
+        "actual": None if given.actual is None else orjson.dumps(given.actual).decode(),
+        "comment": given.comment,
+        "updated_at": now,
+    }
+    key = and_(
+        feedback_t.c.prediction_id == given.prediction_id, feedback_t.c.author == given.author
+    )
+    before = connection.execute(select(feedback_t.c.verdict).where(key)).one_or_none()
+    created = before is None
+    if created:
+        try:
+            with connection.begin_nested():
+                connection.execute(
+                    feedback_t.insert().values(
+                        prediction_id=given.prediction_id,
+                        token=parsed[0],
+                        row=parsed[1],
+                        model=found.model,
+                        version=found.version,
+                        author=given.author,
+                        created_at=now,
+                        **values,
+                    )
+                )
+        except IntegrityError:  # the same author's other request got there first: update it
+            created = False
+            before = connection.execute(select(feedback_t.c.verdict).where(key)).one()
+    if not created:
+        connection.execute(feedback_t.update().where(key).values(**values))
+    saved = connection.execute(select(feedback_t).where(key)).one()
+    return _feedback_out(saved), created, None if before is None else before.verdict
+
+
+# A model's judged predictions -------------------------------------------------------------------
+
+
+def _filters(
+    model: str,
+    version: str | None,
+    verdict: str | None,
+    since: datetime | None,
+    until: datetime | None,
+) -> list[ColumnElement[bool]]:
+    where = [feedback_t.c.model == model]
+    if version is not None:
+        where.append(feedback_t.c.version == version)
+    if verdict is not None:
+        where.append(feedback_t.c.verdict == verdict)
+    if since is not None:
+        where.append(feedback_t.c.updated_at >= since)
+    if until is not None:
+        where.append(feedback_t.c.updated_at < until)
+    return where
+
+
+_JUDGED = select(
+    feedback_t,
+    requests_t.c.created_at.label("predicted_at"),
+    requests_t.c.inputs,
+    requests_t.c.outputs,
+).join(requests_t, requests_t.c.token == feedback_t.c.token)
+
+
+class _Decoded:
+    """Logged requests' JSON, parsed once per request however many of its rows are read."""
+
+    def __init__(self) -> None:
+        self.inputs = lru_cache(maxsize=64)(orjson.loads)
+        self.outputs = lru_cache(maxsize=64)(orjson.loads)
+
+    def row(self, found: Row[Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        table = self.inputs(found.inputs)
+        inputs = dict(zip(table["columns"], table["rows"][found.row], strict=True))
+        return inputs, self.outputs(found.outputs)[found.row]
+
+
+def feedback_page(
+    connection: Connection,
+    model: str,
+    *,
+    version: str | None,
+    verdict: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    limit: int,
+    cursor: str | None,
+) -> FeedbackPage:
+    """Newest first (by when the feedback was last given); ``cursor`` continues a page."""
+    where = _filters(model, version, verdict, since, until)
+    if cursor is not None:
+        moment, last = _read_cursor(cursor)
+        where.append(
+            or_(
+                feedback_t.c.updated_at < moment,
+                and_(feedback_t.c.updated_at == moment, feedback_t.c.id < last),
+            )
+        )
+    found = connection.execute(
+        _JUDGED.where(*where)
+        .order_by(feedback_t.c.updated_at.desc(), feedback_t.c.id.desc())
+        .limit(limit + 1)
+    ).all()
+    decoded = _Decoded()
+    items = []
+    for row in found[:limit]:
+        inputs, output = decoded.row(row)
+        base = _feedback_out(row)
+        items.append(
+            FeedbackItem(
+                **{f: getattr(base, f) for f in base.__dataclass_fields__},
+                inputs=inputs,
+                output=output,
+                predicted_at=row.predicted_at,
+            )
+        )
+    more = len(found) > limit
+    return FeedbackPage(items, _cursor(found[limit - 1]) if more else None)
+
+
+def _cursor(row: Row[Any]) -> str:
+    text = f"{row.updated_at.isoformat()}|{row.id}"
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def _read_cursor(cursor: str) -> tuple[datetime, int]:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        moment, last = text.split("|")
+        return datetime.fromisoformat(moment), int(last)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise ValueError("not a cursor this API gave; pass next_cursor as it came") from None
+
+
+def export_rows(
+    connection_factory: Any,
+    model: str,
+    *,
+    version: str | None,
+    verdict: str | None,
+    since: datetime | None,
+    until: datetime | None,
+) -> Iterator[ExportRow]:
+    """Every judged prediction, oldest first, read a batch at a time (a short transaction each,
+    so that a slow download holds no connection)."""
+    where = _filters(model, version, verdict, since, until)
+    decoded = _Decoded()
+    last = 0
+    while True:
+        with connection_factory() as connection:
+            found = connection.execute(
+                _JUDGED.where(*where, feedback_t.c.id > last)
+                .order_by(feedback_t.c.id)
+                .limit(EXPORT_BATCH)
+            ).all()
+        for row in found:
+            inputs, output = decoded.row(row)
+            yield ExportRow(
+                prediction_id=row.prediction_id,
+                predicted_at=row.predicted_at,
+                version=row.version,
+                inputs=inputs,
+                output=output,
+                verdict=row.verdict,
+                actual=None if row.actual is None else orjson.loads(row.actual),
+                comment=row.comment,
+                author=row.author,
+                judged_at=row.updated_at,
+            )
+        if len(found) < EXPORT_BATCH:
+            return
+        last = found[-1].id
+
+
+# Agreement --------------------------------------------------------------------------------------
+
+_RIGHT = func.sum(case((feedback_t.c.verdict == "right", 1), else_=0))
+_WRONG = func.sum(case((feedback_t.c.verdict == "wrong", 1), else_=0))
+
+
+def _ratio(right: int, judged: int) -> float | None:
+    return right / judged if judged else None
+
+
+def summary(
+    connection: Connection, model: str, *, version: str | None, days: int, now: datetime
+) -> FeedbackSummary:
+    where = _filters(model, version, None, now - timedelta(days=days), None)
+    versions = []
+    total = 0
+    for row in connection.execute(
+        select(feedback_t.c.version, func.count(), _RIGHT, _WRONG)
+        .where(*where)
+        .group_by(feedback_t.c.version)
+        .order_by(feedback_t.c.version)
+    ):
+        version_name, count, right, wrong = row[0], row[1], int(row[2] or 0), int(row[3] or 0)
+        total += count
+        versions.append(
+            VersionAgreement(
+                version_name, right + wrong, right, wrong, _ratio(right, right + wrong)
+            )
+        )
+    day = _day(connection)
+    daily = [
+        DailyAgreement(
+            date.fromisoformat(str(row[0])[:10]),
+            row[1],
+            int(row[2] or 0) + int(row[3] or 0),
+            int(row[2] or 0),
+            _ratio(int(row[2] or 0), int(row[2] or 0) + int(row[3] or 0)),
+        )
+        for row in connection.execute(
+            select(day, feedback_t.c.version, _RIGHT, _WRONG)
+            .where(*where, feedback_t.c.verdict.is_not(None))
+            .group_by(day, feedback_t.c.version)
+            .order_by(day, feedback_t.c.version)
+        )
+    ]
+    return FeedbackSummary(model, days, versions, daily, total)
+
+
+def _day(connection: Connection) -> ColumnElement[Any]:
+    """The UTC calendar day of a feedback's last change, as SQL."""
+    if connection.dialect.name == "postgresql":
+        return func.to_char(func.timezone("UTC", feedback_t.c.updated_at), "YYYY-MM-DD")
+    return func.substr(feedback_t.c.updated_at, 1, 10)  # SQLite keeps UTC text
+
+
+def agreement(connection: Connection, now: datetime) -> list[tuple[str, str, float | None]]:
+    """(model, version, right / judged) over the last AGREEMENT_DAYS, for the gauge."""
+    since = now - timedelta(days=AGREEMENT_DAYS)
+    return [
+        (row[0], row[1], _ratio(int(row[2] or 0), int(row[2] or 0) + int(row[3] or 0)))
+        for row in connection.execute(
+            select(feedback_t.c.model, feedback_t.c.version, _RIGHT, _WRONG)
+            .where(feedback_t.c.updated_at >= since)
+            .group_by(feedback_t.c.model, feedback_t.c.version)
+        )
+    ]
+
+
+# Retention --------------------------------------------------------------------------------------
+
+
+def purge(connection: Connection, before: datetime) -> int:
+    """Delete the predictions made before ``before`` that nobody judged (judged ones are the
+    training data: they stay)."""
+    judged = exists().where(feedback_t.c.token == requests_t.c.token)
+    result = connection.execute(
+        requests_t.delete().where(requests_t.c.created_at < before, ~judged)
+    )
+    return int(result.rowcount or 0)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,235 @@
+"""The prediction log's writer: a queue the request path appends to, and one thread that writes
+what it holds in batches.
+
+The request path pays for one lock-protected append (``LogWriter.record``); serialising the
+inputs and outputs and the database round trip happen in the thread, one transaction per batch.
+When the queue is full, or the database fails, records are dropped and counted, never waited
+for: a prediction must not depend on its log.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from model_api.observability import metrics
+from model_api.store.encoding import ColumnPlan, column_plan, inputs_json
+from model_api.store.records import PredictionRecord
+
+log = logging.getLogger("model_api.store")
+
+# Wake the writer before its interval once this many records wait (big bursts write sooner).
+WAKE_RECORDS = 512
+# Longest pause after a failed write; the next batch tries again.
+MAX_BACKOFF_SECONDS = 5.0
+# A warning about dropped records at most this often (the counter has every one).
+DROP_LOG_SECONDS = 60.0
+INSERT_COLUMNS = (
+    "token",
+    "created_at",
+    "model",
+    "version",
+    "source",
+    "request_id",
+    "n_rows",
+    "inputs",
+    "outputs",
+)
+SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy stores a DateTime in SQLite
+
+
+class _Flush:
+    """A marker in the queue: set once every record queued before it is handled."""
+
+    __slots__ = ("done",)
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+
+
+class _Stop(_Flush):
+    """The last marker: the thread ends after it."""
+
+
+class LogWriter:
+    """The queue and its writing thread. ``tick`` runs in the thread after each batch (the
+    store's periodic work: retention purge, agreement gauges)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        queue_rows: int,
+        flush_seconds: float,
+        exclude_features: frozenset[str],
+        ready: Callable[[], bool],
+        tick: Callable[[], None],
+    ) -> None:
+        self._engine = engine
+        self._queue: deque[PredictionRecord | _Flush] = deque()
+        self._lock = threading.Lock()
+        self._queued_rows = 0
+        self._max_rows = queue_rows
+        self._interval = flush_seconds
+        self._exclude = exclude_features
+        self._ready = ready
+        self._tick = tick
+        self._wake = threading.Event()
+        self._plans: dict[int, tuple[Any, ColumnPlan]] = {}
+        self._last_drop_log = 0.0
+        self._dropped_since_log = 0
+        self._failures = 0
+        self._insert = _insert_statement(engine)
+        self._sqlite = engine.dialect.name == "sqlite"
+        self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
+        self._thread.start()
+
+    # The request path -------------------------------------------------------------------------
+
+    def record(self, record: PredictionRecord) -> None:
+        """Queue ``record``; drop it (counted) when the queue is full. Never blocks on I/O."""
+        rows = len(record.matrix)
+        with self._lock:
+            if self._queued_rows + rows > self._max_rows:
+                full = True
+            else:
+                full = False
+                self._queued_rows += rows
+                self._queue.append(record)
+                waiting = len(self._queue)
+        if full:
+            self._dropped(rows, "the queue is full (MODEL_API_PREDICTION_LOG_QUEUE_ROWS)")
+        elif waiting >= WAKE_RECORDS:
+            self._wake.set()
+
+    # Callers that wait ------------------------------------------------------------------------
+
+    def flush(self, timeout: float) -> bool:
+        """Wait until what is queued now is written (or dropped); False on timeout."""
+        marker = _Flush()
+        with self._lock:
+            self._queue.append(marker)
+        self._wake.set()
+        return marker.done.wait(timeout)
+
+    def close(self, timeout: float) -> None:
+        """Write what is queued (waiting at most ``timeout``) and stop the thread."""
+        marker = _Stop()
+        with self._lock:
+            self._queue.append(marker)
+        self._wake.set()
+        self._thread.join(timeout)
+
+    # The thread -------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(self._interval)
+            self._wake.clear()
+            batch, markers = self._drain()
+            if batch:
+                self._write(batch)
+            metrics.PREDICTION_LOG_QUEUE_ROWS.set(self._queued_rows)
+            for marker in markers:
+                marker.done.set()
+            if any(isinstance(m, _Stop) for m in markers):
+                return
+            try:
+                self._tick()
+            except Exception:  # the periodic work must never end the writer
+                log.exception("prediction log: periodic work failed")
+
+    def _drain(self) -> tuple[list[PredictionRecord], list[_Flush]]:
+        batch: list[PredictionRecord] = []
+        markers: list[_Flush] = []
+        with self._lock:
+            queue, self._queue = self._queue, deque()
+            rows = self._queued_rows
+            self._queued_rows = 0
+        for item in queue:
+            if isinstance(item, _Flush):
+                markers.append(item)
+            else:
+                batch.append(item)
+        metrics.PREDICTION_LOG_QUEUE_ROWS.set(rows)  # being written now
+        if not batch:
+            return batch, markers
+        if not self._ready():  # the schema is not there yet (database unreachable at start)
+            self._dropped(rows, "the database has not been reached yet")
+            return [], markers
+        return batch, markers
+
+    def _write(self, batch: list[PredictionRecord]) -> None:
+        rows = sum(len(r.matrix) for r in batch)
+        try:
+            params = [self._params(r) for r in batch]
+            with self._engine.begin() as connection:
+                connection.exec_driver_sql(self._insert, params)
+        except SQLAlchemyError as exc:
+            metrics.DATABASE_UP.set(0)
+            self._failures += 1
+            self._dropped(rows, f"the database failed ({type(exc).__name__})")
+            # Give a database that is down a moment before the next batch tries it.
+            time.sleep(min(MAX_BACKOFF_SECONDS, 0.25 * 2 ** min(self._failures, 5)))
+            return
+        except Exception:  # a record that cannot be serialised: drop the batch, keep writing
+            log.exception("prediction log: a batch could not be written")
+            self._dropped(rows, "a record could not be serialised")
+            return
+        self._failures = 0
+        metrics.DATABASE_UP.set(1)
+        metrics.PREDICTION_LOG_ROWS.labels("written").inc(rows)
+
+    def _params(self, record: PredictionRecord) -> tuple[Any, ...]:
+        plan = self._plan(record)
+        moment = datetime.fromtimestamp(record.created_at, UTC)
+        created: Any = moment.strftime(SQLITE_TIME) if self._sqlite else moment
+        return (
+            record.token,
+            created,
+            record.model,
+            record.version,
+            record.source,
+            record.request_id,
+            len(record.matrix),
+            inputs_json(record, plan).decode(),
+            record.outputs().decode(),
+        )
+
+    def _plan(self, record: PredictionRecord) -> ColumnPlan:
+        # Records of one model version share their columns object: one plan per version.
+        key = id(record.columns)
+        known = self._plans.get(key)
+        if known is None or known[0] is not record.columns:
+            known = (record.columns, column_plan(record, self._exclude))
+            self._plans[key] = known
+        return known[1]
+
+    def _dropped(self, rows: int, why: str) -> None:
+        metrics.PREDICTION_LOG_ROWS.labels("dropped").inc(rows)
+        self._dropped_since_log += rows
+        now = time.monotonic()
+        if now - self._last_drop_log >= DROP_LOG_SECONDS:
+            log.warning(
+                "prediction log: rows dropped",
+                extra={"dropped_rows": self._dropped_since_log, "reason": why},
+            )
+            self._last_drop_log = now
+            self._dropped_since_log = 0
+
+
+def _insert_statement(engine: Engine) -> str:
+    """The batch INSERT in the driver's own parameter style (executemany, no ORM per row)."""
+    style = engine.dialect.paramstyle
+    marks = ", ".join("?" if style == "qmark" else "%s" for _ in INSERT_COLUMNS)
+    # Constant names and placeholders only: no value is ever formatted into it.
+    columns = ", ".join(INSERT_COLUMNS)
+    return f"INSERT INTO prediction_requests ({columns}) VALUES ({marks})"  # noqa: S608
