@@ -80,14 +80,14 @@ async def predict(
     matrix = _matrix_from_json(model, settings, await incoming.read(settings.max_request_bytes))
     model.count_request("predict")
     prediction = await model.predict(matrix)
-    token = None
     log = services.log
-    if log is not None and (logged := log.begin(incoming)) is not None:
-        log.record(logged, model, matrix, partial(prediction_rows_json, model.metadata, prediction))
-        token = logged.token
+    logged = None if log is None else log.begin(incoming)
     # {"model": ..., "version": ..., "predictions": [...]}, the rows written straight as JSON.
     head = orjson.dumps({"model": model.name, "version": model.version})
-    rows = prediction_rows_json(model.metadata, prediction, token)
+    rows = prediction_rows_json(model.metadata, prediction, logged and logged.token)
+    if log is not None and logged is not None:
+        # The log keeps the answer's own rows (their ids are dropped when read back).
+        log.record(logged, model, matrix, partial(bytes, rows))
     return Answer(head[:-1] + b',"predictions":' + rows + b"}")
 
 

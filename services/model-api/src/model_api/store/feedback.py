@@ -8,7 +8,6 @@ import base64
 import binascii
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
-from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -16,7 +15,7 @@ from sqlalchemy import Connection, Row, and_, case, exists, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
-from model_api.store.encoding import row_inputs, row_output
+from model_api.store.encoding import Inputs, read_inputs, read_outputs
 from model_api.store.ids import parse_prediction_id
 from model_api.store.records import (
     DailyAgreement,
@@ -63,8 +62,8 @@ def logged_prediction(connection: Connection, prediction_id: str) -> LoggedPredi
         version=found.version,
         source=found.source,
         request_id=found.request_id,
-        inputs=row_inputs(found.inputs, row),
-        output=row_output(found.outputs, row),
+        inputs=read_inputs(found.features, found.inputs, found.n_rows).row(row),
+        output=read_outputs(found.outputs)[row],
         feedback=[_feedback_out(f) for f in judged],
     )
 
@@ -163,22 +162,28 @@ def _filters(
 _JUDGED = select(
     feedback_t,
     requests_t.c.created_at.label("predicted_at"),
+    requests_t.c.n_rows,
+    requests_t.c.features,
     requests_t.c.inputs,
     requests_t.c.outputs,
 ).join(requests_t, requests_t.c.token == feedback_t.c.token)
 
 
 class _Decoded:
-    """Logged requests' JSON, parsed once per request however many of its rows are read."""
+    """Logged requests, decoded once per request however many of its rows are read (a batch's
+    ground truth judges every row of one request)."""
 
     def __init__(self) -> None:
-        self.inputs = lru_cache(maxsize=64)(orjson.loads)
-        self.outputs = lru_cache(maxsize=64)(orjson.loads)
+        self._token = ""
+        self._inputs: Inputs | None = None
+        self._outputs: list[dict[str, Any]] = []
 
     def row(self, found: Row[Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-        table = self.inputs(found.inputs)
-        inputs = dict(zip(table["columns"], table["rows"][found.row], strict=True))
-        return inputs, self.outputs(found.outputs)[found.row]
+        if found.token != self._token or self._inputs is None:
+            self._token = found.token
+            self._inputs = read_inputs(found.features, found.inputs, found.n_rows)
+            self._outputs = read_outputs(found.outputs)
+        return self._inputs.row(found.row), self._outputs[found.row]
 
 
 def feedback_page(

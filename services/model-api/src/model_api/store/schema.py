@@ -11,6 +11,7 @@ from sqlalchemy import (
     Dialect,
     ForeignKey,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -51,7 +52,8 @@ prediction_requests = Table(
     Column("source", String(8), nullable=False),
     Column("request_id", String(64)),
     Column("n_rows", Integer, nullable=False),
-    Column("inputs", Text, nullable=False),
+    Column("features", Text, nullable=False),
+    Column("inputs", LargeBinary, nullable=False),
     Column("outputs", Text, nullable=False),
 )
 

@@ -21,7 +21,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from model_api.observability import metrics
-from model_api.store.encoding import ColumnPlan, column_plan, inputs_json
+from model_api.store.encoding import ColumnPlan, column_plan, inputs_bytes
 from model_api.store.records import PredictionRecord
 
 log = logging.getLogger("model_api.store")
@@ -40,10 +40,11 @@ INSERT_COLUMNS = (
     "source",
     "request_id",
     "n_rows",
+    "features",
     "inputs",
     "outputs",
 )
-SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy stores a DateTime in SQLite
+SQLITE_SECOND = "%Y-%m-%d %H:%M:%S"  # how SQLAlchemy stores a DateTime in SQLite, to the second
 
 
 class _Flush:
@@ -89,6 +90,7 @@ class LogWriter:
         self._failures = 0
         self._insert = _insert_statement(engine)
         self._sqlite = engine.dialect.name == "sqlite"
+        self._second, self._second_text = -1, ""
         self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
         self._thread.start()
 
@@ -190,8 +192,7 @@ class LogWriter:
 
     def _params(self, record: PredictionRecord) -> tuple[Any, ...]:
         plan = self._plan(record)
-        moment = datetime.fromtimestamp(record.created_at, UTC)
-        created: Any = moment.strftime(SQLITE_TIME) if self._sqlite else moment
+        created = self._time(record.created_at)
         return (
             record.token,
             created,
@@ -200,9 +201,21 @@ class LogWriter:
             record.source,
             record.request_id,
             len(record.matrix),
-            inputs_json(record, plan).decode(),
+            plan.features,
+            inputs_bytes(record, plan),
             record.outputs().decode(),
         )
+
+    def _time(self, moment: float) -> Any:
+        """A timestamp as the driver takes it: an aware datetime, or for SQLite the text
+        SQLAlchemy keeps there (the second's part formatted once per second)."""
+        if not self._sqlite:
+            return datetime.fromtimestamp(moment, UTC)
+        second = int(moment)
+        if second != self._second:
+            self._second = second
+            self._second_text = datetime.fromtimestamp(second, UTC).strftime(SQLITE_SECOND)
+        return f"{self._second_text}.{int((moment - second) * 1e6):06d}"
 
     def _plan(self, record: PredictionRecord) -> ColumnPlan:
         # Records of one model version share their columns object: one plan per version.

@@ -23,15 +23,13 @@ def upgrade() -> None:
         sa.Column("source", sa.String(8), nullable=False),
         sa.Column("request_id", sa.String(64), nullable=True),
         sa.Column("n_rows", sa.Integer, nullable=False),
-        sa.Column("inputs", sa.Text, nullable=False),
+        # {"columns": [...], "categories": {name: [labels]}, "booleans": [names]}
+        sa.Column("features", sa.Text, nullable=False),
+        # The matrix fed to the model: little-endian float32, n_rows x len(columns), row-major.
+        sa.Column("inputs", sa.LargeBinary, nullable=False),
         sa.Column("outputs", sa.Text, nullable=False),
     )
     op.create_index("ix_prediction_requests_created_at", "prediction_requests", ["created_at"])
-    op.create_index(
-        "ix_prediction_requests_model_version_created_at",
-        "prediction_requests",
-        ["model", "version", "created_at"],
-    )
     op.create_table(
         "feedback",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
