@@ -13,10 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import orjson
 import pytest
-from sqlalchemy import create_engine, inspect, text
-
 from model_api.errors import PredictionNotFoundError
 from model_api.observability.metrics import REGISTRY
 from model_api.store import (
@@ -30,9 +27,11 @@ from model_api.store import (
 )
 from model_api.store.database import database_url
 from model_api.store.ids import new_token, parse_prediction_id, prediction_id
+from sqlalchemy import create_engine, inspect, text
 
 COLUMNS = ("bill length (mm)", "island", "smoker", "secret")
 ISLANDS = ("Biscoe", "Dream", "Torgersen")
+SPECIES = ("Adelie", "Gentoo")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -70,10 +69,8 @@ def _record(
     version: str = "1",
     token: str | None = None,
     created_at: float | None = None,
-    outputs: list[dict[str, Any]] | None = None,
 ) -> PredictionRecord:
     rows = len(matrix)
-    answers = outputs or [{"label": "Adelie", "probabilities": {"Adelie": 0.9}}] * rows
     return PredictionRecord(
         token=token or new_token(),
         created_at=time.time() if created_at is None else created_at,
@@ -85,7 +82,9 @@ def _record(
         matrix=matrix.astype(np.float32),
         categories={1: ISLANDS},
         booleans=frozenset({2}),
-        outputs=lambda: orjson.dumps(answers),
+        output_kind="proba",
+        output=np.tile(np.array([[0.9, 0.1]], dtype=np.float32), (rows, 1)),
+        output_names=SPECIES,
     )
 
 
@@ -119,7 +118,8 @@ def test_a_row_comes_back_as_the_user_sent_it(store: Store) -> None:
     third = store.prediction(prediction_id(token, 2))
     assert third is not None and third.inputs["bill length (mm)"] == 1e-7
     assert third.inputs["smoker"] is None
-    assert first.output == {"label": "Adelie", "probabilities": {"Adelie": 0.9}}
+    p90, p10 = float(np.float32(0.9)), float(np.float32(0.1))
+    assert first.output == {"label": "Adelie", "probabilities": {"Adelie": p90, "Gentoo": p10}}
     assert (first.model, first.version, first.source, first.request_id) == (
         "penguins",
         "1",
@@ -156,13 +156,13 @@ def test_excluded_features_never_reach_the_database(url: str) -> None:
         store.close()
     engine = create_engine(database_url(url))
     with engine.connect() as connection:
-        features, inputs = connection.execute(
-            text("SELECT features, inputs FROM prediction_requests")
+        layout, inputs = connection.execute(
+            text("SELECT layout, inputs FROM prediction_requests")
         ).one()
     engine.dispose()
     # What is written of the matrix: the kept columns only, float32 little-endian.
-    assert json.loads(features)["columns"] == ["bill length (mm)", "island", "smoker"]
-    assert "secret" not in features
+    assert json.loads(layout)["columns"] == ["bill length (mm)", "island", "smoker"]
+    assert "secret" not in layout
     stored = np.frombuffer(bytes(inputs), dtype="<f4")
     assert stored.tolist() == np.array([39.1, 0, 1], dtype=np.float32).tolist()
 
@@ -176,7 +176,7 @@ def test_feedback_is_one_per_author_and_updates(store: Store) -> None:
     again, created_again = store.put_feedback(FeedbackIn(pid, "wrong", "Chinstrap", None, "ana"))
     assert not created_again and again.actual == "Chinstrap" and again.comment is None
     assert again.created_at == saved.created_at and again.updated_at >= saved.updated_at
-    other, created_other = store.put_feedback(FeedbackIn(pid, "right", None, None, "bo"))
+    _other, created_other = store.put_feedback(FeedbackIn(pid, "right", None, None, "bo"))
     assert created_other
     logged = store.prediction(pid)
     assert logged is not None
@@ -203,7 +203,7 @@ def test_concurrent_feedback_of_one_author_makes_one_row(store: Store) -> None:
     def give(verdict: str) -> None:
         try:
             results.append(store.put_feedback(FeedbackIn(pid, verdict, None, None, "ana"))[1])
-        except BaseException as exc:  # noqa: BLE001 (collected, asserted below)
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=give, args=("right",)) for _ in range(8)]
@@ -258,7 +258,7 @@ def test_export_streams_every_judged_row_oldest_first(store: Store) -> None:
     rows = list(store.export_rows("penguins"))
     assert [r.prediction_id for r in rows] == ids
     assert rows[5].comment == "c5" and rows[5].author == "ana" and rows[5].inputs["smoker"] is False
-    assert list(store.export_rows("penguins", verdict="wrong"))[0].prediction_id == ids[0]
+    assert next(iter(store.export_rows("penguins", verdict="wrong"))).prediction_id == ids[0]
     assert list(store.export_rows("nobody")) == []
 
 
@@ -342,7 +342,7 @@ def test_concurrent_migrations_do_not_race(fresh_postgres_url: str) -> None:
     def run() -> None:
         try:
             migrate(url)
-        except BaseException as exc:  # noqa: BLE001 (collected, asserted below)
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=run) for _ in range(4)]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from prometheus_client import (
     GC_COLLECTOR,
     PLATFORM_COLLECTOR,
@@ -178,10 +180,10 @@ DATABASE_UP = Gauge(
 
 def expose_database_up() -> None:
     """Add model_api_database_up to /metrics (the prediction log is on)."""
-    try:
+    with contextlib.suppress(ValueError):  # already there (a second store in one process)
         REGISTRY.register(DATABASE_UP)
-    except ValueError:  # already there (a second app in the same process, as in tests)
-        pass
+
+
 FEEDBACK = Counter(
     "model_api_feedback_total",
     "Feedback received, by model, version and verdict (right, wrong, or none: an actual value "

@@ -11,7 +11,6 @@ import csv
 import io
 import time
 from collections.abc import Iterator
-from functools import partial
 from typing import Any
 
 import numpy as np
@@ -26,7 +25,6 @@ from model_api.codecs.csv import (
     row_chunks,
     spool_upload,
 )
-from model_api.codecs.rows import prediction_rows_json
 from model_api.observability import metrics
 from model_api.protocol.messages import Incoming, Services, StreamedAnswer
 from model_api.protocol.prediction_log import Logged, PredictionLog
@@ -107,8 +105,7 @@ def score_lines(
             if recorder is not None:
                 log, logged = recorder
                 token = new_token()
-                outputs = partial(prediction_rows_json, model.metadata, prediction)
-                log.record(logged, model, scored, outputs, token)
+                log.record(logged, model, scored, prediction, token)
                 cells = [[prediction_id(token, j), *c] for j, c in enumerate(cells)]
         k = 0
         for i in range(len(rows)):

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from model_api.protocol.messages import Incoming
     from model_api.serving.bundle import BundleMetadata
     from model_api.serving.registry import LoadedModel
+    from model_api.serving.runtime import Prediction
 
 # Requests from the UI say so; they are always recorded, whatever the sample rate.
 SOURCE_HEADER = "x-prediction-source"
@@ -59,6 +60,26 @@ def _columns(metadata: BundleMetadata) -> _Columns:
     )
 
 
+def answer(metadata: BundleMetadata, prediction: Prediction) -> dict[str, Any]:
+    """The record's output fields: the prediction's array and what names its columns."""
+    if prediction.classes is not None:
+        return {
+            "output_kind": "classes",
+            "output": prediction.classes,
+            "output_names": metadata.labels,
+        }
+    if prediction.proba is not None:
+        return {"output_kind": "proba", "output": prediction.proba, "output_names": metadata.labels}
+    assert prediction.values is not None
+    if prediction.values.ndim == 2:
+        return {
+            "output_kind": "values",
+            "output": prediction.values,
+            "output_names": metadata.output_names,
+        }
+    return {"output_kind": "value", "output": prediction.values, "output_names": ()}
+
+
 class PredictionLog:
     """Decides per request whether it is recorded, and hands each scored matrix to the store."""
 
@@ -82,10 +103,11 @@ class PredictionLog:
         logged: Logged,
         model: LoadedModel,
         matrix: np.ndarray,
-        outputs: Callable[[], bytes],
+        prediction: Prediction,
         token: str | None = None,
     ) -> None:
-        """Queue one scored matrix (``token``: its own, for the chunks of a CSV upload)."""
+        """Queue one scored matrix and the model's answer (``token``: its own, for the chunks
+        of a CSV upload)."""
         metadata = model.metadata
         known = self._columns.get(id(metadata))
         if known is None or known[0] is not metadata:
@@ -104,6 +126,6 @@ class PredictionLog:
                 matrix=matrix,
                 categories=columns.categories,
                 booleans=columns.booleans,
-                outputs=outputs,
+                **answer(model.metadata, prediction),
             )
         )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any
 
 import anyio.to_thread
@@ -84,10 +83,11 @@ async def predict(
     logged = None if log is None else log.begin(incoming)
     # {"model": ..., "version": ..., "predictions": [...]}, the rows written straight as JSON.
     head = orjson.dumps({"model": model.name, "version": model.version})
-    rows = prediction_rows_json(model.metadata, prediction, logged and logged.token)
+    rows = prediction_rows_json(
+        model.metadata, prediction, None if logged is None else logged.token
+    )
     if log is not None and logged is not None:
-        # The log keeps the answer's own rows (their ids are dropped when read back).
-        log.record(logged, model, matrix, partial(bytes, rows))
+        log.record(logged, model, matrix, prediction)
     return Answer(head[:-1] + b',"predictions":' + rows + b"}")
 
 

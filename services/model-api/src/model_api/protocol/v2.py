@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any
 
 import numpy as np
@@ -10,7 +9,6 @@ import orjson
 from model_contract import V2_DATATYPES
 
 from model_api import __version__
-from model_api.codecs.rows import prediction_rows_json
 from model_api.codecs.v2_tensors import (
     HEADER_LENGTH,
     decode_inputs,
@@ -140,7 +138,7 @@ async def infer(model: LoadedModel, incoming: Incoming, services: Services) -> A
     token = None
     log = services.log
     if log is not None and (logged := log.begin(incoming)) is not None:
-        log.record(logged, model, matrix, partial(prediction_rows_json, model.metadata, prediction))
+        log.record(logged, model, matrix, prediction)
         token = logged.token
 
     produced: dict[str, tuple[Any, str]] = {}

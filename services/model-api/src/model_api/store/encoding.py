@@ -1,12 +1,14 @@
-"""A recorded matrix as the log keeps it, and back as the user sent it.
+"""A recorded request as the log keeps it, and back as the user sent it and got it.
 
 The log keeps the matrix XGBoost was fed, as little-endian float32 bytes (``inputs``: rows x
-columns, row-major), beside a small JSON description of its columns (``features``: their names,
-each categorical column's labels, the boolean columns). Writing it costs a copy, not a JSON
-serialisation of every cell: the writer shares the API's CPU, and a 1,000-row request would
-otherwise cost a good part of what scoring it does. Reading gives the values as the user means
-them: category labels, true/false, null for missing, and numbers as the shortest decimal that
-reads back as the same float32. Features left out for privacy are never written.
+columns, row-major), and the model's answer as the array the v1 rows are made from (``outputs``),
+beside a small JSON description of both (``layout``: the columns' names, each categorical
+column's labels, the boolean columns; the answer's kind, names and dtype). Writing costs a copy,
+not a JSON serialisation of every cell: the writer shares the API's CPU, and a 1,000-row request
+would otherwise cost a good part of what scoring it does. Reading gives the values as the user
+means them (category labels, true/false, null for missing, numbers as the shortest decimal that
+reads back as the same float32) and the v1 prediction objects exactly as the answer had them.
+Features left out for privacy are never written.
 """
 
 from __future__ import annotations
@@ -28,22 +30,42 @@ class ColumnPlan:
     """How one model version's matrix columns are written (built once, reused per record)."""
 
     keep: np.ndarray | None  # column indexes written, None: all of them
-    features: str  # the ``features`` JSON of every record of this version
+    layout: str  # the ``layout`` JSON of every record of this version (and answer dtype)
 
 
 def column_plan(record: PredictionRecord, exclude: frozenset[str]) -> ColumnPlan:
     columns = list(record.columns)
     kept = [j for j, name in enumerate(columns) if name not in exclude]
     names = [columns[j] for j in kept]
-    features = {
+    layout = {
         "columns": names,
         "categories": {columns[j]: list(v) for j, v in record.categories.items() if j in kept},
         "booleans": [columns[j] for j in sorted(record.booleans) if j in kept],
+        "output": {
+            "kind": record.output_kind,
+            "names": list(record.output_names),
+            "dtype": _dtype(record.output).str,
+        },
     }
     return ColumnPlan(
         keep=None if len(kept) == len(columns) else np.asarray(kept, dtype=np.intp),
-        features=orjson.dumps(features).decode(),
+        layout=orjson.dumps(layout).decode(),
     )
+
+
+def plan_key(record: PredictionRecord) -> tuple[int, int, str]:
+    """What a plan depends on: the version's columns, its answer's names, the answer's dtype."""
+    return id(record.columns), id(record.output_names), record.output.dtype.str
+
+
+def _dtype(output: np.ndarray) -> np.dtype[Any]:
+    """The little-endian dtype the answer is stored in (its own, byte order fixed)."""
+    return output.dtype.newbyteorder("<")
+
+
+def output_bytes(record: PredictionRecord) -> bytes:
+    """The model's answer array as stored (little-endian, row-major)."""
+    return np.ascontiguousarray(record.output, dtype=_dtype(record.output)).tobytes()
 
 
 def inputs_bytes(record: PredictionRecord, plan: ColumnPlan) -> bytes:
@@ -77,17 +99,27 @@ class Inputs:
         return row
 
 
-def read_inputs(features: str | bytes, inputs: bytes, n_rows: int) -> Inputs:
-    described = orjson.loads(features)
-    columns = described["columns"]
+def read_inputs(layout: dict[str, Any], inputs: bytes, n_rows: int) -> Inputs:
+    columns = layout["columns"]
     matrix = np.frombuffer(inputs, dtype=FLOAT32).reshape(n_rows, len(columns))
-    return Inputs(columns, matrix, described["categories"], frozenset(described["booleans"]))
+    return Inputs(columns, matrix, layout["categories"], frozenset(layout["booleans"]))
 
 
-def read_outputs(outputs: str | bytes) -> list[dict[str, Any]]:
-    """The v1 prediction objects of a logged request, without their ids (the answer's own rows
-    are stored as they were sent)."""
-    rows: list[dict[str, Any]] = orjson.loads(outputs)
-    for row in rows:
-        row.pop("id", None)
-    return rows
+def read_outputs(layout: dict[str, Any], outputs: bytes, n_rows: int) -> list[dict[str, Any]]:
+    """The v1 prediction objects (without ids) of a logged request, made from the stored array
+    as the answer's were (the label: the most probable class; numbers: the array's as float)."""
+    output = layout["output"]
+    kind, names = output["kind"], output["names"]
+    array = np.frombuffer(outputs, dtype=np.dtype(output["dtype"]))
+    if kind == "classes":
+        return [{"label": names[c]} for c in array.tolist()]
+    if kind == "value":
+        return [{"value": v} for v in array.tolist()]
+    table = array.reshape(n_rows, len(names))
+    if kind == "values":
+        return [{"values": dict(zip(names, v, strict=True))} for v in table.tolist()]
+    winners = np.argmax(table, axis=1).tolist()
+    return [
+        {"label": names[w], "probabilities": dict(zip(names, p, strict=True))}
+        for w, p in zip(winners, table.tolist(), strict=True)
+    ]

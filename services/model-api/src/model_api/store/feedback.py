@@ -48,6 +48,7 @@ def logged_prediction(connection: Connection, prediction_id: str) -> LoggedPredi
     found = connection.execute(select(requests_t).where(requests_t.c.token == token)).one_or_none()
     if found is None or row >= found.n_rows:
         return None
+    layout = orjson.loads(found.layout)
     judged = connection.execute(
         select(feedback_t)
         .where(feedback_t.c.prediction_id == prediction_id)
@@ -62,8 +63,8 @@ def logged_prediction(connection: Connection, prediction_id: str) -> LoggedPredi
         version=found.version,
         source=found.source,
         request_id=found.request_id,
-        inputs=read_inputs(found.features, found.inputs, found.n_rows).row(row),
-        output=read_outputs(found.outputs)[row],
+        inputs=read_inputs(layout, found.inputs, found.n_rows).row(row),
+        output=read_outputs(layout, found.outputs, found.n_rows)[row],
         feedback=[_feedback_out(f) for f in judged],
     )
 
@@ -163,7 +164,7 @@ _JUDGED = select(
     feedback_t,
     requests_t.c.created_at.label("predicted_at"),
     requests_t.c.n_rows,
-    requests_t.c.features,
+    requests_t.c.layout,
     requests_t.c.inputs,
     requests_t.c.outputs,
 ).join(requests_t, requests_t.c.token == feedback_t.c.token)
@@ -181,8 +182,9 @@ class _Decoded:
     def row(self, found: Row[Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         if found.token != self._token or self._inputs is None:
             self._token = found.token
-            self._inputs = read_inputs(found.features, found.inputs, found.n_rows)
-            self._outputs = read_outputs(found.outputs)
+            layout = orjson.loads(found.layout)
+            self._inputs = read_inputs(layout, found.inputs, found.n_rows)
+            self._outputs = read_outputs(layout, found.outputs, found.n_rows)
         return self._inputs.row(found.row), self._outputs[found.row]
 
 

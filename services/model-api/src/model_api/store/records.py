@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -50,7 +50,12 @@ class PredictionRecord:
     matrix: np.ndarray  # float32 [n_rows, n_features], as fed to XGBoost
     categories: Mapping[int, Sequence[str]]  # column index -> labels (codes index them)
     booleans: frozenset[int]  # column indexes of boolean features (1.0 -> true)
-    outputs: Callable[[], bytes]  # the JSON list of v1 prediction objects (no ids)
+    # The model's answer, as the v1 prediction objects are made from it: "proba" [N, K] with
+    # the class labels as names, "classes" [N] (label indexes), "value" [N], or "values"
+    # [N, T] with the outputs' names.
+    output_kind: str
+    output: np.ndarray
+    output_names: Sequence[str]
 
 
 @dataclass(frozen=True)

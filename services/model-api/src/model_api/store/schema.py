@@ -52,9 +52,9 @@ prediction_requests = Table(
     Column("source", String(8), nullable=False),
     Column("request_id", String(64)),
     Column("n_rows", Integer, nullable=False),
-    Column("features", Text, nullable=False),
+    Column("layout", Text, nullable=False),
     Column("inputs", LargeBinary, nullable=False),
-    Column("outputs", Text, nullable=False),
+    Column("outputs", LargeBinary, nullable=False),
 )
 
 feedback = Table(

@@ -21,7 +21,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from model_api.observability import metrics
-from model_api.store.encoding import ColumnPlan, column_plan, inputs_bytes
+from model_api.store.encoding import ColumnPlan, column_plan, inputs_bytes, output_bytes, plan_key
 from model_api.store.records import PredictionRecord
 
 log = logging.getLogger("model_api.store")
@@ -40,7 +40,7 @@ INSERT_COLUMNS = (
     "source",
     "request_id",
     "n_rows",
-    "features",
+    "layout",
     "inputs",
     "outputs",
 )
@@ -84,7 +84,7 @@ class LogWriter:
         self._ready = ready
         self._tick = tick
         self._wake = threading.Event()
-        self._plans: dict[int, tuple[Any, ColumnPlan]] = {}
+        self._plans: dict[tuple[int, int, str], tuple[Any, Any, ColumnPlan]] = {}
         self._last_drop_log = 0.0
         self._dropped_since_log = 0
         self._failures = 0
@@ -201,9 +201,9 @@ class LogWriter:
             record.source,
             record.request_id,
             len(record.matrix),
-            plan.features,
+            plan.layout,
             inputs_bytes(record, plan),
-            record.outputs().decode(),
+            output_bytes(record),
         )
 
     def _time(self, moment: float) -> Any:
@@ -218,13 +218,14 @@ class LogWriter:
         return f"{self._second_text}.{int((moment - second) * 1e6):06d}"
 
     def _plan(self, record: PredictionRecord) -> ColumnPlan:
-        # Records of one model version share their columns object: one plan per version.
-        key = id(record.columns)
+        # Records of one model version share their columns and names objects: one plan per
+        # version (the objects are kept with it, so that their ids stay theirs).
+        key = plan_key(record)
         known = self._plans.get(key)
-        if known is None or known[0] is not record.columns:
-            known = (record.columns, column_plan(record, self._exclude))
+        if known is None or known[0] is not record.columns or known[1] is not record.output_names:
+            known = (record.columns, record.output_names, column_plan(record, self._exclude))
             self._plans[key] = known
-        return known[1]
+        return known[2]
 
     def _dropped(self, rows: int, why: str) -> None:
         metrics.PREDICTION_LOG_ROWS.labels("dropped").inc(rows)

@@ -23,11 +23,13 @@ def upgrade() -> None:
         sa.Column("source", sa.String(8), nullable=False),
         sa.Column("request_id", sa.String(64), nullable=True),
         sa.Column("n_rows", sa.Integer, nullable=False),
-        # {"columns": [...], "categories": {name: [labels]}, "booleans": [names]}
-        sa.Column("features", sa.Text, nullable=False),
+        # {"columns": [...], "categories": {name: [labels]}, "booleans": [names],
+        #  "output": {"kind": "proba"|"classes"|"value"|"values", "names": [...], "dtype": "<f4"}}
+        sa.Column("layout", sa.Text, nullable=False),
         # The matrix fed to the model: little-endian float32, n_rows x len(columns), row-major.
         sa.Column("inputs", sa.LargeBinary, nullable=False),
-        sa.Column("outputs", sa.Text, nullable=False),
+        # The model's answer: n_rows (x len(names)) of output.dtype, row-major.
+        sa.Column("outputs", sa.LargeBinary, nullable=False),
     )
     op.create_index("ix_prediction_requests_created_at", "prediction_requests", ["created_at"])
     op.create_table(

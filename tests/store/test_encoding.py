@@ -1,0 +1,96 @@
+"""The log keeps arrays, not JSON: what it gives back must be the answer's rows, byte for byte,
+for every kind of answer, and the inputs as the user sent them."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import orjson
+import pytest
+from model_api.codecs.rows import prediction_rows_json
+from model_api.protocol.prediction_log import answer
+from model_api.serving.runtime import Prediction
+from model_api.store import PredictionRecord
+from model_api.store.encoding import (
+    column_plan,
+    inputs_bytes,
+    output_bytes,
+    read_inputs,
+    read_outputs,
+)
+
+RNG = np.random.default_rng(20261204)
+
+
+def _predictions(rows: int) -> list[tuple[Any, Prediction]]:
+    three = ["Adelie", "Chinstrap", "Gentoo"]
+    proba3 = RNG.dirichlet([1, 1, 1], rows).astype(np.float32)
+    proba2 = np.column_stack([1 - (p := RNG.random(rows, dtype=np.float32)), p])
+    values = (RNG.standard_normal((rows, 3)) * 1e3).astype(np.float32)
+    values[0, 0] = np.float32(1e-7)
+    return [
+        (SimpleNamespace(labels=three, output_names=[]), Prediction(proba=proba3)),
+        (SimpleNamespace(labels=["no", "yes"], output_names=[]), Prediction(proba=proba2)),
+        (
+            SimpleNamespace(labels=["no", "yes"], output_names=[]),
+            Prediction(classes=RNG.integers(0, 2, rows)),
+        ),
+        (SimpleNamespace(labels=[], output_names=[]), Prediction(values=values[:, 0].copy())),
+        (
+            SimpleNamespace(labels=[], output_names=["q0.1", "q0.5", "q0.9"]),
+            Prediction(values=values),
+        ),
+        (
+            SimpleNamespace(labels=[], output_names=[]),
+            Prediction(values=values[:, 0].astype(np.float64)),
+        ),
+    ]
+
+
+def _record(metadata: Any, prediction: Prediction, matrix: np.ndarray) -> PredictionRecord:
+    return PredictionRecord(
+        token="0" * 20,
+        created_at=0.0,
+        model="m",
+        version="1",
+        source="api",
+        request_id=None,
+        columns=("a", "b", "c"),
+        matrix=matrix,
+        categories={1: ("x", "y")},
+        booleans=frozenset({2}),
+        **answer(metadata, prediction),
+    )
+
+
+@pytest.mark.parametrize("rows", [1, 15, 16, 1000])
+def test_logged_outputs_are_the_answer_rows_byte_for_byte(rows: int) -> None:
+    matrix = np.zeros((rows, 3), dtype=np.float32)
+    for metadata, prediction in _predictions(rows):
+        record = _record(metadata, prediction, matrix)
+        layout = orjson.loads(column_plan(record, frozenset()).layout)
+        stored = output_bytes(record)
+        rebuilt = read_outputs(layout, stored, rows)
+        assert orjson.dumps(rebuilt) == prediction_rows_json(metadata, prediction), (
+            record.output_kind
+        )
+
+
+def test_logged_inputs_read_back_as_sent() -> None:
+    matrix = np.array(
+        [[0.1, 1, 1], [np.nan, np.nan, 0], [3.4028235e38, 0, np.nan]], dtype=np.float32
+    )
+    record = _record(*_predictions(3)[0], matrix)
+    plan = column_plan(record, frozenset({"c"}))
+    layout = orjson.loads(plan.layout)
+    inputs = read_inputs(layout, inputs_bytes(record, plan), 3)
+    assert [inputs.row(i) for i in range(3)] == [
+        {"a": 0.1, "b": "y"},
+        {"a": None, "b": None},
+        {"a": 3.4028235e38, "b": "x"},
+    ]
+    everything = column_plan(record, frozenset())
+    full = read_inputs(orjson.loads(everything.layout), inputs_bytes(record, everything), 3)
+    assert [full.row(i)["c"] for i in range(3)] == [True, False, None]
