@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
@@ -112,9 +113,16 @@ class Store:
 
     # The request path -------------------------------------------------------------------------
 
-    def record(self, record: PredictionRecord) -> None:
-        """Queue a scored matrix for the log: O(1), never raises, never waits for the database."""
-        self.writer.record(record)
+    def record(self, item: Any, rows: int | None = None) -> None:
+        """Queue a scored matrix for the log: O(1), never raises, never waits for the database.
+
+        ``item`` is a PredictionRecord, or anything ``convert_with``'s function turns into one
+        (then ``rows`` says how many rows it holds)."""
+        self.writer.record(item, len(item.matrix) if rows is None else rows)
+
+    def convert_with(self, convert: Callable[[Any], PredictionRecord]) -> None:
+        """Queue the API's own items, turned into records by ``convert`` in the writer thread."""
+        self.writer.convert = convert
 
     # Reads and feedback -----------------------------------------------------------------------
 

@@ -9,12 +9,14 @@ for: a prediction must not depend on its log.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Engine
@@ -28,6 +30,8 @@ log = logging.getLogger("model_api.store")
 
 # Wake the writer before its interval once this many records wait (big bursts write sooner).
 WAKE_RECORDS = 512
+# Records per INSERT statement (x 10 parameters: within SQLite's and PostgreSQL's limits).
+STATEMENT_RECORDS = 500
 # Longest pause after a failed write; the next batch tries again.
 MAX_BACKOFF_SECONDS = 5.0
 # A warning about dropped records at most this often (the counter has every one).
@@ -75,9 +79,12 @@ class LogWriter:
         tick: Callable[[], None],
     ) -> None:
         self._engine = engine
-        self._queue: deque[PredictionRecord | _Flush] = deque()
-        self._lock = threading.Lock()
-        self._queued_rows = 0
+        self._queue: deque[Any] = deque()
+        self._rows_in = 0  # rows queued, ever (the request path adds)
+        self._rows_out = 0  # rows taken from the queue, ever (the writer adds)
+        # What turns a queued item into a PredictionRecord, in this thread (the API queues
+        # what it has at hand and builds the record here, off the request path).
+        self.convert: Callable[[Any], PredictionRecord] = _as_record
         self._max_rows = queue_rows
         self._interval = flush_seconds
         self._exclude = exclude_features
@@ -88,7 +95,7 @@ class LogWriter:
         self._last_drop_log = 0.0
         self._dropped_since_log = 0
         self._failures = 0
-        self._insert = _insert_statement(engine)
+        self._insert = functools.lru_cache(maxsize=8)(partial(_insert_statement, engine))
         self._sqlite = engine.dialect.name == "sqlite"
         self._second, self._second_text = -1, ""
         self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
@@ -96,20 +103,21 @@ class LogWriter:
 
     # The request path -------------------------------------------------------------------------
 
-    def record(self, record: PredictionRecord) -> None:
-        """Queue ``record``; drop it (counted) when the queue is full. Never blocks on I/O."""
-        rows = len(record.matrix)
-        with self._lock:
-            if self._queued_rows + rows > self._max_rows:
-                full = True
-            else:
-                full = False
-                self._queued_rows += rows
-                self._queue.append(record)
-                waiting = len(self._queue)
-        if full:
+    def record(self, item: Any, rows: int) -> None:
+        """Queue ``item`` (a PredictionRecord, or what ``convert`` makes one of, in this
+        thread); drop it (counted) when the queue is full. Never blocks.
+
+        No lock: a deque's append and popleft are atomic, and the two counters each have one
+        writer side (a lost update between two producer threads only loosens the bound by a
+        request's rows).
+        """
+        if self._rows_in - self._rows_out + rows > self._max_rows:
             self._dropped(rows, "the queue is full (MODEL_API_PREDICTION_LOG_QUEUE_ROWS)")
-        elif waiting >= WAKE_RECORDS:
+            return
+        self._rows_in += rows
+        queue = self._queue
+        queue.append(item)
+        if len(queue) >= WAKE_RECORDS:
             self._wake.set()
 
     # Callers that wait ------------------------------------------------------------------------
@@ -117,16 +125,13 @@ class LogWriter:
     def flush(self, timeout: float) -> bool:
         """Wait until what is queued now is written (or dropped); False on timeout."""
         marker = _Flush()
-        with self._lock:
-            self._queue.append(marker)
+        self._queue.append(marker)
         self._wake.set()
         return marker.done.wait(timeout)
 
     def close(self, timeout: float) -> None:
         """Write what is queued (waiting at most ``timeout``) and stop the thread."""
-        marker = _Stop()
-        with self._lock:
-            self._queue.append(marker)
+        self._queue.append(_Stop())
         self._wake.set()
         self._thread.join(timeout)
 
@@ -139,7 +144,7 @@ class LogWriter:
             batch, markers = self._drain()
             if batch:
                 self._write(batch)
-            metrics.PREDICTION_LOG_QUEUE_ROWS.set(self._queued_rows)
+            metrics.PREDICTION_LOG_QUEUE_ROWS.set(self._rows_in - self._rows_out)
             for marker in markers:
                 marker.done.set()
             if any(isinstance(m, _Stop) for m in markers):
@@ -152,19 +157,23 @@ class LogWriter:
     def _drain(self) -> tuple[list[PredictionRecord], list[_Flush]]:
         batch: list[PredictionRecord] = []
         markers: list[_Flush] = []
-        with self._lock:
-            queue, self._queue = self._queue, deque()
-            rows = self._queued_rows
-            self._queued_rows = 0
-        for item in queue:
+        queue, convert = self._queue, self.convert
+        rows = 0
+        while queue:
+            item = queue.popleft()
             if isinstance(item, _Flush):
                 markers.append(item)
-            else:
-                batch.append(item)
+                continue
+            try:
+                record = convert(item)
+            except Exception:  # never lose the writer to one bad record
+                log.exception("prediction log: a record could not be read")
+                continue
+            rows += len(record.matrix)
+            batch.append(record)
+        self._rows_out += rows
         metrics.PREDICTION_LOG_QUEUE_ROWS.set(rows)  # being written now
-        if not batch:
-            return batch, markers
-        if not self._ready():  # the schema is not there yet (database unreachable at start)
+        if batch and not self._ready():  # no schema yet (the database was unreachable at start)
             self._dropped(rows, "the database has not been reached yet")
             return [], markers
         return batch, markers
@@ -174,7 +183,13 @@ class LogWriter:
         try:
             params = [self._params(r) for r in batch]
             with self._engine.begin() as connection:
-                connection.exec_driver_sql(self._insert, params)
+                # A few multi-row INSERTs, not one statement per record: the driver lets the
+                # GIL go around each statement it runs, and each time the event loop takes it
+                # back the writer waits a switch interval (and the loop a context switch).
+                for start in range(0, len(params), STATEMENT_RECORDS):
+                    chunk = params[start : start + STATEMENT_RECORDS]
+                    flat = [value for row in chunk for value in row]
+                    connection.exec_driver_sql(self._insert(len(chunk)), tuple(flat))
         except SQLAlchemyError as exc:
             metrics.DATABASE_UP.set(0)
             self._failures += 1
@@ -240,10 +255,16 @@ class LogWriter:
             self._dropped_since_log = 0
 
 
-def _insert_statement(engine: Engine) -> str:
-    """The batch INSERT in the driver's own parameter style (executemany, no ORM per row)."""
+def _as_record(item: Any) -> PredictionRecord:
+    assert isinstance(item, PredictionRecord)
+    return item
+
+
+def _insert_statement(engine: Engine, records: int) -> str:
+    """An INSERT of ``records`` rows in the driver's own parameter style (no ORM per row)."""
     style = engine.dialect.paramstyle
-    marks = ", ".join("?" if style == "qmark" else "%s" for _ in INSERT_COLUMNS)
+    one = "(" + ", ".join("?" if style == "qmark" else "%s" for _ in INSERT_COLUMNS) + ")"
+    marks = ", ".join([one] * records)
     # Constant names and placeholders only: no value is ever formatted into it.
     columns = ", ".join(INSERT_COLUMNS)
-    return f"INSERT INTO prediction_requests ({columns}) VALUES ({marks})"  # noqa: S608
+    return f"INSERT INTO prediction_requests ({columns}) VALUES {marks}"  # noqa: S608
