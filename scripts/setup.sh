@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 # System packages the tests use: chromium (browser tests), prometheus/promtool (metrics and
 # alert-rule tests), docker.io + debootstrap (image tests), wrk (load generator).
-TEST_APT_PACKAGES=(chromium prometheus docker.io debootstrap wrk curl ca-certificates)
+TEST_APT_PACKAGES=(chromium prometheus docker.io debootstrap wrk curl ca-certificates postgresql)
 
 apt_install() {
   local missing=()

@@ -17,6 +17,9 @@ from tests.support import (
     use_native_records_module,
 )
 
+# The real PostgreSQL server's fixtures (postgres_server, fresh_postgres_url).
+pytest_plugins = ["tests.postgres"]
+
 # Both before any test module imports model_api.
 if BLOCK_NATIVE_CODECS:
     block_native_codecs()
