@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from typing import Any
 from urllib.parse import urlsplit
@@ -836,18 +837,29 @@ def test_sqlite_mode_keeps_the_database_on_a_claim_with_one_pod() -> None:
     assert json.loads(env["MODEL_API_PREDICTION_LOG_EXCLUDE_FEATURES"]) == ["sex"]
 
 
+# The API's database settings land on fix/api (spec.md "Settings"); until that branch is merged
+# the Settings of this tree do not know them, and this test must fail (strict xfail) rather than
+# pass vacuously. Once merged it runs for real.
+_API_HAS_DATABASE_SETTINGS = "data_dir" in Settings.model_fields
+
+
+@pytest.mark.xfail(
+    not _API_HAS_DATABASE_SETTINGS,
+    reason="model_api.settings has no database settings yet (fix/api)",
+    strict=True,
+)
 @pytest.mark.parametrize("name", ["database-sqlite", "database-postgresql", "database-off"])
-def test_the_api_accepts_the_database_env(name: str) -> None:
-    """The API's own Settings read what the chart hands it (the Secret's URL aside)."""
+def test_the_api_accepts_the_database_env(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The API's own Settings read what the chart hands it (the Secret's URL aside), from the
+    environment as in the pod (lists arrive as JSON strings)."""
     env = env_of(api_container(scenario(name)))
-    settings = Settings.model_validate(
-        {
-            k.removeprefix("MODEL_API_").lower(): v
-            for k, v in env.items()
-            if k.startswith(("MODEL_API_PREDICTION_LOG", "MODEL_API_DATA", "MODEL_API_DATABASE"))
-            and isinstance(v, str)
-        }
-    )
+    for key in [k for k in os.environ if k.startswith("MODEL_API_")]:
+        monkeypatch.delenv(key)
+    database = ("MODEL_API_PREDICTION_LOG", "MODEL_API_DATA")  # MODEL_API_DATABASE_* too
+    for key, value in env.items():
+        if key.startswith(database) and isinstance(value, str):
+            monkeypatch.setenv(key, value)
+    settings = Settings()
     if name == "database-sqlite":
         assert str(settings.data_dir) == "/var/lib/model-api"
         assert settings.prediction_log_exclude_features == ["sex"]
@@ -949,6 +961,61 @@ def test_postgresql_mode_reads_the_url_from_the_secret_and_migrates_in_a_hook_jo
     assert find(named, "ServiceAccount") == []
     job_spec = one(named, "Job")["spec"]["template"]["spec"]
     assert job_spec["serviceAccountName"] == "ml-workloads"
+
+
+def test_postgresql_url_key_defaults_to_url() -> None:
+    """Only existingSecret given: the API pods and the migration Job read the Secret's `url` key."""
+    manifests = render(sets=["database.mode=postgresql", "database.existingSecret=feedback-db"])
+    url = {"secretKeyRef": {"name": "feedback-db", "key": "url"}}
+    assert env_of(api_container(manifests))["MODEL_API_DATABASE_URL"] == url
+    (container,) = one(manifests, "Job", "model-serving-migrate")["spec"]["template"]["spec"][
+        "containers"
+    ]
+    assert env_of(container)["MODEL_API_DATABASE_URL"] == url
+    # The URL only ever comes from the Secret: never a plain value, never a chart-made Secret.
+    assert find(manifests, "Secret") == []
+
+
+def test_migration_job_is_pod_security_restricted() -> None:
+    """The hook Job meets Pod Security "restricted" on its own (not only "like the API pods")."""
+    job = one(scenario("database-postgresql"), "Job", "model-serving-migrate")
+    spec = job["spec"]["template"]["spec"]
+    assert spec["securityContext"]["runAsNonRoot"] is True
+    assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    (container,) = spec["containers"]
+    context = container["securityContext"]
+    assert context["runAsNonRoot"] is True
+    assert context["allowPrivilegeEscalation"] is False
+    assert context["readOnlyRootFilesystem"] is True
+    assert context["capabilities"] == {"drop": ["ALL"]}
+    assert context["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert isinstance(context["runAsUser"], int) and context["runAsUser"] > 0
+    # Writable: only an emptyDir on /tmp (read-only root filesystem).
+    assert container["volumeMounts"] == [{"name": "tmp", "mountPath": "/tmp"}]
+    assert [v["name"] for v in spec["volumes"] if "emptyDir" in v] == ["tmp"]
+    assert container["resources"]["limits"] == {"cpu": "500m", "memory": "256Mi"}
+
+
+def test_only_postgresql_mode_opens_egress_to_the_database() -> None:
+    """Egress values set but mode sqlite or off: the policy stays ingress-only (no new egress)."""
+    egress = [
+        "api.networkPolicy.enabled=true",
+        "database.networkPolicy.egress.cidrs[0]=10.20.0.0/24",
+        "database.networkPolicy.egress.port=6432",
+    ]
+    for mode in ("sqlite", "off"):
+        policy = one(render(sets=[f"database.mode={mode}", *egress]), "NetworkPolicy")
+        assert policy["spec"]["policyTypes"] == ["Ingress"], mode
+        assert "egress" not in policy["spec"], mode
+    policy = one(
+        render(sets=["database.mode=postgresql", "database.existingSecret=db", *egress]),
+        "NetworkPolicy",
+    )
+    _, database = policy["spec"]["egress"]
+    assert database == {
+        "ports": [{"port": 6432, "protocol": "TCP"}],
+        "to": [{"ipBlock": {"cidr": "10.20.0.0/24"}}],
+    }
 
 
 def test_postgresql_egress_reaches_only_dns_and_the_database() -> None:

@@ -28,6 +28,50 @@ def panels() -> list[dict[str, Any]]:
     return [p for p in found if p["type"] != "row"]
 
 
+def declared_metrics() -> set[str]:
+    """The series names of every metric model_api.observability.metrics declares."""
+    from model_api.observability import metrics
+    from prometheus_client.metrics import MetricWrapperBase
+
+    declared: set[str] = set()
+    for value in vars(metrics).values():
+        if isinstance(value, MetricWrapperBase):
+            name, kind = value._name, value._type
+            declared |= {
+                "counter": {f"{name}_total"},
+                "histogram": {f"{name}_bucket", f"{name}_sum", f"{name}_count"},
+            }.get(kind, {name})
+    return declared
+
+
+# The Feedback row's metrics (spec.md, issue 14). The store and API branches declare and feed
+# them; until they are merged the API of this tree has none, and the tests that need them must
+# fail (strict xfail) rather than pass vacuously. Once merged they run for real.
+FEEDBACK_METRICS = {
+    "model_api_feedback_agreement_ratio",
+    "model_api_feedback_total",
+    "model_api_prediction_log_rows_total",
+    "model_api_prediction_log_queue_rows",
+    "model_api_database_up",
+}
+needs_feedback_metrics = pytest.mark.xfail(
+    not FEEDBACK_METRICS.issubset(declared_metrics()),
+    reason="the API does not declare the prediction log / feedback metrics yet (fix/store)",
+    strict=True,
+)
+
+
+def panel_params() -> list[Any]:
+    """Every panel; those of feedback metrics marked needs_feedback_metrics."""
+    params = []
+    for panel in panels():
+        exprs = " ".join(t["expr"] for t in panel["targets"])
+        feedback = any(name in exprs for name in FEEDBACK_METRICS)
+        marks = [needs_feedback_metrics] if feedback else []
+        params.append(pytest.param(panel, marks=marks, id=panel["title"]))
+    return params
+
+
 def substitute(expr: str, job: str, model: str = ".*") -> str:
     """Fill in the dashboard's template variables as Grafana would ($job picked, $model = All)."""
     values = {"job": job, "model": model, "__rate_interval": RATE_INTERVAL, "__interval": "15s"}
@@ -143,18 +187,9 @@ def test_dashboard_is_well_formed() -> None:
             assert used <= {*variables, "__rate_interval"}, used
 
 
+@needs_feedback_metrics
 def test_dashboard_queries_name_only_declared_metrics() -> None:
-    from model_api.observability import metrics
-    from prometheus_client.metrics import MetricWrapperBase
-
-    declared: set[str] = set()
-    for value in vars(metrics).values():
-        if isinstance(value, MetricWrapperBase):
-            name, kind = value._name, value._type
-            declared |= {
-                "counter": {f"{name}_total"},
-                "histogram": {f"{name}_bucket", f"{name}_sum", f"{name}_count"},
-            }.get(kind, {name})
+    declared = declared_metrics()
     queries = [t["expr"] for p in panels() for t in p["targets"]]
     queries += [v["definition"] for v in dashboard()["templating"]["list"] if v.get("definition")]
     used = {name for q in queries for name in re.findall(r"\bmodel_api_\w+", q)}
@@ -178,7 +213,7 @@ def test_template_variables_find_values(scraped: Prometheus) -> None:
     assert {"penguin-species", "penguin-mass"} <= set(models)
 
 
-@pytest.mark.parametrize("panel", panels(), ids=lambda p: p["title"])
+@pytest.mark.parametrize("panel", panel_params())
 def test_every_panel_query_returns_data(
     scraped: Prometheus, api_server: Server, panel: dict[str, Any]
 ) -> None:
@@ -215,15 +250,6 @@ def test_prometheus_loads_and_evaluates_the_alert_rules(scraped: Prometheus) -> 
         if r["name"] in ("ModelApiNotReady", "ModelApiModelLoadFailed")
     }
     assert set(quiet.values()) == {"inactive"}, quiet
-
-
-FEEDBACK_METRICS = {
-    "model_api_feedback_agreement_ratio",
-    "model_api_feedback_total",
-    "model_api_prediction_log_rows_total",
-    "model_api_prediction_log_queue_rows",
-    "model_api_database_up",
-}
 
 
 def test_feedback_row_shows_the_feedback_loop_metrics() -> None:
