@@ -837,17 +837,6 @@ def test_sqlite_mode_keeps_the_database_on_a_claim_with_one_pod() -> None:
     assert json.loads(env["MODEL_API_PREDICTION_LOG_EXCLUDE_FEATURES"]) == ["sex"]
 
 
-# The API's database settings land on fix/api (spec.md "Settings"); until that branch is merged
-# the Settings of this tree do not know them, and this test must fail (strict xfail) rather than
-# pass vacuously. Once merged it runs for real.
-_API_HAS_DATABASE_SETTINGS = "data_dir" in Settings.model_fields
-
-
-@pytest.mark.xfail(
-    not _API_HAS_DATABASE_SETTINGS,
-    reason="model_api.settings has no database settings yet (fix/api)",
-    strict=True,
-)
 @pytest.mark.parametrize("name", ["database-sqlite", "database-postgresql", "database-off"])
 def test_the_api_accepts_the_database_env(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """The API's own Settings read what the chart hands it (the Secret's URL aside), from the

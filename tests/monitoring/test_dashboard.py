@@ -44,9 +44,7 @@ def declared_metrics() -> set[str]:
     return declared
 
 
-# The Feedback row's metrics (spec.md, issue 14). The store and API branches declare and feed
-# them; until they are merged the API of this tree has none, and the tests that need them must
-# fail (strict xfail) rather than pass vacuously. Once merged they run for real.
+# The Feedback row's metrics: the prediction log and the feedback endpoint feed them.
 FEEDBACK_METRICS = {
     "model_api_feedback_agreement_ratio",
     "model_api_feedback_total",
@@ -54,22 +52,10 @@ FEEDBACK_METRICS = {
     "model_api_prediction_log_queue_rows",
     "model_api_database_up",
 }
-needs_feedback_metrics = pytest.mark.xfail(
-    not FEEDBACK_METRICS.issubset(declared_metrics()),
-    reason="the API does not declare the prediction log / feedback metrics yet (fix/store)",
-    strict=True,
-)
 
 
 def panel_params() -> list[Any]:
-    """Every panel; those of feedback metrics marked needs_feedback_metrics."""
-    params = []
-    for panel in panels():
-        exprs = " ".join(t["expr"] for t in panel["targets"])
-        feedback = any(name in exprs for name in FEEDBACK_METRICS)
-        marks = [needs_feedback_metrics] if feedback else []
-        params.append(pytest.param(panel, marks=marks, id=panel["title"]))
-    return params
+    return [pytest.param(panel, id=panel["title"]) for panel in panels()]
 
 
 def substitute(expr: str, job: str, model: str = ".*") -> str:
@@ -187,7 +173,6 @@ def test_dashboard_is_well_formed() -> None:
             assert used <= {*variables, "__rate_interval"}, used
 
 
-@needs_feedback_metrics
 def test_dashboard_queries_name_only_declared_metrics() -> None:
     declared = declared_metrics()
     queries = [t["expr"] for p in panels() for t in p["targets"]]

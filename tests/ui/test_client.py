@@ -113,7 +113,8 @@ def test_csv_scoring_and_readiness(api_server: Server) -> None:
     )
     assert scores.ignored_columns == ["extra", "price€, (a,b)"]  # decoded from the header
     assert (
-        scores.text.splitlines()[0] == "row,label,proba_Adelie,proba_Chinstrap,proba_Gentoo,error"
+        scores.text.splitlines()[0]
+        == "row,prediction_id,label,proba_Adelie,proba_Chinstrap,proba_Gentoo,error"
     )
     readiness = client.readiness()
     assert readiness.ready and readiness.models == {"penguin-mass": ["1"], "penguin-species": ["1"]}

@@ -103,7 +103,9 @@ def test_a_colleague_says_it_should_have_been_gentoo(
         author.press("Enter")
         expect(page).to_have_url(f"{feedback_ui.url}/?author=Ann+Colleague")
         page.get_by_role("button", name="Save feedback").click()
-        confirmation = page.get_by_test_id("stAlertContentSuccess")
+        confirmation = page.get_by_test_id("stMainBlockContainer").get_by_test_id(
+            "stAlertContentSuccess"
+        )  # the sidebar has its own ("Ready · 2 models")
         expect(confirmation).to_contain_text("Saved: verdict wrong, actual Gentoo, comment")
         expect(confirmation).to_contain_text(COMMENT)  # as text: the tags and link literal
         expect(confirmation.locator("b, em")).to_have_count(0)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
@@ -92,7 +93,7 @@ def test_predict_feedback_is_saved_confirmed_and_remembered(feedback_env: Server
     at.text_input(key="feedback_author_input").input("  Ann  ").run()
     at.button(key=f"save:{prediction_id}").click().run()
     assert not at.exception and not at.error
-    (saved,) = at.success
+    (saved,) = [s for s in at.success if s.value.startswith("Saved")]
     assert plain(saved.value) == (
         f"Saved: verdict **wrong**, actual **Gentoo**, comment “{COMMENT}”, as Ann."
     )
@@ -222,7 +223,8 @@ def test_feedback_page_shows_judged_predictions_agreement_comments_and_export(
     assert {k: line[k] for k in FORM_ROW} == FORM_ROW  # the inputs it was made with
     assert f"Cy on version 1 · predicted {line['predicted']} · verdict wrong" in texts(at)
     assert COMMENT in texts(at)  # the comment, as text
-    assert not any("](http" in m.value and "\\]" not in m.value for m in at.markdown)
+    links = {t for m in at.markdown for t in re.findall(r"(?<!\\)\]\((http[^)]*)\)", m.value)}
+    assert all("evil.example" not in t for t in links), links  # only the sidebar's API docs link
 
     summary = api_json(
         feedback_env, "GET", f"/v1/models/{SPECIES}/feedback/summary", params={"days": 30}
