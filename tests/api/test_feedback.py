@@ -318,6 +318,13 @@ def test_pages_filter_and_follow_the_cursor(api: Server) -> None:
         422,
         "invalid_input",
     )
+    # A cursor is a position: its form is declared and checked; any such position pages on.
+    for bad in ({"cursor": "!!not ours"}, {"cursor": ""}, {"until": "0.5"}, {"since": "1"}):
+        refused = httpx.get(f"{api.url}/v1/models/{SPECIES}/feedback", params=bad)
+        _error(refused, 422, "invalid_input")
+        assert refused.json()["error"]["details"][0]["loc"] == ["query", *bad], refused.text
+    start = httpx.get(f"{api.url}/v1/models/{SPECIES}/feedback", params={"cursor": "0.0"})
+    assert start.status_code == 200 and start.json()["items"] == []
     _error(
         httpx.get(f"{api.url}/v1/models/{SPECIES}/feedback", params={"verdict": "meh"}),
         422,
@@ -341,8 +348,14 @@ def test_the_export_appends_to_the_training_set(api: Server) -> None:
     response = httpx.get(f"{api.url}/v1/models/{SPECIES}/feedback/export", params={"since": since})
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/csv")
-    assert (
-        response.headers["content-disposition"] == f'attachment; filename="{SPECIES}-feedback.csv"'
+    assert response.headers["content-disposition"] == (
+        f"attachment; filename=\"{SPECIES}-feedback.csv\"; filename*=UTF-8''{SPECIES}-feedback.csv"
+    )
+    # Any model name makes a valid header: no quote, backslash or control character gets in.
+    odd = httpx.get(f"{api.url}/v1/models/%18a%22b%5C%C3%A9/feedback/export")
+    assert odd.status_code == 200, odd.text
+    assert odd.headers["content-disposition"] == (
+        "attachment; filename=\"_a_b__-feedback.csv\"; filename*=UTF-8''%18a%22b%5C%C3%A9-feedback.csv"
     )
     exported = pd.read_csv(io.StringIO(response.text))
     assert list(exported.columns) == [

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Iterator
 
 import httpx
@@ -158,5 +159,7 @@ def test_a_million_row_csv_is_streamed(client: httpx.Client) -> None:
         for text in response.iter_lines():
             rows += 1
             if rows == 2:
-                assert text.startswith("1,Adelie,")
+                assert re.match(r"1,[0-9a-f]{20}-0,Adelie,", text), (
+                    text
+                )  # row, prediction id, label
     assert rows == 1 + 1_000_000

@@ -244,6 +244,9 @@ def test_v1_json_answers_what_xgboost_predicts(
     assert answer.status_code == 200, answer.text
     predictions = answer.json()["predictions"]
     assert len(predictions) == count
+    # Each row opens with its prediction id (the log is on): <token>-<row>, one token per request.
+    ids = [p.pop("id") for p in predictions]
+    assert ids == [f"{ids[0][:20]}-{i}" for i in range(count)], ids
     predicted, _, _ = case.reference(rows)
     labels = case.bundle.get("class_labels")
     probabilities = _expected_probabilities(case, rows)
@@ -276,6 +279,10 @@ def test_csv_has_one_column_per_output_and_row(
     assert answer.status_code == 200, answer.text
     header, *lines = list(csv.reader(io.StringIO(answer.text)))
     assert len(lines) == ROWS
+    # The prediction id column follows the row number (the log is on); the answer's own after.
+    assert header.pop(1) == "prediction_id"
+    ids = [line.pop(1) for line in lines]
+    assert ids == [f"{ids[0][:20]}-{i}" for i in range(ROWS)], ids
     assert [line[0] for line in lines] == [str(i) for i in range(1, ROWS + 1)]
     assert all(line[-1] == "" for line in lines)
     predicted, _, _ = case.reference(rows)

@@ -89,8 +89,14 @@ def test_switching_the_native_parser_off_changes_no_answer(
     numeric_repository: Path, tmp_path: Path
 ) -> None:
     with (
-        running_api(numeric_repository, tmp_path) as default,
-        running_api(numeric_repository, tmp_path, MODEL_API_NATIVE_CODECS="false") as python,
+        # The log off: the answers then carry no prediction ids, and compare byte for byte.
+        running_api(numeric_repository, tmp_path, MODEL_API_PREDICTION_LOG="false") as default,
+        running_api(
+            numeric_repository,
+            tmp_path,
+            MODEL_API_NATIVE_CODECS="false",
+            MODEL_API_PREDICTION_LOG="false",
+        ) as python,
     ):
         assert records_parser(default) == (NOT_BUILT if BLOCK_NATIVE_CODECS else NATIVE)
         assert records_parser(python) == SWITCHED_OFF

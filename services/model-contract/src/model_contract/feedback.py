@@ -17,8 +17,11 @@ from model_contract.answers import _EveryFieldSent
 from model_contract.vocabulary import Scalar
 
 Verdict = Literal["right", "wrong"]
-# `<token>-<row>`: 20 lowercase hex characters (80 random bits, one per request), then the row.
-PREDICTION_ID_PATTERN = r"^[0-9a-f]{20}-[0-9]+$"
+# `<token>-<row>`: 20 lowercase hex characters (80 random bits, one per request), then the row
+# (0-based, no leading zeros).
+PREDICTION_ID_PATTERN = r"^[0-9a-f]{20}-(0|[1-9][0-9]{0,9})$"
+# A name: something besides spaces (the API drops leading and trailing ones).
+AUTHOR_PATTERN = r"\S"
 PREDICTION_ID_FORM = "<20 lowercase hex characters>-<row>, e.g. 3f9a0c1be27d44a1c9e0-0"
 MAX_COMMENT = 2000
 MAX_AUTHOR = 100
@@ -33,11 +36,22 @@ def is_prediction_id(text: str) -> bool:
 class FeedbackRequest(BaseModel):
     """What someone says about one prediction: a verdict, the actual answer, or both."""
 
-    model_config = ConfigDict(extra="forbid")
+    # The schema says what the validator below checks: a verdict, an actual answer, or both.
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["verdict"], "properties": {"verdict": {"enum": ["right", "wrong"]}}},
+                {"required": ["actual"], "properties": {"actual": {"not": {"type": "null"}}}},
+            ]
+        },
+    )
 
     prediction_id: str = Field(
         description=f"The id the prediction's answer carried: {PREDICTION_ID_FORM}.",
         examples=["3f9a0c1be27d44a1c9e0-0"],
+        # Declared, and checked by the API with a message that shows the form.
+        json_schema_extra={"pattern": PREDICTION_ID_PATTERN},
     )
     verdict: Verdict | None = Field(
         None,
@@ -53,6 +67,7 @@ class FeedbackRequest(BaseModel):
     author: str = Field(
         min_length=1,
         max_length=MAX_AUTHOR,
+        pattern=AUTHOR_PATTERN,
         description="Who says so (a name; leading and trailing spaces are dropped). One answer "
         "per prediction and author: posting again updates it.",
     )
@@ -60,7 +75,8 @@ class FeedbackRequest(BaseModel):
     @field_validator("author", mode="before")
     @classmethod
     def _trimmed(cls, value: Any) -> Any:
-        return value.strip() if isinstance(value, str) else value
+        # ASCII whitespace only: what the schema's pattern (\S) counts as a space everywhere.
+        return value.strip(" \t\n\r\f\v") if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _says_something(self) -> FeedbackRequest:

@@ -93,7 +93,16 @@ async def validation_error(request: Request, exc: RequestValidationError) -> Res
     return error_response(request, 422, "invalid_input", message, details)
 
 
+# FastAPI's answer to a JSON body it cannot even decode (not UTF-8): refused like any body that
+# is not the JSON the operation takes, a 422 naming the body.
+_UNREADABLE_BODY = "There was an error parsing the body"
+
+
 async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+    if exc.status_code == 400 and exc.detail == _UNREADABLE_BODY:
+        problem = "not a JSON document (UTF-8)"
+        details = [{"loc": ["body"], "msg": problem}]
+        return error_response(request, 422, "invalid_input", f"body: {problem}", details)
     codes = {404: "not_found", 405: "method_not_allowed"}
     message = str(exc.detail)
     if exc.status_code == 404:

@@ -49,6 +49,10 @@ class _Columns:
     names: Sequence[str]
     categories: Mapping[int, Sequence[str]]
     booleans: frozenset[int]
+    # The answer's names, kept here: the metadata's properties build a new list on each call,
+    # and the store keys its per-version work by these objects.
+    labels: tuple[str, ...]
+    output_names: tuple[str, ...]
 
 
 def _columns(metadata: BundleMetadata) -> _Columns:
@@ -57,27 +61,32 @@ def _columns(metadata: BundleMetadata) -> _Columns:
         [f.name for f in features],
         {j: f.categories for j, f in enumerate(features) if f.categories},
         frozenset(j for j, f in enumerate(features) if f.type == "boolean"),
+        tuple(metadata.labels),
+        tuple(metadata.output_names),
     )
 
 
-def answer(metadata: BundleMetadata, prediction: Prediction) -> dict[str, Any]:
+_NO_NAMES: tuple[str, ...] = ()
+
+
+def answer(columns: _Columns, prediction: Prediction) -> dict[str, Any]:
     """The record's output fields: the prediction's array and what names its columns."""
     if prediction.classes is not None:
         return {
             "output_kind": "classes",
             "output": prediction.classes,
-            "output_names": metadata.labels,
+            "output_names": columns.labels,
         }
     if prediction.proba is not None:
-        return {"output_kind": "proba", "output": prediction.proba, "output_names": metadata.labels}
+        return {"output_kind": "proba", "output": prediction.proba, "output_names": columns.labels}
     assert prediction.values is not None
     if prediction.values.ndim == 2:
         return {
             "output_kind": "values",
             "output": prediction.values,
-            "output_names": metadata.output_names,
+            "output_names": columns.output_names,
         }
-    return {"output_kind": "value", "output": prediction.values, "output_names": ()}
+    return {"output_kind": "value", "output": prediction.values, "output_names": _NO_NAMES}
 
 
 class PredictionLog:
@@ -138,5 +147,5 @@ class PredictionLog:
             matrix=matrix,
             categories=columns.categories,
             booleans=columns.booleans,
-            **answer(metadata, prediction),
+            **answer(columns, prediction),
         )

@@ -53,9 +53,10 @@ def column_plan(record: PredictionRecord, exclude: frozenset[str]) -> ColumnPlan
     )
 
 
-def plan_key(record: PredictionRecord) -> tuple[int, int, str]:
-    """What a plan depends on: the version's columns, its answer's names, the answer's dtype."""
-    return id(record.columns), id(record.output_names), record.output.dtype.str
+def plan_key(record: PredictionRecord) -> tuple[str, str, str, str]:
+    """Which plan a record uses: one per model version and answer kind and dtype (bounded by
+    what is served; the writer also checks the plan was made from this record's objects)."""
+    return record.model, record.version, record.output_kind, record.output.dtype.str
 
 
 def _dtype(output: np.ndarray) -> np.dtype[Any]:

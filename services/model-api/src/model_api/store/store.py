@@ -161,7 +161,7 @@ class Store:
         limit: int = 100,
         cursor: str | None = None,
     ) -> FeedbackPage:
-        """A model's judged predictions, newest first; ValueError for a cursor not ours."""
+        """A model's judged predictions, newest first, from the position ``cursor`` names."""
         return self._read(
             lambda c: queries.feedback_page(
                 c,

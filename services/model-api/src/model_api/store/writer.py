@@ -30,8 +30,10 @@ log = logging.getLogger("model_api.store")
 
 # Wake the writer before its interval once this many records wait (big bursts write sooner).
 WAKE_RECORDS = 512
-# Records per INSERT statement (x 10 parameters: within SQLite's and PostgreSQL's limits).
-STATEMENT_RECORDS = 500
+# Records per INSERT statement (x 10 parameters: within SQLite's and PostgreSQL's limits). Only
+# these sizes: the drivers keep each distinct statement prepared, and a statement per batch
+# size would fill their caches with large ones (memory that grows for minutes).
+STATEMENT_SIZES = (500, 64, 8, 1)
 # Longest pause after a failed write; the next batch tries again.
 MAX_BACKOFF_SECONDS = 5.0
 # A warning about dropped records at most this often (the counter has every one).
@@ -91,11 +93,13 @@ class LogWriter:
         self._ready = ready
         self._tick = tick
         self._wake = threading.Event()
-        self._plans: dict[tuple[int, int, str], tuple[Any, Any, ColumnPlan]] = {}
+        self._plans: dict[tuple[str, str, str, str], tuple[Any, Any, ColumnPlan]] = {}
         self._last_drop_log = 0.0
         self._dropped_since_log = 0
         self._failures = 0
-        self._insert = functools.lru_cache(maxsize=8)(partial(_insert_statement, engine))
+        self._insert = functools.lru_cache(maxsize=len(STATEMENT_SIZES))(
+            partial(_insert_statement, engine)
+        )
         self._sqlite = engine.dialect.name == "sqlite"
         self._second, self._second_text = -1, ""
         self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
@@ -186,10 +190,10 @@ class LogWriter:
                 # A few multi-row INSERTs, not one statement per record: the driver lets the
                 # GIL go around each statement it runs, and each time the event loop takes it
                 # back the writer waits a switch interval (and the loop a context switch).
-                for start in range(0, len(params), STATEMENT_RECORDS):
-                    chunk = params[start : start + STATEMENT_RECORDS]
+                for start, size in _chunks(len(params)):
+                    chunk = params[start : start + size]
                     flat = [value for row in chunk for value in row]
-                    connection.exec_driver_sql(self._insert(len(chunk)), tuple(flat))
+                    connection.exec_driver_sql(self._insert(size), tuple(flat))
         except SQLAlchemyError as exc:
             metrics.DATABASE_UP.set(0)
             self._failures += 1
@@ -234,7 +238,7 @@ class LogWriter:
 
     def _plan(self, record: PredictionRecord) -> ColumnPlan:
         # Records of one model version share their columns and names objects: one plan per
-        # version (the objects are kept with it, so that their ids stay theirs).
+        # version, made again when they are other objects (a reloaded bundle).
         key = plan_key(record)
         known = self._plans.get(key)
         if known is None or known[0] is not record.columns or known[1] is not record.output_names:
@@ -258,6 +262,16 @@ class LogWriter:
 def _as_record(item: Any) -> PredictionRecord:
     assert isinstance(item, PredictionRecord)
     return item
+
+
+def _chunks(records: int) -> list[tuple[int, int]]:
+    """``(start, size)`` of each INSERT for ``records`` records, sizes from STATEMENT_SIZES."""
+    chunks, start = [], 0
+    for size in STATEMENT_SIZES:
+        while records - start >= size:
+            chunks.append((start, size))
+            start += size
+    return chunks
 
 
 def _insert_statement(engine: Engine, records: int) -> str:

@@ -11,20 +11,24 @@ import csv
 import dataclasses
 import io
 import math
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 import orjson
 from fastapi import APIRouter, Path, Query
 from model_contract import (
     PREDICTION_ID_FORM,
+    PREDICTION_ID_PATTERN,
     FeedbackPage,
     FeedbackRequest,
     FeedbackResponse,
     FeedbackSummary,
     LoggedPrediction,
 )
+from pydantic import BeforeValidator
 from starlette.responses import Response, StreamingResponse
 
 from model_api.errors import InvalidInputError, ModelAPIError, PredictionNotFoundError
@@ -34,6 +38,7 @@ from model_api.serving.bundle import BundleMetadata
 from model_api.serving.registry import ModelRegistry
 from model_api.store import FeedbackIn, Store
 from model_api.store import LoggedPrediction as StoredPrediction
+from model_api.store.feedback import CURSOR_PATTERN
 from model_api.store.ids import parse_prediction_id
 
 router = APIRouter(tags=["feedback"])
@@ -54,18 +59,41 @@ EXPORT_END = ("verdict", "comment", "author", "predicted_at", "judged_at")
 PredictionIdPath = Annotated[
     str,
     Path(
-        description=f"A prediction id: {PREDICTION_ID_FORM}.", examples=["3f9a0c1be27d44a1c9e0-0"]
+        description=f"A prediction id: {PREDICTION_ID_FORM}.",
+        examples=["3f9a0c1be27d44a1c9e0-0"],
+        # Declared, and checked by checked_id with a message that shows the form.
+        json_schema_extra={"pattern": PREDICTION_ID_PATTERN},
     ),
 ]
 VersionQuery = Annotated[str | None, Query(description="Only this version's predictions.")]
 VerdictQuery = Annotated[Literal["right", "wrong"] | None, Query(description="Only this verdict.")]
+# A date and a time: pydantic alone would also read a number as seconds since 1970.
+_DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
+
+
+def _date_time(value: Any) -> Any:
+    if isinstance(value, str) and _DATE_TIME.match(value) is None:
+        raise ValueError("expected an ISO 8601 date and time, e.g. 2026-12-01T00:00:00Z")
+    return value
+
+
 SinceQuery = Annotated[
     datetime | None,
+    BeforeValidator(_date_time),
     Query(description="Feedback given at or after this time (ISO 8601; UTC if no offset)."),
 ]
 UntilQuery = Annotated[
     datetime | None,
+    BeforeValidator(_date_time),
     Query(description="Feedback given before this time (ISO 8601; UTC if no offset)."),
+]
+CursorQuery = Annotated[
+    str | None,
+    Query(
+        description="next_cursor of the previous page: where it ended "
+        "(`<microseconds since 1970>.<feedback number>`; any such position pages on from it).",
+        pattern=CURSOR_PATTERN,
+    ),
 ]
 
 
@@ -221,22 +249,17 @@ def feedback_page(
     since: SinceQuery = None,
     until: UntilQuery = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Items per page.")] = 100,
-    cursor: Annotated[str | None, Query(description="next_cursor of the previous page.")] = None,
+    cursor: CursorQuery = None,
 ) -> Response:
-    try:
-        page = store.feedback_page(
-            name,
-            version=version,
-            verdict=verdict,
-            since=_utc(since),
-            until=_utc(until),
-            limit=limit,
-            cursor=cursor,
-        )
-    except ValueError as exc:  # a cursor that is not one of ours
-        raise InvalidInputError(
-            f"cursor: {exc}", [{"loc": ["query", "cursor"], "msg": str(exc)}]
-        ) from None
+    page = store.feedback_page(
+        name,
+        version=version,
+        verdict=verdict,
+        since=_utc(since),
+        until=_utc(until),
+        limit=limit,
+        cursor=cursor,
+    )
     return _json({"model": name, "items": page.items, "next_cursor": page.next_cursor})
 
 
@@ -281,12 +304,21 @@ def feedback_export(
     rows = store.export_rows(
         name, version=version, verdict=verdict, since=_utc(since), until=_utc(until)
     )
-    disposition = f'attachment; filename="{name}-feedback.csv"'
+    disposition = _attachment(f"{name}-feedback.csv")
     return StreamingResponse(
         export_lines(metadata, rows),
         media_type="text/csv; charset=utf-8",
         headers={"content-disposition": disposition},
     )
+
+
+def _attachment(filename: str) -> str:
+    """A Content-Disposition for any model name (RFC 6266): an ASCII fallback without quotes,
+    backslashes or control characters, and the name itself percent-encoded as UTF-8."""
+    fallback = "".join(
+        c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in filename
+    )
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 def _cell(value: Any) -> Any:
