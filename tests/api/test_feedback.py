@@ -318,6 +318,13 @@ def test_pages_filter_and_follow_the_cursor(api: Server) -> None:
         422,
         "invalid_input",
     )
+    # A body that is not even UTF-8 is refused like any body that is not the JSON it takes.
+    unreadable = httpx.post(
+        f"{api.url}/v1/feedback", content=b"\xff", headers={"content-type": "application/json"}
+    )
+    assert _error(unreadable, 422, "invalid_input")["details"] == [
+        {"loc": ["body"], "msg": "not a JSON document (UTF-8)"}
+    ]
     # A cursor is a position: its form is declared and checked; any such position pages on.
     for bad in ({"cursor": "!!not ours"}, {"cursor": ""}, {"until": "0.5"}, {"since": "1"}):
         refused = httpx.get(f"{api.url}/v1/models/{SPECIES}/feedback", params=bad)

@@ -30,7 +30,7 @@ _PREDICTION_ID = re.compile(PREDICTION_ID_PATTERN)
 
 def is_prediction_id(text: str) -> bool:
     """Whether ``text`` has the form of a prediction id (it may still be unknown)."""
-    return _PREDICTION_ID.match(text) is not None
+    return _PREDICTION_ID.fullmatch(text) is not None  # (match's "$" would allow a final "\n")
 
 
 class FeedbackRequest(BaseModel):

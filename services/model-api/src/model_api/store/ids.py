@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import os
-import re
 
-# 20 lowercase hex characters, a dash, the row's 0-based index in its request.
-PREDICTION_ID = re.compile(r"[0-9a-f]{20}-(?:0|[1-9][0-9]{0,9})")
-PREDICTION_ID_FORM = "<20 lowercase hex characters>-<row>, e.g. 3f9a0c1be27d44a1c9e0-0"
+from model_contract import is_prediction_id
 
 
 def new_token() -> str:
@@ -22,6 +19,6 @@ def prediction_id(token: str, row: int) -> str:
 
 def parse_prediction_id(value: str) -> tuple[str, int] | None:
     """``(token, row)`` of a well-formed id, else None."""
-    if len(value) > 32 or PREDICTION_ID.fullmatch(value) is None:
+    if len(value) > 32 or not is_prediction_id(value):
         return None
     return value[:20], int(value[21:])
