@@ -5,6 +5,7 @@ queue that drops (counted) instead of blocking."""
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -142,6 +143,35 @@ def test_ids_are_unguessable_and_parse_back() -> None:
     assert parse_prediction_id(prediction_id(token, 12)) == (token, 12)
     for bad in (f"{token}-", f"{token}-01", f"{token.upper()}-0", f"{token}0-0", f"{token}--1"):
         assert parse_prediction_id(bad) is None, bad
+
+
+def test_tokens_from_threads_and_a_forked_child_are_never_reused() -> None:
+    # Tokens are slices of a block read ahead: threads taking them at once, and a child that
+    # inherited the parent's block, must each get their own.
+    found: list[list[str]] = [[] for _ in range(4)]
+
+    def take(into: list[str]) -> None:
+        into.extend(new_token() for _ in range(2_000))
+
+    threads = [threading.Thread(target=take, args=(f,)) for f in found]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    every = [t for f in found for t in f]
+    assert len(set(every)) == len(every) == 8_000
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # the child: its next tokens, to the parent
+        os.close(read)
+        os.write(write, " ".join(new_token() for _ in range(3)).encode())
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        childs = pipe.read().split()
+    os.waitpid(child, 0)
+    parents = [new_token() for _ in range(3)]
+    assert len(childs) == 3 and not set(childs) & set(parents)
 
 
 def test_excluded_features_never_reach_the_database(url: str) -> None:
