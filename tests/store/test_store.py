@@ -5,7 +5,8 @@ queue that drops (counted) instead of blocking."""
 from __future__ import annotations
 
 import json
-import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -160,18 +161,27 @@ def test_tokens_from_threads_and_a_forked_child_are_never_reused() -> None:
         thread.join()
     every = [t for f in found for t in f]
     assert len(set(every)) == len(every) == 8_000
-    read, write = os.pipe()
-    child = os.fork()
-    if child == 0:  # the child: its next tokens, to the parent
-        os.close(read)
-        os.write(write, " ".join(new_token() for _ in range(3)).encode())
-        os._exit(0)
-    os.close(write)
-    with os.fdopen(read) as pipe:
-        childs = pipe.read().split()
-    os.waitpid(child, 0)
-    parents = [new_token() for _ in range(3)]
-    assert len(childs) == 3 and not set(childs) & set(parents)
+    # The fork runs in a fresh interpreter: forking pytest's own multi-threaded process is what
+    # Python warns may deadlock, and the block must be read before the fork to test anything.
+    script = """
+import os
+from model_api.store.ids import new_token
+new_token()
+read, write = os.pipe()
+child = os.fork()
+if child == 0:
+    os.close(read)
+    os.write(write, " ".join(new_token() for _ in range(3)).encode())
+    os._exit(0)
+os.close(write)
+with os.fdopen(read) as pipe:
+    childs = pipe.read().split()
+os.waitpid(child, 0)
+parents = [new_token() for _ in range(3)]
+print(len(childs), len(set(childs) & set(parents)))
+"""
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert run.stdout.split() == ["3", "0"], run.stderr
 
 
 def test_excluded_features_never_reach_the_database(url: str) -> None:
