@@ -159,3 +159,18 @@ def test_each_row_starts_with_its_chosen_piece() -> None:
     assert chosen == b"[[0.0,0.0},{0.0,0.0},[0.0,0.0}]"
     assert outputs._rows_json(values, [b"<"], [b",", b">"]) == b"[<0.0,0.0>,<0.0,0.0>,<0.0,0.0>]"
     assert outputs._rows_json(np.zeros((0, 2)), [b"{"], [b",", b"}"]) == b"[]"
+
+
+def test_row_ids_past_the_kept_numbers_and_after_a_larger_answer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Row numbers come from a cache that grows with the largest answer, up to a bound; answers
+    # past it make their own. Every path must number the rows alike.
+    monkeypatch.setattr(outputs, "ROW_NUMBERS_KEPT", 1_500)
+    monkeypatch.setattr(outputs, "_ROW_NUMBERS", [])
+    metadata = _metadata("binary", ["no", "yes"])
+    hinge = _metadata("binary", ["no", "yes"], objective="binary:hinge")
+    rng = np.random.default_rng(7)
+    for rows in (20, 1_200, 40, 1_499, 1_500, 1_501, 3_000, 30):
+        _same_as_dicts(metadata, Prediction(proba=rng.dirichlet([1, 1], size=rows)))
+        _same_as_dicts(hinge, Prediction(classes=rng.integers(0, 2, rows)))

@@ -27,7 +27,7 @@ from model_api.store import (
     StoreError,
     migrate,
 )
-from model_api.store.database import database_url
+from model_api.store.database import SQLITE_PAGE_BYTES, database_url
 from model_api.store.ids import new_token, parse_prediction_id, prediction_id
 from sqlalchemy import create_engine, inspect, text
 
@@ -398,6 +398,26 @@ def test_concurrent_migrations_do_not_race(fresh_postgres_url: str) -> None:
         versions = connection.execute(text("SELECT version_num FROM model_api_alembic_version"))
         assert [v for (v,) in versions] == ["0001"]
     engine.dispose()
+
+
+def test_a_new_sqlite_database_takes_large_pages_and_an_old_one_keeps_its_own(
+    tmp_path: Path,
+) -> None:
+    new_file, old_file = tmp_path / "new.db", tmp_path / "old.db"
+    old = create_engine(f"sqlite:///{old_file}")
+    with old.begin() as connection:
+        connection.execute(text("PRAGMA journal_mode=WAL"))
+        connection.execute(text("CREATE TABLE before_upgrade (x INTEGER)"))
+    old.dispose()
+    for path, page_bytes in ((new_file, SQLITE_PAGE_BYTES), (old_file, 4096)):
+        store = Store.open(StoreConfig(url=f"sqlite:///{path}", flush_seconds=0.05))
+        store.close()
+        engine = create_engine(f"sqlite:///{path}")
+        with engine.connect() as connection:
+            assert connection.execute(text("PRAGMA page_size")).scalar() == page_bytes
+            assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+            assert "prediction_requests" in inspect(connection).get_table_names()
+        engine.dispose()
 
 
 def test_an_unopenable_sqlite_database_is_a_start_up_error(tmp_path: Path) -> None:

@@ -65,14 +65,17 @@ def prediction_rows_json(
         return orjson.dumps(prediction_rows(metadata, prediction, token))
     if prediction.classes is not None:
         if token is not None:
-            opened = _row_ids(token, len(prediction))
-            rows = [b'"label":' + orjson.dumps(label) + b"}" for label in metadata.labels]
-            classes = prediction.classes.tolist()
-            joined = [i + rows[c] for i, c in zip(opened, classes, strict=True)]
-            return b"[" + b",".join(joined) + b"]"
+            # Row i: {"id":"<token>-  i",  "label":<label>},
+            count = len(prediction)
+            labels = [b'"label":' + orjson.dumps(label) + b"}," for label in metadata.labels]
+            pieces: list[bytes] = [b""] * (3 * count)
+            pieces[0::3] = [_id_opening(token)] * count
+            pieces[1::3] = _row_numbers(count)
+            pieces[2::3] = [labels[c] for c in prediction.classes.tolist()]
+            return b"[" + b"".join(pieces)[:-1] + b"]"  # without the last row's comma
         rows = [b'{"label":' + orjson.dumps(label) + b"}" for label in metadata.labels]
         return b"[" + b",".join([rows[c] for c in prediction.classes.tolist()]) + b"]"
-    ids = None if token is None else _row_ids(token, len(prediction))
+    ids = None if token is None else _id_opening(token)
     if prediction.proba is None:
         assert prediction.values is not None
         if prediction.values.ndim == 2:
@@ -80,9 +83,9 @@ def prediction_rows_json(
             names = [orjson.dumps(name) + b":" for name in metadata.output_names]
             separators = [b"," + name for name in names[1:]]
             return _rows_json(
-                prediction.values, [b'{"values":{' + names[0]], [*separators, b"}}"], ids=ids
+                prediction.values, [b'{"values":{' + names[0]], [*separators, b"}}"], id_opening=ids
             )
-        return _rows_json(prediction.values.reshape(-1, 1), [b'{"value":'], [b"}"], ids=ids)
+        return _rows_json(prediction.values.reshape(-1, 1), [b'{"value":'], [b"}"], id_opening=ids)
     labels = [orjson.dumps(label) for label in metadata.labels]
     # Row i: prefix[winner] p0 sep[1] p1 ... sep[K-1] p(K-1) "}}"
     prefixes = [b'{"label":' + label + b',"probabilities":{' + labels[0] + b":" for label in labels]
@@ -91,10 +94,24 @@ def prediction_rows_json(
     return _rows_json(prediction.proba, prefixes, [*separators, b"}}"], winners, ids)
 
 
-def _row_ids(token: str, rows: int) -> list[bytes]:
-    """Each row's opening with its id: ``{"id":"<token>-<row>",``."""
-    start = b'{"id":"' + token.encode() + b"-"
-    return [start + b'%d",' % i for i in range(rows)]
+def _id_opening(token: str) -> bytes:
+    """What opens every row of a logged answer: ``{"id":"<token>-`` (the row number follows)."""
+    return b'{"id":"' + token.encode() + b"-"
+
+
+# Row numbers as they close an id (``12",``), made once: an answer takes a slice of them.
+_ROW_NUMBERS: list[bytes] = []
+ROW_NUMBERS_KEPT = 65_536  # past this, each answer makes its own (rare, and bounded memory)
+
+
+def _row_numbers(rows: int) -> list[bytes]:
+    # A cache rebound whole (atomic): two threads that miss it at once only both make it.
+    global _ROW_NUMBERS
+    if rows > ROW_NUMBERS_KEPT:
+        return [b'%d",' % i for i in range(rows)]
+    if len(_ROW_NUMBERS) < rows:
+        _ROW_NUMBERS = [b'%d",' % i for i in range(min(ROW_NUMBERS_KEPT, max(rows, 1_024)))]
+    return _ROW_NUMBERS[:rows]
 
 
 def _rows_json(
@@ -102,14 +119,16 @@ def _rows_json(
     row_starts: list[bytes],
     separators: list[bytes],
     choices: np.ndarray | None = None,
-    ids: list[bytes] | None = None,
+    id_opening: bytes | None = None,
 ) -> bytes:
     """A JSON array with one object per row of ``values`` [N, K].
 
     Row i is ``row_starts[choices[i]]`` (without choices the only one), then each value followed
     by its separator; the last separator closes the row. orjson writes every number from the
     array in one call, exactly as it writes a Python float (shortest round trip, NaN and
-    infinities as null), and the rows are joined from the constant pieces around them.
+    infinities as null), and the rows are joined from the constant pieces around them. With
+    ``id_opening`` each row opens with its id instead: ``{"id":"<token>-<i>",`` and the row's
+    first key.
     """
     rows, width = values.shape
     if rows == 0:
@@ -117,17 +136,20 @@ def _rows_json(
     flat = np.ascontiguousarray(values, dtype=np.float64).reshape(-1)
     numbers = orjson.dumps(flat, option=orjson.OPT_SERIALIZE_NUMPY)
     tokens = numbers[1:-1].split(b",")
-    stride = 1 + 2 * width
+    first = 0 if id_opening is None else 2  # where the row's own opening piece is
+    stride = first + 1 + 2 * width
     pieces: list[bytes] = [b""] * (rows * stride)
+    starts = row_starts if id_opening is None else [start[1:] for start in row_starts]
     if choices is None:
-        pieces[0::stride] = row_starts * rows
+        pieces[first::stride] = starts * rows
     else:
-        pieces[0::stride] = [row_starts[c] for c in choices.tolist()]
-    if ids is not None:  # each row opens with its id: {"id":"...", then the row's first key
-        pieces[0::stride] = [i + start[1:] for i, start in zip(ids, pieces[0::stride], strict=True)]
+        pieces[first::stride] = [starts[c] for c in choices.tolist()]
+    if id_opening is not None:
+        pieces[0::stride] = [id_opening] * rows
+        pieces[1::stride] = _row_numbers(rows)
     for k in range(width):
-        pieces[1 + 2 * k :: stride] = tokens[k::width]
-        pieces[2 + 2 * k :: stride] = [separators[k]] * rows
+        pieces[first + 1 + 2 * k :: stride] = tokens[k::width]
+        pieces[first + 2 + 2 * k :: stride] = [separators[k]] * rows
     # Rows are separated by commas: append one to every closing piece but the last.
     pieces[stride - 1 : -1 : stride] = [separators[-1] + b","] * (rows - 1)
     return b"[" + b"".join(pieces) + b"]"

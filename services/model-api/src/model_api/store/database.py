@@ -15,6 +15,9 @@ VERSION_TABLE = "model_api_alembic_version"
 # pg_advisory_xact_lock key of the migrations (any constant: "model-api" in ASCII, truncated).
 MIGRATION_LOCK = 0x6D6F64656C2D61
 SQLITE_BUSY_MS = 5000
+# Pages of a new SQLite database (the largest SQLite allows is 64 KiB; past 32 KiB, inserts into a
+# large random-token index rewrite more bytes than the shorter overflow chains save).
+SQLITE_PAGE_BYTES = 32_768
 
 
 def database_url(url: str) -> URL:
@@ -44,6 +47,11 @@ def create_store_engine(url: str) -> Engine:
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
+    # Before WAL mode, so that a new database file takes it (an existing one keeps its own: the
+    # page size of a database in WAL mode cannot change). A logged 1,000-row matrix is tens of
+    # kilobytes: in 4 KiB pages it is a chain of overflow pages, each written to the WAL and
+    # again at the checkpoint; larger pages make that chain a few pages long.
+    cursor.execute(f"PRAGMA page_size={SQLITE_PAGE_BYTES}")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
