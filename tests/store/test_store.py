@@ -137,9 +137,16 @@ def test_a_row_comes_back_as_the_user_sent_it(store: Store) -> None:
 
 
 def test_ids_are_unguessable_and_parse_back() -> None:
-    tokens = {new_token() for _ in range(10_000)}
-    assert len(tokens) == 10_000
-    assert all(len(t) == 20 and int(t, 16) >= 0 for t in tokens)
+    before = int(time.time())
+    made = [new_token() for _ in range(10_000)]
+    after = int(time.time())
+    assert all(len(t) == 20 and int(t, 16) >= 0 for t in made)
+    # The second first (what keeps the database's index writes together), then the random part,
+    # which alone tells the tokens of one second apart.
+    seconds = {s & 0xFFFFFF for s in range(before, after + 1)}
+    assert all(int(t[:6], 16) in seconds for t in made)
+    assert len({t[6:] for t in made}) == 10_000
+    tokens = set(made)
     token = next(iter(tokens))
     assert parse_prediction_id(prediction_id(token, 12)) == (token, 12)
     for bad in (f"{token}-", f"{token}-01", f"{token.upper()}-0", f"{token}0-0", f"{token}--1"):

@@ -17,8 +17,8 @@ from model_contract.answers import _EveryFieldSent
 from model_contract.vocabulary import Scalar
 
 Verdict = Literal["right", "wrong"]
-# `<token>-<row>`: 20 lowercase hex characters (80 random bits, one per request), then the row
-# (0-based, no leading zeros).
+# `<token>-<row>`: 20 lowercase hex characters (one token per request: the second it was made,
+# then 56 random bits), then the row (0-based, no leading zeros).
 PREDICTION_ID_PATTERN = r"^[0-9a-f]{20}-(0|[1-9][0-9]{0,9})$"
 # A name: something besides spaces (the API drops leading and trailing ones).
 AUTHOR_PATTERN = r"\S"
