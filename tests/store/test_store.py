@@ -16,6 +16,9 @@ from typing import Any
 
 import numpy as np
 import pytest
+from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
 from model_api.errors import PredictionNotFoundError
 from model_api.observability.metrics import REGISTRY
 from model_api.store import (
@@ -26,9 +29,11 @@ from model_api.store import (
     StoreConfig,
     StoreError,
     migrate,
+    writer,
 )
-from model_api.store.database import SQLITE_PAGE_BYTES, database_url
+from model_api.store.database import MIGRATIONS, SQLITE_PAGE_BYTES, database_url
 from model_api.store.ids import new_token, parse_prediction_id, prediction_id
+from model_api.store.schema import prediction_requests
 from sqlalchemy import create_engine, inspect, text
 
 COLUMNS = ("bill length (mm)", "island", "smoker", "secret")
@@ -204,7 +209,7 @@ def test_excluded_features_never_reach_the_database(url: str) -> None:
     engine = create_engine(database_url(url))
     with engine.connect() as connection:
         layout, inputs = connection.execute(
-            text("SELECT layout, inputs FROM prediction_requests")
+            text("SELECT layout, inputs FROM prediction_batches")
         ).one()
     engine.dispose()
     # What is written of the matrix: the kept columns only, float32 little-endian.
@@ -375,13 +380,161 @@ def test_a_full_queue_drops_and_counts_without_blocking(url: str) -> None:
         store.close()
 
 
+def _head_revision() -> str:
+    head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
+    assert head is not None
+    return head
+
+
+def _upgrade_to(url: str, revision: str) -> None:
+    engine = create_engine(database_url(url))
+    with engine.begin() as connection:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        config.attributes["connection"] = connection
+        config.attributes["version_table"] = "model_api_alembic_version"
+        command.upgrade(config, revision)
+    engine.dispose()
+
+
+def test_a_database_from_the_first_schema_keeps_its_predictions(url: str) -> None:
+    # Rows as the writer of revision 0001 wrote them (one per request, in prediction_requests):
+    # after the upgrade they read, take feedback and are purged as before.
+    _upgrade_to(url, "0001")
+    layout = {
+        "columns": list(COLUMNS),
+        "categories": {"island": list(ISLANDS)},
+        "booleans": ["smoker"],
+        "output": {"kind": "proba", "names": list(SPECIES), "dtype": "<f4"},
+    }
+    old_token, judged_token = new_token(), new_token()
+    engine = create_engine(database_url(url))
+    with engine.begin() as connection:
+        for token, days in ((old_token, 40), (judged_token, 40)):
+            connection.execute(
+                prediction_requests.insert().values(
+                    token=token,
+                    created_at=datetime.now(UTC) - timedelta(days=days),
+                    model="penguins",
+                    version="1",
+                    source="api",
+                    request_id=None,
+                    n_rows=1,
+                    layout=json.dumps(layout),
+                    inputs=np.array([[39.5, 1, 0, 3]], dtype="<f4").tobytes(),
+                    outputs=np.array([[0.25, 0.75]], dtype="<f4").tobytes(),
+                )
+            )
+    engine.dispose()
+    store = Store.open(StoreConfig(url=url, flush_seconds=0.05, retention_days=30))
+    try:
+        found = store.prediction(prediction_id(old_token, 0))
+        assert found is not None and found.inputs["island"] == "Dream"
+        assert found.output["label"] == "Gentoo"
+        store.put_feedback(FeedbackIn(prediction_id(judged_token, 0), "wrong", None, None, "ana"))
+        store.purge()  # (the writer's own purge at start may have come first)
+        assert store.purge() == 0
+        assert store.prediction(prediction_id(old_token, 0)) is None
+        assert store.prediction(prediction_id(judged_token, 0)) is not None
+    finally:
+        store.close()
+
+
+def test_a_batch_of_many_requests_gives_each_back(url: str) -> None:
+    # A long interval: every record is written in one flush, in a few batch rows (per model
+    # version and token second), and each comes back with its own rows, times and source.
+    store = Store.open(StoreConfig(url=url, flush_seconds=30))
+    rng = np.random.default_rng(7)
+    made: list[tuple[PredictionRecord, np.ndarray]] = []
+    try:
+        for i in range(60):
+            rows = 1 + i % 3
+            matrix = np.column_stack(
+                [
+                    rng.normal(40, 5, rows),
+                    rng.integers(0, 3, rows),
+                    rng.integers(0, 2, rows),
+                    rng.normal(0, 1, rows),
+                ]
+            )
+            record = _record(matrix, model=("penguins", "otter")[i % 2], version=str(i % 4))
+            record.created_at -= i
+            record.source = ("ui", "api")[i % 3 == 0]
+            record.output = rng.random((rows, 2)).astype(np.float32)
+            store.record(record)
+            made.append((record, matrix.astype(np.float32)))
+        store.flush()
+        engine = create_engine(database_url(url))
+        with engine.connect() as connection:
+            batches = connection.execute(text("SELECT count(*) FROM prediction_batches")).scalar()
+        engine.dispose()
+        assert batches is not None and 4 <= batches <= 8  # 4 model versions, 1 or 2 seconds
+        for record, matrix in made:
+            for row in range(len(matrix)):
+                found = store.prediction(prediction_id(record.token, row))
+                assert found is not None
+                assert (found.model, found.version, found.source) == (
+                    record.model,
+                    record.version,
+                    record.source,
+                )
+                assert found.created_at.timestamp() == pytest.approx(record.created_at, abs=1e-5)
+                assert np.float32(found.inputs["bill length (mm)"]) == matrix[row, 0]
+                assert found.inputs["island"] == ISLANDS[int(matrix[row, 1])]
+                assert found.output["probabilities"] == dict(
+                    zip(SPECIES, record.output[row].tolist(), strict=True)
+                )
+            assert store.prediction(prediction_id(record.token, len(matrix))) is None
+    finally:
+        store.close()
+
+
+def test_a_large_batch_is_cut_into_rows_and_judged_requests_leave_it(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(writer, "BATCH_INPUT_BYTES", 1000)  # 62 rows of 4 float32: 12 requests
+    store = Store.open(StoreConfig(url=url, flush_seconds=30, retention_days=30))
+    try:
+        tokens = []
+        for i in range(40):
+            record = _record(np.full((5, 4), float(i)))
+            store.record(record)
+            tokens.append(record.token)
+        store.flush()
+        engine = create_engine(database_url(url))
+        with engine.connect() as connection:
+            sizes = connection.execute(text("SELECT n_rows FROM prediction_batches")).all()
+        engine.dispose()
+        assert sorted(n for (n,) in sizes) == [20, 60, 60, 60]  # whole requests in each
+        assert sum(n for (n,) in sizes) == 200
+        for i, token in enumerate(tokens):
+            found = store.prediction(prediction_id(token, 4))
+            assert found is not None and found.inputs["bill length (mm)"] == float(i)
+        # Two authors judge one request; it leaves its batch once, and outlives the purge.
+        judged = prediction_id(tokens[17], 2)
+        store.put_feedback(FeedbackIn(judged, "right", None, None, "ana"))
+        store.put_feedback(FeedbackIn(judged, "wrong", None, None, "bo"))
+        assert store.purge(datetime.now(UTC) + timedelta(days=31)) == 40
+        assert store.prediction(prediction_id(tokens[16], 0)) is None
+        kept = store.prediction(prediction_id(tokens[17], 4))
+        assert kept is not None and kept.inputs["bill length (mm)"] == 17.0
+        assert sorted(f.author for f in store.prediction(judged).feedback) == ["ana", "bo"]
+    finally:
+        store.close()
+
+
 def test_migrations_apply_from_empty_and_again(url: str) -> None:
     migrate(url)
     migrate(url)
     engine = create_engine(database_url(url))
     tables = set(inspect(engine).get_table_names())
     engine.dispose()
-    assert {"prediction_requests", "feedback", "model_api_alembic_version"} <= tables
+    assert {
+        "prediction_requests",
+        "prediction_batches",
+        "feedback",
+        "model_api_alembic_version",
+    } <= tables
 
 
 def test_concurrent_migrations_do_not_race(fresh_postgres_url: str) -> None:
@@ -403,7 +556,7 @@ def test_concurrent_migrations_do_not_race(fresh_postgres_url: str) -> None:
     engine = create_engine(database_url(url))
     with engine.connect() as connection:
         versions = connection.execute(text("SELECT version_num FROM model_api_alembic_version"))
-        assert [v for (v,) in versions] == ["0001"]
+        assert [v for (v,) in versions] == [_head_revision()]
     engine.dispose()
 
 

@@ -75,6 +75,30 @@ def inputs_bytes(record: PredictionRecord, plan: ColumnPlan) -> bytes:
     return np.ascontiguousarray(matrix, dtype=FLOAT32).tobytes()
 
 
+def batch_inputs_bytes(records: Sequence[PredictionRecord], plan: ColumnPlan) -> bytes:
+    """The records' matrices (the kept columns), one after the other, as ``inputs_bytes``."""
+    if len(records) == 1:
+        return inputs_bytes(records[0], plan)
+    matrix = np.concatenate([r.matrix for r in records])
+    matrix = matrix if plan.keep is None else matrix[:, plan.keep]
+    return np.ascontiguousarray(matrix, dtype=FLOAT32).tobytes()
+
+
+def batch_output_bytes(records: Sequence[PredictionRecord]) -> bytes:
+    """The records' answers (one plan: one kind and dtype), one after the other."""
+    if len(records) == 1:
+        return output_bytes(records[0])
+    output = np.concatenate([r.output for r in records])
+    return np.ascontiguousarray(output, dtype=_dtype(records[0].output)).tobytes()
+
+
+def row_bytes(layout: dict[str, Any]) -> tuple[int, int]:
+    """The bytes one row takes in ``inputs`` and in ``outputs``."""
+    output = layout["output"]
+    width = len(output["names"]) if output["kind"] in ("proba", "values") else 1
+    return FLOAT32.itemsize * len(layout["columns"]), np.dtype(output["dtype"]).itemsize * width
+
+
 @dataclass(frozen=True, slots=True)
 class Inputs:
     """A logged request's matrix, readable row by row."""

@@ -4,17 +4,19 @@ purge. Each function takes a connection; ``Store`` opens them and maps database 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Row, and_, case, exists, func, or_, select
+from sqlalchemy import Connection, LargeBinary, Row, and_, case, exists, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
-from model_api.store.encoding import Inputs, read_inputs, read_outputs
-from model_api.store.ids import parse_prediction_id
+from model_api.store.encoding import Inputs, read_inputs, read_outputs, row_bytes
+from model_api.store.ids import TIME_HEX, parse_prediction_id
 from model_api.store.records import (
     DailyAgreement,
     ExportRow,
@@ -27,15 +29,91 @@ from model_api.store.records import (
     PredictionNotFound,
     VersionAgreement,
 )
-from model_api.store.schema import feedback, prediction_requests
+from model_api.store.schema import feedback, prediction_batches, prediction_requests
 
 EXPORT_BATCH = 500
 # The agreement gauge's window.
 AGREEMENT_DAYS = 7
-requests_t, feedback_t = prediction_requests, feedback
+requests_t, batches_t, feedback_t = prediction_requests, prediction_batches, feedback
+BLOB = LargeBinary()
+_TOKEN = re.compile("[0-9a-f]{20}")
 
 
 # One prediction ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Request:
+    """One logged request, as prediction_requests has it (read there, or cut from a batch)."""
+
+    token: str
+    created_at: datetime
+    model: str
+    version: str
+    source: str
+    request_id: str | None
+    n_rows: int
+    layout: str
+    inputs: bytes
+    outputs: bytes
+
+    def values(self) -> dict[str, Any]:
+        return {f: getattr(self, f) for f in self.__dataclass_fields__}
+
+
+def _request(connection: Connection, token: str) -> tuple[_Request | None, bool]:
+    """The logged request ``token`` and whether prediction_requests has it (else a batch)."""
+    found = connection.execute(select(requests_t).where(requests_t.c.token == token)).one_or_none()
+    if found is not None:
+        return _Request(**{f: getattr(found, f) for f in _Request.__dataclass_fields__}), True
+    return _from_batch(connection, token), False
+
+
+def _from_batch(connection: Connection, token: str) -> _Request | None:
+    """The request cut from the batch that holds it: its token's prefix and text find the
+    batch, its entry the rows; only those rows' bytes are read."""
+    if not _TOKEN.fullmatch(token):
+        return None
+    candidates = connection.execute(
+        select(
+            batches_t.c.id,
+            batches_t.c.model,
+            batches_t.c.version,
+            batches_t.c.requests,
+            batches_t.c.layout,
+        ).where(
+            batches_t.c.token_prefix == int(token[:TIME_HEX], 16),
+            batches_t.c.requests.contains(token),
+        )
+    ).all()
+    for candidate in candidates:
+        requests = orjson.loads(candidate.requests)
+        try:
+            index = requests["tokens"].index(token)
+        except ValueError:
+            continue
+        layout = orjson.loads(candidate.layout)
+        in_row, out_row = row_bytes(layout)
+        first, rows = sum(requests["rows"][:index]), requests["rows"][index]
+        inputs, outputs = connection.execute(
+            select(
+                func.substr(batches_t.c.inputs, first * in_row + 1, rows * in_row, type_=BLOB),
+                func.substr(batches_t.c.outputs, first * out_row + 1, rows * out_row, type_=BLOB),
+            ).where(batches_t.c.id == candidate.id)
+        ).one()
+        return _Request(
+            token=token,
+            created_at=datetime.fromtimestamp(requests["times"][index], UTC),
+            model=candidate.model,
+            version=candidate.version,
+            source=requests["sources"][index],
+            request_id=requests["request_ids"][index],
+            n_rows=rows,
+            layout=candidate.layout,
+            inputs=bytes(inputs),
+            outputs=bytes(outputs),
+        )
+    return None
 
 
 def logged_prediction(connection: Connection, prediction_id: str) -> LoggedPrediction | None:
@@ -43,7 +121,7 @@ def logged_prediction(connection: Connection, prediction_id: str) -> LoggedPredi
     if parsed is None:
         return None
     token, row = parsed
-    found = connection.execute(select(requests_t).where(requests_t.c.token == token)).one_or_none()
+    found, _ = _request(connection, token)
     if found is None or row >= found.n_rows:
         return None
     layout = orjson.loads(found.layout)
@@ -65,6 +143,16 @@ def logged_prediction(connection: Connection, prediction_id: str) -> LoggedPredi
         output=read_outputs(layout, found.outputs, found.n_rows)[row],
         feedback=[_feedback_out(f) for f in judged],
     )
+
+
+def _keep(connection: Connection, request: _Request) -> None:
+    """Copy a request from its batch to prediction_requests: judged, it is training data that
+    the retention purge keeps (and the feedback's foreign key names it)."""
+    try:
+        with connection.begin_nested():
+            connection.execute(requests_t.insert().values(**request.values()))
+    except IntegrityError:  # another author's feedback on it copied it first
+        pass
 
 
 def _feedback_out(row: Row[Any]) -> FeedbackOut:
@@ -90,17 +178,11 @@ def put_feedback(
     """Insert this author's feedback on the prediction, or update it: ``(saved, created, the
     verdict it had before)``. Raises PredictionNotFound for an id the log does not have."""
     parsed = parse_prediction_id(given.prediction_id)
-    found = (
-        None
-        if parsed is None
-        else connection.execute(
-            select(requests_t.c.model, requests_t.c.version, requests_t.c.n_rows).where(
-                requests_t.c.token == parsed[0]
-            )
-        ).one_or_none()
-    )
+    found, kept = (None, False) if parsed is None else _request(connection, parsed[0])
     if parsed is None or found is None or parsed[1] >= found.n_rows:
         raise PredictionNotFound(f"no logged prediction {given.prediction_id}")
+    if not kept:
+        _keep(connection, found)
     values = {
         "verdict": given.verdict,
         "actual": None if given.actual is None else orjson.dumps(given.actual).decode(),
@@ -360,12 +442,15 @@ def agreement(connection: Connection, now: datetime) -> list[tuple[str, str, flo
 
 def purge(connection: Connection, before: datetime) -> int:
     """Delete the predictions made before ``before`` that nobody judged (judged ones are the
-    training data: they stay)."""
+    training data: they stay, copied out of their batch when judged); the requests deleted."""
     judged = exists().where(feedback_t.c.token == requests_t.c.token)
     result = connection.execute(
         requests_t.delete().where(requests_t.c.created_at < before, ~judged)
     )
-    return int(result.rowcount or 0)
+    old = batches_t.c.last_created_at < before
+    batched = connection.execute(select(func.sum(batches_t.c.n_requests)).where(old)).scalar()
+    connection.execute(batches_t.delete().where(old))
+    return int(result.rowcount or 0) + int(batched or 0)
 
 
 def utc_now() -> datetime:

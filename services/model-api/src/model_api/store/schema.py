@@ -57,6 +57,27 @@ prediction_requests = Table(
     Column("outputs", LargeBinary, nullable=False),
 )
 
+# The writer's table: one row per flush, model version and second of the tokens (a batch of
+# requests), so that the database's cost per request is a share of one row's. A request that is
+# judged is copied to prediction_requests (the feedback's foreign key): the retention purge then
+# deletes whole batches.
+prediction_batches = Table(
+    "prediction_batches",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("token_prefix", Integer, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("last_created_at", UTCDateTime(), nullable=False),
+    Column("model", String(128), nullable=False),
+    Column("version", String(64), nullable=False),
+    Column("n_requests", Integer, nullable=False),
+    Column("n_rows", Integer, nullable=False),
+    Column("requests", Text, nullable=False),
+    Column("layout", Text, nullable=False),
+    Column("inputs", LargeBinary, nullable=False),
+    Column("outputs", LargeBinary, nullable=False),
+)
+
 feedback = Table(
     "feedback",
     metadata,

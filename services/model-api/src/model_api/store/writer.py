@@ -9,48 +9,42 @@ for: a prediction must not depend on its log.
 
 from __future__ import annotations
 
-import functools
 import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from functools import partial
 from typing import Any
 
+import orjson
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from model_api.observability import metrics
-from model_api.store.encoding import ColumnPlan, column_plan, inputs_bytes, output_bytes, plan_key
+from model_api.store.encoding import (
+    FLOAT32,
+    ColumnPlan,
+    batch_inputs_bytes,
+    batch_output_bytes,
+    column_plan,
+    plan_key,
+)
+from model_api.store.ids import TIME_HEX
 from model_api.store.records import PredictionRecord
+from model_api.store.schema import prediction_batches
 
 log = logging.getLogger("model_api.store")
 
 # Wake the writer before its interval once this many records wait (big bursts write sooner).
 WAKE_RECORDS = 512
-# Records per INSERT statement (x 10 parameters: within SQLite's and PostgreSQL's limits). Only
-# these sizes: the drivers keep each distinct statement prepared, and a statement per batch
-# size would fill their caches with large ones (memory that grows for minutes).
-STATEMENT_SIZES = (500, 64, 8, 1)
 # Longest pause after a failed write; the next batch tries again.
 MAX_BACKOFF_SECONDS = 5.0
 # A warning about dropped records at most this often (the counter has every one).
 DROP_LOG_SECONDS = 60.0
-INSERT_COLUMNS = (
-    "token",
-    "created_at",
-    "model",
-    "version",
-    "source",
-    "request_id",
-    "n_rows",
-    "layout",
-    "inputs",
-    "outputs",
-)
-SQLITE_SECOND = "%Y-%m-%d %H:%M:%S"  # how SQLAlchemy stores a DateTime in SQLite, to the second
+# A batch row is closed once its matrix reaches this size (a request is never split): a lookup
+# reads a slice of one, the retention purge deletes whole ones.
+BATCH_INPUT_BYTES = 4 << 20
 
 
 class _Flush:
@@ -97,11 +91,6 @@ class LogWriter:
         self._last_drop_log = 0.0
         self._dropped_since_log = 0
         self._failures = 0
-        self._insert = functools.lru_cache(maxsize=len(STATEMENT_SIZES))(
-            partial(_insert_statement, engine)
-        )
-        self._sqlite = engine.dialect.name == "sqlite"
-        self._second, self._second_text = -1, ""
         self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
         self._thread.start()
 
@@ -185,15 +174,12 @@ class LogWriter:
     def _write(self, batch: list[PredictionRecord]) -> None:
         rows = sum(len(r.matrix) for r in batch)
         try:
-            params = [self._params(r) for r in batch]
+            # One database row per model version and token second (a few per flush), not one
+            # per request: a row's cost in the database and its driver is what the log's share
+            # of a single-row prediction was mostly made of.
+            params = [self._params(plan, group) for plan, group in self._groups(batch)]
             with self._engine.begin() as connection:
-                # A few multi-row INSERTs, not one statement per record: the driver lets the
-                # GIL go around each statement it runs, and each time the event loop takes it
-                # back the writer waits a switch interval (and the loop a context switch).
-                for start, size in _chunks(len(params)):
-                    chunk = params[start : start + size]
-                    flat = [value for row in chunk for value in row]
-                    connection.exec_driver_sql(self._insert(size), tuple(flat))
+                connection.execute(prediction_batches.insert(), params)
         except SQLAlchemyError as exc:
             metrics.DATABASE_UP.set(0)
             self._failures += 1
@@ -209,32 +195,52 @@ class LogWriter:
         metrics.DATABASE_UP.set(1)
         metrics.PREDICTION_LOG_ROWS.labels("written").inc(rows)
 
-    def _params(self, record: PredictionRecord) -> tuple[Any, ...]:
-        plan = self._plan(record)
-        created = self._time(record.created_at)
-        return (
-            record.token,
-            created,
-            record.model,
-            record.version,
-            record.source,
-            record.request_id,
-            len(record.matrix),
-            plan.layout,
-            inputs_bytes(record, plan),
-            output_bytes(record),
-        )
+    def _groups(
+        self, batch: list[PredictionRecord]
+    ) -> Iterator[tuple[ColumnPlan, list[PredictionRecord]]]:
+        """The records by plan (model version, answer kind) and token prefix, in order, each
+        group cut where its matrix passes BATCH_INPUT_BYTES."""
+        groups: dict[tuple[int, str], tuple[ColumnPlan, list[PredictionRecord]]] = {}
+        for record in batch:
+            plan = self._plan(record)
+            key = (id(plan), record.token[:TIME_HEX])
+            group = groups.get(key)
+            if group is None:
+                groups[key] = group = (plan, [])
+            group[1].append(record)
+        for plan, records in groups.values():
+            start, size = 0, 0
+            for end, record in enumerate(records):
+                size += record.matrix.size * FLOAT32.itemsize
+                if size > BATCH_INPUT_BYTES and end > start:
+                    yield plan, records[start:end]
+                    start, size = end, record.matrix.size * FLOAT32.itemsize
+            yield plan, records[start:]
 
-    def _time(self, moment: float) -> Any:
-        """A timestamp as the driver takes it: an aware datetime, or for SQLite the text
-        SQLAlchemy keeps there (the second's part formatted once per second)."""
-        if not self._sqlite:
-            return datetime.fromtimestamp(moment, UTC)
-        second = int(moment)
-        if second != self._second:
-            self._second = second
-            self._second_text = datetime.fromtimestamp(second, UTC).strftime(SQLITE_SECOND)
-        return f"{self._second_text}.{int((moment - second) * 1e6):06d}"
+    def _params(self, plan: ColumnPlan, records: list[PredictionRecord]) -> dict[str, Any]:
+        first = records[0]
+        times = [r.created_at for r in records]
+        rows = [len(r.matrix) for r in records]
+        requests = {
+            "tokens": [r.token for r in records],
+            "times": times,
+            "sources": [r.source for r in records],
+            "request_ids": [r.request_id for r in records],
+            "rows": rows,
+        }
+        return {
+            "token_prefix": int(first.token[:TIME_HEX], 16),
+            "created_at": datetime.fromtimestamp(min(times), UTC),
+            "last_created_at": datetime.fromtimestamp(max(times), UTC),
+            "model": first.model,
+            "version": first.version,
+            "n_requests": len(records),
+            "n_rows": sum(rows),
+            "requests": orjson.dumps(requests).decode(),
+            "layout": plan.layout,
+            "inputs": batch_inputs_bytes(records, plan),
+            "outputs": batch_output_bytes(records),
+        }
 
     def _plan(self, record: PredictionRecord) -> ColumnPlan:
         # Records of one model version share their columns and names objects: one plan per
@@ -262,23 +268,3 @@ class LogWriter:
 def _as_record(item: Any) -> PredictionRecord:
     assert isinstance(item, PredictionRecord)
     return item
-
-
-def _chunks(records: int) -> list[tuple[int, int]]:
-    """``(start, size)`` of each INSERT for ``records`` records, sizes from STATEMENT_SIZES."""
-    chunks, start = [], 0
-    for size in STATEMENT_SIZES:
-        while records - start >= size:
-            chunks.append((start, size))
-            start += size
-    return chunks
-
-
-def _insert_statement(engine: Engine, records: int) -> str:
-    """An INSERT of ``records`` rows in the driver's own parameter style (no ORM per row)."""
-    style = engine.dialect.paramstyle
-    one = "(" + ", ".join("?" if style == "qmark" else "%s" for _ in INSERT_COLUMNS) + ")"
-    marks = ", ".join([one] * records)
-    # Constant names and placeholders only: no value is ever formatted into it.
-    columns = ", ".join(INSERT_COLUMNS)
-    return f"INSERT INTO prediction_requests ({columns}) VALUES {marks}"  # noqa: S608
