@@ -285,7 +285,7 @@ def _generic_request_schemas(max_rows: int) -> dict[str, Any]:
 def _drop_v2_validation_errors(paths: dict[str, Any], schemas: dict[str, Any]) -> None:
     """V2 answers every input error with 400 (the protocol's rule): FastAPI's 422 never comes."""
     for path, item in paths.items():
-        if path.startswith("/v2"):
+        if path == "/v2" or path.startswith("/v2/"):
             for operation in item.values():
                 operation["responses"].pop("422", None)
     if "HTTPValidationError" not in json.dumps(paths):
