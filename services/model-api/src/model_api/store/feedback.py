@@ -4,7 +4,6 @@ purge. Each function takes a connection; ``Store`` opens them and maps database 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -35,8 +34,7 @@ EXPORT_BATCH = 500
 # The agreement gauge's window.
 AGREEMENT_DAYS = 7
 requests_t, batches_t, feedback_t = prediction_requests, prediction_batches, feedback
-BLOB = LargeBinary()
-_TOKEN = re.compile("[0-9a-f]{20}")
+_BLOB = LargeBinary()
 
 
 # One prediction ---------------------------------------------------------------------------------
@@ -61,19 +59,19 @@ class _Request:
         return {f: getattr(self, f) for f in self.__dataclass_fields__}
 
 
-def _request(connection: Connection, token: str) -> tuple[_Request | None, bool]:
-    """The logged request ``token`` and whether prediction_requests has it (else a batch)."""
+def _request(connection: Connection, token: str) -> tuple[_Request | None, int | None]:
+    """The logged request ``token`` (a parsed id's) and the batch it is in; None when
+    prediction_requests has it (judged, or written before the batches)."""
     found = connection.execute(select(requests_t).where(requests_t.c.token == token)).one_or_none()
     if found is not None:
-        return _Request(**{f: getattr(found, f) for f in _Request.__dataclass_fields__}), True
-    return _from_batch(connection, token), False
+        return _Request(**{f: getattr(found, f) for f in _Request.__dataclass_fields__}), None
+    return _from_batch(connection, token)
 
 
-def _from_batch(connection: Connection, token: str) -> _Request | None:
+def _from_batch(connection: Connection, token: str) -> tuple[_Request | None, int | None]:
     """The request cut from the batch that holds it: its token's prefix and text find the
-    batch, its entry the rows; only those rows' bytes are read."""
-    if not _TOKEN.fullmatch(token):
-        return None
+    batch (a parsed token is hex: nothing in it is a LIKE wildcard), its entry the rows; only
+    those rows' bytes are read."""
     candidates = connection.execute(
         select(
             batches_t.c.id,
@@ -97,11 +95,11 @@ def _from_batch(connection: Connection, token: str) -> _Request | None:
         first, rows = sum(requests["rows"][:index]), requests["rows"][index]
         inputs, outputs = connection.execute(
             select(
-                func.substr(batches_t.c.inputs, first * in_row + 1, rows * in_row, type_=BLOB),
-                func.substr(batches_t.c.outputs, first * out_row + 1, rows * out_row, type_=BLOB),
+                func.substr(batches_t.c.inputs, first * in_row + 1, rows * in_row, type_=_BLOB),
+                func.substr(batches_t.c.outputs, first * out_row + 1, rows * out_row, type_=_BLOB),
             ).where(batches_t.c.id == candidate.id)
         ).one()
-        return _Request(
+        request = _Request(
             token=token,
             created_at=datetime.fromtimestamp(requests["times"][index], UTC),
             model=candidate.model,
@@ -113,7 +111,8 @@ def _from_batch(connection: Connection, token: str) -> _Request | None:
             inputs=bytes(inputs),
             outputs=bytes(outputs),
         )
-    return None
+        return request, candidate.id
+    return None, None
 
 
 def logged_prediction(connection: Connection, prediction_id: str) -> LoggedPrediction | None:
@@ -121,7 +120,7 @@ def logged_prediction(connection: Connection, prediction_id: str) -> LoggedPredi
     if parsed is None:
         return None
     token, row = parsed
-    found, _ = _request(connection, token)
+    found, _batch = _request(connection, token)
     if found is None or row >= found.n_rows:
         return None
     layout = orjson.loads(found.layout)
@@ -145,12 +144,17 @@ def logged_prediction(connection: Connection, prediction_id: str) -> LoggedPredi
     )
 
 
-def _keep(connection: Connection, request: _Request) -> None:
+def _keep(connection: Connection, request: _Request, batch: int) -> None:
     """Copy a request from its batch to prediction_requests: judged, it is training data that
     the retention purge keeps (and the feedback's foreign key names it)."""
     try:
         with connection.begin_nested():
             connection.execute(requests_t.insert().values(**request.values()))
+            connection.execute(
+                batches_t.update()
+                .where(batches_t.c.id == batch)
+                .values(n_kept=batches_t.c.n_kept + 1)
+            )
     except IntegrityError:  # another author's feedback on it copied it first
         pass
 
@@ -178,11 +182,11 @@ def put_feedback(
     """Insert this author's feedback on the prediction, or update it: ``(saved, created, the
     verdict it had before)``. Raises PredictionNotFound for an id the log does not have."""
     parsed = parse_prediction_id(given.prediction_id)
-    found, kept = (None, False) if parsed is None else _request(connection, parsed[0])
+    found, batch = (None, None) if parsed is None else _request(connection, parsed[0])
     if parsed is None or found is None or parsed[1] >= found.n_rows:
         raise PredictionNotFound(f"no logged prediction {given.prediction_id}")
-    if not kept:
-        _keep(connection, found)
+    if batch is not None:
+        _keep(connection, found, batch)
     values = {
         "verdict": given.verdict,
         "actual": None if given.actual is None else orjson.dumps(given.actual).decode(),
@@ -442,13 +446,15 @@ def agreement(connection: Connection, now: datetime) -> list[tuple[str, str, flo
 
 def purge(connection: Connection, before: datetime) -> int:
     """Delete the predictions made before ``before`` that nobody judged (judged ones are the
-    training data: they stay, copied out of their batch when judged); the requests deleted."""
+    training data: they stay, copied out of their batch when judged); the predictions deleted."""
     judged = exists().where(feedback_t.c.token == requests_t.c.token)
     result = connection.execute(
         requests_t.delete().where(requests_t.c.created_at < before, ~judged)
     )
     old = batches_t.c.last_created_at < before
-    batched = connection.execute(select(func.sum(batches_t.c.n_requests)).where(old)).scalar()
+    batched = connection.execute(
+        select(func.sum(batches_t.c.n_requests - batches_t.c.n_kept)).where(old)
+    ).scalar()
     connection.execute(batches_t.delete().where(old))
     return int(result.rowcount or 0) + int(batched or 0)
 

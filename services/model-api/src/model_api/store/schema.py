@@ -72,6 +72,7 @@ prediction_batches = Table(
     Column("version", String(64), nullable=False),
     Column("n_requests", Integer, nullable=False),
     Column("n_rows", Integer, nullable=False),
+    Column("n_kept", Integer, nullable=False, server_default="0"),
     Column("requests", Text, nullable=False),
     Column("layout", Text, nullable=False),
     Column("inputs", LargeBinary, nullable=False),

@@ -29,6 +29,8 @@ def upgrade() -> None:
         sa.Column("version", sa.String(64), nullable=False),
         sa.Column("n_requests", sa.Integer, nullable=False),
         sa.Column("n_rows", sa.Integer, nullable=False),
+        # Its requests copied to prediction_requests (judged): the purge deletes the others.
+        sa.Column("n_kept", sa.Integer, nullable=False, server_default="0"),
         # {"tokens": [...], "times": [epoch seconds], "sources": [...], "request_ids": [...],
         #  "rows": [rows of each request]}, in the order of their rows in inputs and outputs.
         sa.Column("requests", sa.Text, nullable=False),
