@@ -4,6 +4,8 @@ Servers (each one uvicorn/MLServer process pinned to CPU 0; wrk and this harness
 
 * ``api``: ``python -m model_api.cli serve`` with default settings, serving the benchmark model
   and the penguin examples;
+* ``api-nolog``: the same with ``MODEL_API_PREDICTION_LOG=false``, measured in pairs with
+  ``api`` (back to back, the order flipping each pair) on the workloads the log's cost is judged on;
 * ``floor``: ``bench.floor`` (same stack, parses the body, no model);
 * ``mlserver-<variant>``: the peer, one process per adaptive-batching variant (V2 only).
 
@@ -52,7 +54,6 @@ GROUPS = ("single", "bulk", "penguins", "csv", "coldstart")
 MODEL_NAMES = {"bench": BENCH_MODEL, "penguin": PENGUIN_MODEL}
 NO_LOG = report.NO_LOG_SERVER
 NO_LOG_ENV = {"MODEL_API_PREDICTION_LOG": "false"}
-NO_LOG_GROUPS = ("single", "bulk")  # the workloads the log's cost is judged on
 
 
 def log(message: str) -> None:
@@ -325,12 +326,75 @@ def api_code_version() -> dict[str, Any]:
     }
 
 
+def judged_for_the_log(workload: Workload, connections: list[int]) -> bool:
+    """The workloads the prediction log's cost is judged on: single rows at the top concurrency
+    and the 1,000-row requests."""
+    if workload.group == "single":
+        return workload.connections == max(connections)
+    return workload.group == "bulk"
+
+
+def measure(
+    wrk: str,
+    server: Server,
+    workload: Workload,
+    body_path: Path,
+    args: argparse.Namespace,
+    pin: bool,
+) -> dict[str, Any]:
+    """One wrk run (after its warm-up) against one server: wrk's figures and the server's CPU."""
+    url = server.url + workload.path()
+    if args.warmup > 0:
+        run_wrk(
+            wrk, url, body_path, connections=workload.connections, duration_s=args.warmup, pin=pin
+        )
+    watch = CpuWatch(server.pid, SERVER_CPU)
+    figures = run_wrk(
+        wrk, url, body_path, connections=workload.connections, duration_s=args.duration, pin=pin
+    )
+    figures.update(watch.stop())
+    figures["rows_per_s"] = figures["requests_per_s"] * workload.rows
+    cpu = figures["server_cpu_s"]
+    figures["requests_per_cpu_s"] = figures["requests"] / cpu if cpu else 0.0
+    return figures
+
+
+def describe(workload: Workload, server: str) -> dict[str, Any]:
+    return {
+        "workload": workload.id,
+        "group": workload.group,
+        "model": MODEL_NAMES[workload.model],
+        "protocol": workload.protocol,
+        "rows_per_request": workload.rows,
+        "connections": workload.connections,
+        "server": server,
+    }
+
+
+def summary(workload: Workload, server: str, figures: dict[str, Any]) -> str:
+    return (
+        f"{workload.id:<28} {server:<17} "
+        f"{figures['requests_per_s']:9.1f} req/s  p50 {figures['p50_ms']:7.2f} ms  "
+        f"p99 {figures['p99_ms']:7.2f} ms  non-2xx {figures['non_2xx']}  "
+        f"socket errors {figures['socket_errors']}  server CPU "
+        f"{figures['server_cpu_share']:.0%}, others on its CPU "
+        f"{figures['others_on_server_cpu']:.0%}"
+    )
+
+
 # ---------------------------------------------------------------------------- the run
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     parser.add_argument("--duration", type=float, default=8.0, help="seconds per measured run")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds of warm-up per run")
     parser.add_argument("--rounds", type=int, default=2, help="repeat every run; keep the best")
+    parser.add_argument(
+        "--log-pairs",
+        type=int,
+        default=4,
+        help="runs of the API with and without its prediction log, back to back, that judge "
+        "the log's cost (median of the pairs' ratios)",
+    )
     parser.add_argument(
         "--connections", default="1,32", help="concurrency of the single-row runs (list)"
     )
@@ -433,6 +497,7 @@ def run(args: argparse.Namespace) -> int:
     meter.start()
     servers: dict[str, Server] = {}
     results: list[dict[str, Any]] = []
+    log_pairs: list[dict[str, Any]] = []
     inprocess: dict[str, Any] = {}
     csv_result: dict[str, Any] | None = None
     cold: dict[str, Any] | None = None
@@ -491,52 +556,23 @@ def run(args: argparse.Namespace) -> int:
                             workload.model == "bench" and workload.protocol == "v2"
                         ):
                             continue
-                        if name == NO_LOG and workload.group not in NO_LOG_GROUPS:
+                        if name == NO_LOG:  # measured in pairs with the API, below
                             continue
                         check_answer(server, workload, body)
-                        url = server.url + workload.path()
-                        if args.warmup > 0:
-                            run_wrk(
-                                wrk,
-                                url,
-                                body_path,
-                                connections=workload.connections,
-                                duration_s=args.warmup,
-                                pin=pin,
-                            )
-                        watch = CpuWatch(server.pid, SERVER_CPU)
-                        figures = run_wrk(
-                            wrk,
-                            url,
-                            body_path,
-                            connections=workload.connections,
-                            duration_s=args.duration,
-                            pin=pin,
-                        )
-                        figures.update(watch.stop())
-                        figures["rows_per_s"] = figures["requests_per_s"] * workload.rows
-                        cpu = figures["server_cpu_s"]
-                        figures["requests_per_cpu_s"] = figures["requests"] / cpu if cpu else 0.0
-                        row = {
-                            "workload": workload.id,
-                            "group": workload.group,
-                            "model": MODEL_NAMES[workload.model],
-                            "protocol": workload.protocol,
-                            "rows_per_request": workload.rows,
-                            "connections": workload.connections,
-                            "server": name,
-                            "round": round_index + 1,
-                            **figures,
-                        }
-                        log(
-                            f"round {round_index + 1} {workload.id:<28} {name:<17} "
-                            f"{figures['requests_per_s']:9.1f} req/s  p50 {figures['p50_ms']:7.2f} ms  "
-                            f"p99 {figures['p99_ms']:7.2f} ms  non-2xx {figures['non_2xx']}  "
-                            f"socket errors {figures['socket_errors']}  server CPU "
-                            f"{figures['server_cpu_share']:.0%}, others on its CPU "
-                            f"{figures['others_on_server_cpu']:.0%}"
-                        )
+                        figures = measure(wrk, server, workload, body_path, args, pin)
+                        row = {**describe(workload, name), "round": round_index + 1, **figures}
+                        log(f"round {round_index + 1} {summary(workload, name, figures)}")
                         results.append(row)
+            # The log's cost, judged on pairs: the API with and without it back to back, the
+            # order flipping each pair, so a slow stretch of a shared host lands on both sides.
+            for workload in (w for w in workloads if judged_for_the_log(w, connections)):
+                body_path = assets.body(workload.body_name)
+                for pair in range(args.log_pairs):
+                    order = ["api", NO_LOG] if pair % 2 == 0 else [NO_LOG, "api"]
+                    for name in order:
+                        figures = measure(wrk, servers[name], workload, body_path, args, pin)
+                        log(f"log pair {pair + 1} {summary(workload, name, figures)}")
+                        log_pairs.append({**describe(workload, name), "pair": pair + 1, **figures})
             servers["api"].notes["rss_after_runs"] = str(servers["api"].memory().get("VmRSS", 0))
         for server in servers.values():
             server.stop()
@@ -568,6 +604,7 @@ def run(args: argparse.Namespace) -> int:
             "duration_s": args.duration,
             "warmup_s": args.warmup,
             "rounds": args.rounds,
+            "log_pairs": args.log_pairs,
             "connections": connections,
             "bulk_connections": args.bulk_connections,
             "groups": sorted(groups),
@@ -589,6 +626,7 @@ def run(args: argparse.Namespace) -> int:
         },
         "results": best,
         "all_rounds": results if args.rounds > 1 else [],
+        "log_pairs": log_pairs,
         "inprocess": inprocess,
         "csv": csv_result,
         "cold_start": cold,
