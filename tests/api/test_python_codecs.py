@@ -2,9 +2,10 @@
 
 ``model_api.codecs._records`` (C++) is optional: where it is not built (no compiler) or
 ``MODEL_API_NATIVE_CODECS`` is false, msgspec reads every v1 body. These tests check the start-up
-log names the parser, that switching it off changes no byte of any answer, and run the API tests
-that decode v1 bodies and write response rows again with the extension's import blocked
-(``TESTS_BLOCK_NATIVE_CODECS``, see ``tests/support.py``), as on a machine where it was never built.
+log names the parser, that switching it off changes no byte of any answer, and run every API test
+(``tests/api``, and the served user models of ``tests/byom``) again with the extension's import
+blocked (``TESTS_BLOCK_NATIVE_CODECS``, see ``tests/support.py``), as on a machine where it was
+never built.
 """
 
 from __future__ import annotations
@@ -20,19 +21,13 @@ import pandas as pd
 import pytest
 import xgboost as xgb
 
-from tests.support import BLOCK_NATIVE_CODECS, Server, run_pytest, running_api
+from tests.support import BLOCK_NATIVE_CODECS, ROOT, Server, run_pytest, running_api
 
-# The tests that read v1 JSON bodies into matrices and write response rows, through the served
-# API (against XGBoost's own answers, and the fast path against the routed app) and in process;
-# the last one checks the servers of that run really use the Python codecs.
-SELECTION = [
-    "tests/api/test_api_v1.py",
-    "tests/api/test_fastpath.py",
-    "tests/api/test_records.py",
-    "tests/api/test_outputs.py",
-    "tests/byom/test_served.py",
-    "tests/api/test_python_codecs.py::test_the_served_api_names_its_records_parser",
-]
+# Every API test, and the user models served against XGBoost's own answers; in that run
+# test_the_served_api_names_its_records_parser checks its servers really use the Python codecs.
+SELECTION = ["tests/api", "tests/byom/test_served.py"]
+# The files that test the extension itself: in that run they are skipped, whole.
+NATIVE_ONLY = {"tests/api/test_records_native.py", "tests/api/test_records_sanitized.py"}
 NATIVE = "native (model_api.codecs._records)"
 NOT_BUILT = "msgspec (the native extension model_api.codecs._records is not built)"
 SWITCHED_OFF = "msgspec (MODEL_API_NATIVE_CODECS is false)"
@@ -112,12 +107,27 @@ def test_switching_the_native_parser_off_changes_no_answer(
     assert statuses == [200, 200, 200, 422]
 
 
-@pytest.mark.timeout(600)
+def _test_files() -> list[str]:
+    files = [
+        path for selected in SELECTION for path in sorted(ROOT.glob(selected + "/**/test_*.py"))
+    ]
+    files += [ROOT / path for path in SELECTION if path.endswith(".py")]
+    return [path.relative_to(ROOT).as_posix() for path in files]
+
+
+@pytest.mark.timeout(1500)
 def test_the_api_tests_pass_without_the_native_extension() -> None:
     if BLOCK_NATIVE_CODECS:
         pytest.skip("this run is the one without the native extension")
-    result, passed = run_pytest([*SELECTION, "-x"], {"TESTS_BLOCK_NATIVE_CODECS": "1"}, timeout=540)
+    result, passed = run_pytest(
+        [*SELECTION, "-x"], {"TESTS_BLOCK_NATIVE_CODECS": "1"}, timeout=1400
+    )
     output = result.stdout[-6000:] + result.stderr[-3000:]
     assert result.returncode == 0, output
-    for selected in SELECTION:  # every file took part, and the servers used the Python codecs
-        assert any(test == selected or test.startswith(selected + "::") for test in passed), output
+    files = _test_files()
+    assert len(files) > 30 and "tests/api/test_api_v2.py" in files, files
+    # Every file took part but the extension's own; the servers used the Python codecs.
+    for file in files:
+        took_part = any(test.startswith(file + "::") for test in passed)
+        assert took_part is (file not in NATIVE_ONLY), (file, output)
+    assert "tests/api/test_python_codecs.py::test_the_served_api_names_its_records_parser" in passed

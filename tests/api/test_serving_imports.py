@@ -46,6 +46,7 @@ def test_serving_never_imports_pandas(example_repository: Path, tmp_path: Path) 
         "MODEL_API_MODEL_REPOSITORY": str(example_repository),
         "MODEL_API_PORT": str(port),
         "MODEL_API_HOST": "127.0.0.1",
+        "MODEL_API_DATA_DIR": str(tmp_path / "data"),  # not the repository's working folder
     }
     command = [sys.executable, "-X", "importtime", "-c", SERVE_WITHOUT_SKLEARN]
     server = start_server(command, port, "/readyz", tmp_path / "api.log", env=env)
