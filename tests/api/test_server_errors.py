@@ -30,6 +30,8 @@ def failing_server(
         "MODEL_API_MODEL_REPOSITORY": str(example_repository),
         "MODEL_API_PORT": str(port),
         "MODEL_API_HOST": "127.0.0.1",
+        # Its prediction log's database: not the repository's working folder (``cwd``).
+        "MODEL_API_DATA_DIR": str(tmp_path_factory.mktemp("data")),
     }
     server = start_server(
         [sys.executable, "-m", "tests.api.failing_server"],
