@@ -161,7 +161,7 @@ def test_regression_output(client: httpx.Client) -> None:
         (
             {"inputs": [{"name": "x", "shape": [1, 6], "datatype": "FP32", "data": ["a"] * 6}]},
             400,
-            "does not match datatype FP32",
+            "FP32 data must be numbers or null",
         ),
         (
             {

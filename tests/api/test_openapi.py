@@ -18,6 +18,7 @@ import httpx
 import jsonschema
 import pytest
 from model_api.codecs.features import FLOAT32_MAX
+from model_api.protocol.v2 import COLUMN_DATATYPES
 from model_api.serving.bundle import BundleMetadata, FeatureSpec
 from openapi_spec_validator import validate
 
@@ -83,6 +84,48 @@ def test_user_models_get_a_valid_typed_document(awkward_server: Server) -> None:
     old_request = schemas[old_ref.rsplit("/", 1)[1]]
     old_instance = old_request["properties"]["instances"]["items"]["$ref"].rsplit("/", 1)[1]
     assert schemas[old_instance]["required"] == ["_x", "model_config", "with space", "café/🐧"]
+
+
+# A valid value of each feature type in each datatype its input takes.
+V2_VALUES = {
+    "numeric": {"FP32": 1.5, "FP64": 1.5, "INT32": 2, "INT64": 2, "BYTES": "1.5"},
+    "integer": {"FP32": 3, "FP64": 3, "INT32": 3, "INT64": 3, "BYTES": "3"},
+    "boolean": {"BOOL": True, "FP32": 1, "FP64": 1, "INT32": 1, "INT64": 1, "BYTES": "true"},
+    "categorical": {"BYTES": "plain", "FP32": 2, "FP64": 2, "INT32": 2, "INT64": 2},
+}
+
+
+def test_each_model_has_a_typed_v2_inference_that_is_exact(awkward_server: Server) -> None:
+    """The typed V2 request lists each feature's input with every datatype the API reads for it:
+    a value of each is valid and answered, a datatype not listed is invalid and refused."""
+    spec = document(awkward_server)
+    assert "/v2/models/{name}/infer" not in spec["paths"]  # replaced, as the v1 operations are
+    path = "/v2/models/Odd.Model_v-2/infer"
+    body = spec["paths"][path]["post"]["requestBody"]["content"]["application/json"]
+    ref = body["schema"]["$ref"]
+    schema = {"$ref": ref, "components": spec["components"]}
+    inputs = spec["components"]["schemas"][ref.rsplit("/", 1)[1]]["properties"]["inputs"]
+    assert [i["anyOf"][0]["properties"]["name"]["const"] for i in inputs["prefixItems"]] == [
+        *AWKWARD_FEATURES
+    ]
+    jsonschema.validate(body["example"], schema)
+    assert httpx.post(f"{awkward_server.url}{path}", json=body["example"]).status_code == 200
+    for position, (feature, kind) in enumerate(AWKWARD_FEATURES.items()):
+        listed = [
+            datatype
+            for variant in inputs["prefixItems"][position]["anyOf"]
+            for datatype in variant["properties"]["datatype"]["enum"]
+        ]
+        assert sorted(listed) == sorted(V2_VALUES[kind]), feature
+        for datatype, value in [*V2_VALUES[kind].items(), ("FP16", 1), ("INT8", 1)]:
+            request = json.loads(json.dumps(body["example"]))
+            request["inputs"][position].update(datatype=datatype, data=[value])
+            answer = httpx.post(f"{awkward_server.url}{path}", json=request)
+            valid = jsonschema.Draft202012Validator(schema).is_valid(request)
+            assert valid == (datatype in listed), (feature, datatype)
+            assert answer.status_code == (200 if valid else 400), (feature, datatype, answer.text)
+            if not valid:
+                assert f"a feature's input takes {', '.join(COLUMN_DATATYPES[kind])}" in answer.text
 
 
 def test_names_that_differ_in_case_or_punctuation_keep_their_own_schemas(
@@ -329,7 +372,7 @@ def test_refusals_before_the_route_are_documented_with_their_shape(
                 assert {"408", "503"} <= set(operation["responses"]), path
     operations = {
         "/v1/models/penguin-species/predict": "/v1/models/penguin-species/predict",
-        "/v2/models/penguin-mass/infer": "/v2/models/{name}/infer",
+        "/v2/models/penguin-mass/infer": "/v2/models/penguin-mass/infer",
     }
     for path, documented in operations.items():
         responses = typed(spec, documented)["responses"]

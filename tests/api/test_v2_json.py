@@ -140,7 +140,9 @@ def test_integers_past_64_bits_read_as_orjson_reads_them(body: bytes) -> None:
     assert load_with_simdjson(body) == orjson.loads(body)
 
 
-def test_float_data_decodes_to_the_declared_shape_and_type() -> None:
+def test_float_data_decodes_to_the_declared_shape_as_written() -> None:
+    """JSON float data keeps the numbers written (float64, as the encoder then checks them):
+    FP16 and FP32 name the range, they do not round 40.1 to 40.09375."""
     spec = load_with_simdjson(
         orjson.dumps(
             {
@@ -152,10 +154,15 @@ def test_float_data_decodes_to_the_declared_shape_and_type() -> None:
     )["inputs"][0]
     name, array, _ = decode_input(spec, memoryview(b""), 0)
     assert isinstance(array, np.ndarray)
-    assert (name, array.dtype, array.tolist()) == ("t", np.float32, [[1.0, 2.5], [3.0, 4.0]])
+    assert (name, array.dtype, array.tolist()) == ("t", np.float64, [[1.0, 2.5], [3.0, 4.0]])
     spec["shape"] = [3, 2]
     with pytest.raises(BadRequestError, match=r"shape \[3, 2\] needs 6 values, got 4"):
         decode_input(spec, memoryview(b""), 0)
+    half = {"name": "h", "shape": [2], "datatype": "FP16", "data": [40.1, -65504]}
+    assert decode_input(half, memoryview(b""), 0)[1].tolist() == [40.1, -65504.0]
+    half["data"] = [40.1, 65505]
+    with pytest.raises(BadRequestError, match="FP16 data must be within float16's range"):
+        decode_input(half, memoryview(b""), 0)
 
 
 def test_small_bodies_go_to_orjson_and_large_ones_to_simdjson() -> None:

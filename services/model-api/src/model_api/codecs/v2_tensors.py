@@ -26,7 +26,11 @@ NUMPY_TYPES: dict[str, np.dtype[Any]] = {
     "FP64": np.dtype(np.float64),
 }
 HEADER_LENGTH = "inference-header-content-length"
+JSON_NUMBER_TYPES = frozenset({int, float})  # not bool: JSON's true is no number
+FLOAT_DATATYPES = frozenset({"FP16", "FP32", "FP64"})
+_NOTHING = object()
 FLOAT64 = np.dtype(np.float64)
+FP16_MAX = float(np.finfo(np.float16).max)
 
 
 def split_binary_body(body: bytes, header_length: str | None) -> tuple[dict[str, Any], bytes]:
@@ -59,8 +63,9 @@ def _json_part_length(header_length: str, body_size: int) -> int:
     return size
 
 
-def decode_inputs(specs: list[Any], binary: bytes) -> list[tuple[str, np.ndarray]]:
-    """Every request input as (name, array shaped as declared; BYTES as an object array).
+def decode_inputs(specs: list[Any], binary: bytes) -> list[tuple[str, str, np.ndarray]]:
+    """Every request input as (name, datatype, array shaped as declared; BYTES as an object
+    array; float JSON data as float64, as written).
 
     The inputs' ``binary_data_size`` values must use up the binary data exactly: bytes left
     over mean the sizes, or the header length, are wrong.
@@ -70,7 +75,7 @@ def decode_inputs(specs: list[Any], binary: bytes) -> list[tuple[str, np.ndarray
     inputs = []
     for spec in specs:
         name, data, offset = decode_input(spec, view, offset)
-        inputs.append((name, data))
+        inputs.append((name, spec["datatype"], data))
     if offset != len(binary):
         raise BadRequestError(
             f"{len(binary) - offset} bytes of binary data follow the inputs, whose binary_data_size "
@@ -103,9 +108,9 @@ def decode_input(spec: Any, binary: memoryview, offset: int) -> tuple[str, np.nd
             f"{', '.join([*NUMPY_TYPES, 'BYTES'])}"
         )
     count = math.prod(shape)
-    parameters = spec.get("parameters") or {}
-    binary_size = parameters.get("binary_data_size") if isinstance(parameters, dict) else None
-    if binary_size is not None:
+    parameters = parameters_of(spec, f"input {name!r}")
+    if "binary_data_size" in parameters:
+        binary_size = parameters["binary_data_size"]
         left = len(binary) - offset
         if type(binary_size) is not int or not 0 <= binary_size <= left:
             raise BadRequestError(
@@ -126,72 +131,90 @@ def decode_input(spec: Any, binary: memoryview, offset: int) -> tuple[str, np.nd
     else:
         if "data" not in spec:
             raise BadRequestError(f"input {name!r} has no 'data'")
+        if not isinstance(spec["data"], list | np.ndarray):
+            raise BadRequestError(
+                f"input {name!r}: 'data' must be a list of values, got {_shown(spec['data'])}"
+            )
         if isinstance(spec["data"], np.ndarray):  # float data v2_json already read, flattened
             if spec["data"].size != count:
                 raise BadRequestError(
                     f"input {name!r}: shape {shape} needs {count} values, got {spec['data'].size}"
                 )
-            array = spec["data"].astype(NUMPY_TYPES[datatype])
-            return name, array.reshape(shape), offset
+            return name, _typed(spec["data"], datatype, name).reshape(shape), offset
         if datatype != "BYTES" and datatype != "BOOL":
-            fast = _numeric_data(spec["data"], NUMPY_TYPES[datatype], shape)
+            fast = _numeric_data(spec["data"], shape)
             if fast is not None:
-                return name, fast, offset
+                return name, _typed(fast, datatype, name).reshape(shape), offset
         values = _flatten(spec["data"], name, len(shape))
+        if datatype != "BYTES" and datatype != "BOOL":
+            _check_numbers(values, name, datatype)
     if len(values) != count:
         raise BadRequestError(
             f"input {name!r}: shape {shape} needs {count} values, got {len(values)}"
         )
     if datatype == "BYTES":
         return name, np.fromiter(values, dtype=object, count=count).reshape(shape), offset
-    dtype = NUMPY_TYPES[datatype]
     try:
-        array = np.asarray(values, dtype=None if datatype == "BOOL" else _read_as(dtype))
+        array = np.asarray(values, dtype=None if datatype == "BOOL" else FLOAT64)
     except (ValueError, TypeError, OverflowError):
         raise BadRequestError(f"input {name!r}: data does not match datatype {datatype}") from None
-    if datatype == "BOOL" and array.dtype.kind != "b":
-        raise BadRequestError(f"input {name!r}: BOOL data must be true or false")
-    if array.dtype.kind == "O":
-        raise BadRequestError(f"input {name!r}: data does not match datatype {datatype}")
-    if dtype.kind in "iu":
-        whole = _whole_numbers(array, dtype)
-        if whole is None:
-            info = np.iinfo(dtype)
-            raise BadRequestError(
-                f"input {name!r}: {datatype} data must be whole numbers from {info.min} to "
-                f"{info.max} (a missing value needs FP32 or FP64 data, with null)"
-            )
-        array = whole
-    return name, array.reshape(shape), offset
+    if datatype == "BOOL":
+        if array.dtype.kind != "b":
+            raise BadRequestError(f"input {name!r}: BOOL data must be true or false")
+        return name, array.reshape(shape), offset
+    return name, _typed(array, datatype, name).reshape(shape), offset
 
 
-def _numeric_data(data: Any, dtype: np.dtype[Any], shape: list[int]) -> np.ndarray | None:
-    """Flat or nested numeric data in one numpy call; None when it needs the careful path."""
-    if not isinstance(data, list):
+def _numeric_data(data: Any, shape: list[int]) -> np.ndarray | None:
+    """Flat numeric data as float64 in one numpy call; None when it needs the careful path
+    (nested lists, null, and what numpy would read but JSON does not call a number: true,
+    "1.5")."""
+    if not isinstance(data, list) or not set(map(type, data)) <= JSON_NUMBER_TYPES:
         return None
-    read_as = _read_as(dtype)
     try:
-        # Flat data (the common case) converts faster through fromiter; nested lists, null and
-        # anything else fromiter refuses take np.asarray, whose result is the same.
-        array = np.fromiter(data, dtype=read_as, count=len(data))
+        array = np.fromiter(data, dtype=FLOAT64, count=len(data))
     except (ValueError, TypeError, OverflowError):
-        try:
-            array = np.asarray(data, dtype=read_as)
-        except (ValueError, TypeError, OverflowError):
-            return None
-    if array.size != math.prod(shape):
         return None
-    if read_as is dtype:
-        return array.reshape(shape)
-    whole = _whole_numbers(array, dtype)
-    return None if whole is None else whole.reshape(shape)
+    return array if array.size == math.prod(shape) else None
 
 
-def _read_as(dtype: np.dtype[Any]) -> np.dtype[Any]:
-    """The type JSON numbers are read as: integer types through float64, whose wholeness and
-    range are then checked, since numpy would cut 1.5 to 1 without a word. (The model's matrix
-    is float32: reading integers as float64 loses nothing it keeps.)"""
-    return FLOAT64 if dtype.kind in "iu" else dtype
+def _check_numbers(values: list[Any], name: str, datatype: str) -> None:
+    """A numeric datatype's data holds JSON numbers (and null, for the float types) only."""
+    allowed = JSON_NUMBER_TYPES | {type(None)} if datatype in FLOAT_DATATYPES else JSON_NUMBER_TYPES
+    wrong = next((v for v in values if type(v) not in allowed), _NOTHING)
+    if wrong is not _NOTHING:
+        expected = "numbers or null (missing)" if datatype in FLOAT_DATATYPES else "whole numbers"
+        raise BadRequestError(
+            f"input {name!r}: {datatype} data must be {expected}, got {_shown(wrong)}"
+        )
+
+
+def _typed(values: np.ndarray, datatype: str, name: str) -> np.ndarray:
+    """JSON numbers (read as float64) checked against their datatype.
+
+    Float data stays as read: the numbers written are the numbers the model gets (as float32,
+    the type XGBoost reads), so FP16 and FP32 differ from FP64 only in the range they allow, and
+    a category code or a flag is checked as written, not as a cast rounded it. Integer data
+    must be whole and in its type's range, since numpy would cut 1.5 to 1 without a word.
+    """
+    dtype = NUMPY_TYPES[datatype]
+    if dtype.kind == "f":
+        if datatype == "FP16":
+            with np.errstate(invalid="ignore"):  # NaN (null) compares False
+                if (np.abs(values) > FP16_MAX).any():
+                    raise BadRequestError(
+                        f"input {name!r}: FP16 data must be within float16's range, "
+                        f"-{FP16_MAX:g} to {FP16_MAX:g} (or null)"
+                    )
+        return values
+    whole = _whole_numbers(values, dtype)
+    if whole is None:
+        info = np.iinfo(dtype)
+        raise BadRequestError(
+            f"input {name!r}: {datatype} data must be whole numbers from {info.min} to "
+            f"{info.max} (a missing value needs FP32 or FP64 data, with null)"
+        )
+    return whole
 
 
 def _whole_numbers(values: np.ndarray, dtype: np.dtype[Any]) -> np.ndarray | None:
@@ -239,6 +262,16 @@ def _unpack_bytes(raw: memoryview, name: str) -> list[str]:
             raise BadRequestError(f"input {name!r}: BYTES element is not UTF-8") from None
         position += length
     return values
+
+
+def parameters_of(container: dict[str, Any], where: str) -> dict[str, Any]:
+    """The ``parameters`` object of a request, input or output (absent or null: none)."""
+    parameters = container.get("parameters")
+    if parameters is None:
+        return {}
+    if not isinstance(parameters, dict):
+        raise BadRequestError(f"{where}: 'parameters' must be an object, got {_shown(parameters)}")
+    return parameters
 
 
 def _shown(value: Any) -> str:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 import re
 from collections.abc import Iterable, Mapping
 from copy import deepcopy
@@ -38,9 +37,14 @@ from starlette.responses import HTMLResponse, Response
 from starlette.staticfiles import StaticFiles
 
 from model_api.codecs.csv import output_header
-from model_api.codecs.features import FLOAT32_MAX
 from model_api.errors import MissingAPIKeyError
 from model_api.http.errors import error_shape
+from model_api.http.json_schema import (
+    FLOAT32_RANGE,
+    STRIPPED_LINE_SPACE,
+    STRIPPED_SPACE,
+    regex_literal,
+)
 from model_api.http.middleware import (
     DOCS_ASSETS_PATH,
     DOCS_PATH,
@@ -48,6 +52,7 @@ from model_api.http.middleware import (
     UNPROTECTED_PATHS,
     api_key_refusal,
 )
+from model_api.http.openapi_v2 import infer_example, infer_request_schema, shared_schemas
 from model_api.protocol.schemas import InferenceRequest, PredictRequest
 from model_api.serving.bundle import BundleMetadata, FeatureSpec
 from model_api.serving.registry import LoadedModel, ModelRegistry
@@ -57,17 +62,6 @@ COMPONENTS = "#/components/schemas/"
 JSON_TYPES = {"numeric": "number", "integer": "integer", "boolean": "boolean"}
 
 
-def _largest_number_read_within(bound: float) -> int:
-    """The largest JSON number the API reads as at most ``bound``: numbers are read as float64
-    (correctly rounded, ties to even) and then checked, so numbers up to halfway to the next
-    float64 pass too. As an integer, the bound is exact for integers and decimals alike."""
-    halfway = (int(bound) + int(math.nextafter(bound, math.inf))) // 2
-    return halfway if float(halfway) <= bound else halfway - 1
-
-
-# XGBoost reads float32: numbers past its range are refused, so the schema says so.
-FLOAT32_LIMIT = _largest_number_read_within(FLOAT32_MAX)
-FLOAT32_RANGE = {"minimum": -FLOAT32_LIMIT, "maximum": FLOAT32_LIMIT}
 SECURITY_SCHEMES = {
     "APIKeyHeader": {
         "type": "apiKey",
@@ -97,9 +91,6 @@ BUSY_WITH_BODY = (
     ", or request bodies past MODEL_API_MAX_BODY_MEMORY_BYTES (memory) or "
     "MODEL_API_MAX_BODY_DISK_BYTES (CSV spooled to disk)"
 )
-# Characters with a meaning in a regular expression (ECMA 262 and Python alike): escaped, and
-# nothing else, since ECMA 262 refuses escapes of ordinary characters.
-REGEX_SYNTAX = frozenset("^$\\.*+?()[]{}|/")
 # fastapi-offline ships the Swagger UI bundle; the page below is ours (it needs the key handling).
 SWAGGER_ASSETS = files("fastapi_offline") / "static"
 
@@ -171,26 +162,18 @@ def csv_example(metadata: BundleMetadata) -> str:
     return f"{csv_header(metadata)}\n{_csv_line(values)}"
 
 
-def _regex_literal(text: str) -> str:
-    return "".join("\\" + c if c in REGEX_SYNTAX else c for c in text)
-
-
 # A CSV field: quoted (a quote inside is doubled; line breaks allowed), or up to the next comma
 # or line break; and the end of one: a comma, a line break or the end of the body.
 CSV_FIELD = r'(?:"(?:[^"]|"")*"|[^",\r\n]*)'
 CSV_FIELD_END = r"(?![^,\r\n])"
-# What str.strip() takes off a header's names: Python's \s (ECMA 262's lacks \x1c-\x1f and \x85,
-# and adds \ufeff, which only widens the "no two fields name it" check); and the same but the
-# line breaks, which end an unquoted field.
-CSV_SPACE = r"[\s\x1c-\x1f\x85]"
-CSV_LINE_SPACE = r"(?:[^\S\r\n]|[\x1c-\x1f\x85])"
+CSV_SPACE, CSV_LINE_SPACE = STRIPPED_SPACE, STRIPPED_LINE_SPACE
 
 
 def csv_name_forms(name: str) -> tuple[str, str]:
     """Regular expressions of a header field naming the feature ``name``: as written (the name,
     quoted if it holds a comma: it cannot hold quotes, control characters or outer spaces), and
     any field the API reads as it (header names are stripped of whitespace)."""
-    literal = _regex_literal(name)
+    literal = regex_literal(name)
     quoted = f'"{CSV_SPACE}*{literal}{CSV_SPACE}*"'
     if "," in name:
         return f'"{literal}"', quoted
@@ -212,7 +195,7 @@ def csv_pattern(metadata: BundleMetadata) -> str:
         written, read = csv_name_forms(feature.name)
         checks.append(f"(?!(?!{fields_before}{written}{CSV_FIELD_END}))")
         checks.append(f"(?!{fields_before}{read},{fields_before}{read}{CSV_FIELD_END})")
-    in_order = _regex_literal(csv_header(metadata)) + f"(?:,{field})*"
+    in_order = regex_literal(csv_header(metadata)) + f"(?:,{field})*"
     header = f"(?:{in_order}|{field}(?:,{field})*)"
     # No byte order mark: the API drops one, and a name after it would count twice.
     return rf"^(?!\ufeff){''.join(checks)}{header}(?:\r?\n[\s\S]*)?$"
@@ -263,6 +246,7 @@ def build_openapi(
     _drop_v2_validation_errors(paths, schemas)
     models = registry.all_models() if with_models else []
     if models:
+        schemas.update(shared_schemas(settings.max_rows_per_request))
         _add_model_operations(paths, schemas, models, registry, settings)
     _document_refusals(paths, settings.api_key is not None)
     if settings.api_key is not None:
@@ -300,10 +284,11 @@ def _add_model_operations(
     registry: ModelRegistry,
     settings: Settings,
 ) -> None:
-    """Replace the generic v1 predict and explain operations by typed ones per model version."""
+    """Replace the generic v1 predict and explain and V2 infer operations by typed ones per
+    model version."""
     generic = {
         (action, versioned): paths.pop(_generic_path(action, versioned))["post"]
-        for action in ("predict", "explain")
+        for action in ("predict", "explain", "infer")
         for versioned in (False, True)
     }
     keys = Names(schemas)
@@ -316,11 +301,18 @@ def _add_model_operations(
         schemas[f"{base}.PredictRequest"] = predict_request_schema(
             f"{base}.Instance", settings.max_rows_per_request
         )
+        schemas[f"{base}.InferenceRequest"] = infer_request_schema(
+            model.metadata, settings.max_rows_per_request
+        )
         newest = model.version == registry.versions(model.name)[0]
         for versioned in (True, False) if newest else (True,):
             segment = quote(model.name, safe="")
             if versioned:
                 segment += f"/versions/{quote(model.version, safe='')}"
+            infer = _typed_infer_operation(generic["infer", versioned], model, versioned, base)
+            wanted = f"infer_{model.name}" + (f"_{model.version}" if versioned else "")
+            infer["operationId"] = operation_ids.claim(re.sub(r"[^A-Za-z0-9_]+", "_", wanted), "_")
+            paths[f"/v2/models/{segment}/infer"] = {"post": infer}
             for action in ("predict", "explain"):
                 operation = _typed_operation(
                     generic[action, versioned],
@@ -338,7 +330,39 @@ def _add_model_operations(
 
 
 def _generic_path(action: str, versioned: bool) -> str:
-    return "/v1/models/{name}" + ("/versions/{version}" if versioned else "") + f"/{action}"
+    api = "v2" if action == "infer" else "v1"
+    return f"/{api}/models/{{name}}" + ("/versions/{version}" if versioned else "") + f"/{action}"
+
+
+def _typed_infer_operation(
+    generic: dict[str, Any], model: LoadedModel, versioned: bool, base: str
+) -> dict[str, Any]:
+    """One model's typed V2 inference: a JSON request with an input per feature."""
+    operation = deepcopy(generic)
+    which = f"version {model.version}" if versioned else f"newest version, {model.version}"
+    operation["summary"] = f"Infer with {model.name} ({which}; {model.metadata.task})"
+    operation["tags"] = [f"model: {model.name}"]
+    operation.pop("parameters", None)  # the path fixes name and version
+    operation["requestBody"] = {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {"$ref": f"{COMPONENTS}{base}.InferenceRequest"},
+                "example": infer_example(model.metadata),
+            }
+        },
+    }
+    operation["description"] = (
+        "One input per feature (listed in the features' order; any order is read): `shape` [N] or [N, 1] with N values in `data` "
+        "(flat, or N rows of one value), the same N for every input; each feature takes every "
+        "datatype listed. Alternatively one input of shape [N, F] holding the features in "
+        "order (see the model's V2 metadata, `parameters.tensor_input`). With the binary "
+        "tensor extension the JSON part is followed by the tensors' bytes "
+        "(`Inference-Header-Content-Length` header, `parameters.binary_data_size` per input); "
+        "`binary_data_output` (request parameters) or `binary_data` (an output's) answers "
+        "`application/octet-stream` likewise."
+    )
+    return operation
 
 
 def _typed_operation(

@@ -102,6 +102,17 @@ INFER_BODY: dict[str, Any] = {
         },
     }
 }
+BINARY_RESPONSE = {
+    "application/octet-stream": {
+        "schema": {
+            "type": "string",
+            "format": "binary",
+            "description": "Binary tensor extension (outputs asked for as binary data): the "
+            "JSON answer, then the outputs' bytes; `Inference-Header-Content-Length` gives the "
+            "JSON's length.",
+        }
+    }
+}
 CSV_RESPONSE = {
     "text/csv": {
         "schema": {"type": "string"},
@@ -158,7 +169,7 @@ OPERATIONS = (
         v2.infer,
         ("Inference (newest version)", "Inference (one version)"),
         InferenceResponse,
-        V2_ERROR_RESPONSES,
+        {**V2_ERROR_RESPONSES, 200: {"content": BINARY_RESPONSE}},
         INFER_BODY,
     ),
 )

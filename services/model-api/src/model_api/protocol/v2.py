@@ -13,12 +13,23 @@ from model_api.codecs.v2_tensors import (
     HEADER_LENGTH,
     decode_inputs,
     encode_output,
+    parameters_of,
     split_binary_body,
 )
 from model_api.errors import BadRequestError, PayloadTooLargeError
 from model_api.protocol.messages import JSON_OPTIONS, Answer, Incoming, Services
 from model_api.serving.bundle import BundleMetadata
 from model_api.serving.registry import LoadedModel, ModelRegistry
+
+# The datatypes a feature's own input takes (column style), by feature type: the metadata's
+# (model_contract.V2_DATATYPES), the other common float and integer widths, and BYTES (text, as
+# tritonclient sends numbers from object columns). Tensor style takes every datatype.
+COLUMN_DATATYPES: dict[str, tuple[str, ...]] = {
+    "numeric": ("FP32", "FP64", "INT32", "INT64", "BYTES"),
+    "integer": ("FP32", "FP64", "INT32", "INT64", "BYTES"),
+    "boolean": ("BOOL", "FP32", "FP64", "INT32", "INT64", "BYTES"),
+    "categorical": ("BYTES", "FP32", "FP64", "INT32", "INT64"),
+}
 
 
 def server_metadata() -> dict[str, Any]:
@@ -78,11 +89,13 @@ def _output_metadata(metadata: BundleMetadata) -> list[dict[str, Any]]:
     ]
 
 
-def _matrix(model: LoadedModel, inputs: list[tuple[str, np.ndarray]], max_rows: int) -> np.ndarray:
+def _matrix(
+    model: LoadedModel, inputs: list[tuple[str, str, np.ndarray]], max_rows: int
+) -> np.ndarray:
     """Tensor style (one [N, F] or [F] input) or column style (one [N] or [N, 1] per feature)."""
     encoder = model.encoder
     if len(inputs) == 1 and inputs[0][0] not in encoder.name_set:
-        name, tensor = inputs[0]
+        name, _, tensor = inputs[0]
         width = len(encoder.names)
         if tensor.shape == (width,):
             tensor = tensor.reshape(1, width)  # one row
@@ -97,9 +110,16 @@ def _matrix(model: LoadedModel, inputs: list[tuple[str, np.ndarray]], max_rows: 
         return encoder.from_tensor(tensor, name)
     columns: dict[str, Any] = {}
     rows = -1
-    for name, data in inputs:
+    types = {f.name: f.type for f in model.metadata.features}
+    for name, datatype, data in inputs:
         if name in columns:
             raise BadRequestError(f"input {name!r} appears twice")
+        read = COLUMN_DATATYPES[types[name]] if name in types else (datatype,)
+        if datatype not in read:
+            raise BadRequestError(
+                f"input {name!r} ({types[name]}) has datatype {datatype}; a feature's input "
+                f"takes {', '.join(read)}"
+            )
         if data.ndim == 2 and data.shape[1] == 1:
             data = data[:, 0]
         elif data.ndim != 1:
@@ -128,6 +148,9 @@ async def infer(model: LoadedModel, incoming: Incoming, services: Services) -> A
     settings = services.settings
     body = await incoming.read(settings.max_request_bytes)
     payload, binary = split_binary_body(body, incoming.header(HEADER_LENGTH))
+    request_id = payload.get("id")
+    if request_id is not None and not isinstance(request_id, str):
+        raise BadRequestError(f"'id' must be a string, got {type(request_id).__name__}")
     raw_inputs = payload.get("inputs")
     if not isinstance(raw_inputs, list) or not raw_inputs:
         raise BadRequestError("'inputs' must be a non-empty list of tensors")
@@ -163,8 +186,8 @@ async def infer(model: LoadedModel, incoming: Incoming, services: Services) -> A
         "model_version": model.version,
         "outputs": outputs,
     }
-    if isinstance(payload.get("id"), str):
-        response["id"] = payload["id"]
+    if request_id is not None:
+        response["id"] = request_id
     if token is not None:
         response.setdefault("id", token)
         response["parameters"] = {"prediction_ids": [f"{token}-{i}" for i in range(len(matrix))]}
@@ -178,10 +201,14 @@ async def infer(model: LoadedModel, incoming: Incoming, services: Services) -> A
     )
 
 
+def output_names(metadata: BundleMetadata) -> list[str]:
+    """The outputs a request can ask for: ``predict``, and ``predict_proba`` with probabilities."""
+    return ["predict", "predict_proba"] if metadata.spec.probabilities else ["predict"]
+
+
 def _requested_outputs(payload: dict[str, Any], model: LoadedModel) -> tuple[list[str], set[str]]:
-    available = ["predict", "predict_proba"] if model.metadata.spec.probabilities else ["predict"]
-    parameters = payload.get("parameters") or {}
-    binary_all = isinstance(parameters, dict) and parameters.get("binary_data_output") is True
+    available = output_names(model.metadata)
+    binary_all = parameters_of(payload, "request").get("binary_data_output") is True
     wanted = payload.get("outputs")
     if wanted is None:
         return available, set(available) if binary_all else set()
@@ -193,7 +220,7 @@ def _requested_outputs(payload: dict[str, Any], model: LoadedModel) -> tuple[lis
         if name not in available:
             raise BadRequestError(f"unknown output {name!r}; this model has {', '.join(available)}")
         names.append(name)
-        params = item.get("parameters") or {}
-        if binary_all or (isinstance(params, dict) and params.get("binary_data") is True):
+        params = parameters_of(item, f"output {name!r}")
+        if binary_all or params.get("binary_data") is True:
             binary.add(name)
     return names, binary
