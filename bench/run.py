@@ -565,10 +565,13 @@ def run(args: argparse.Namespace) -> int:
                         results.append(row)
             # The log's cost, judged on pairs: the API with and without it back to back, the
             # order flipping each pair, so a slow stretch of a shared host lands on both sides.
+            # What-if APIs join each pair (after the two, or before them when it flips), so a
+            # patch of the log is read against both in the same minute.
+            paired = ["api", NO_LOG, *(f"api-whatif-{label}" for label in whatifs)]
             for workload in (w for w in workloads if judged_for_the_log(w, connections)):
                 body_path = assets.body(workload.body_name)
                 for pair in range(args.log_pairs):
-                    order = ["api", NO_LOG] if pair % 2 == 0 else [NO_LOG, "api"]
+                    order = paired if pair % 2 == 0 else paired[::-1]
                     for name in order:
                         figures = measure(wrk, servers[name], workload, body_path, args, pin)
                         log(f"log pair {pair + 1} {summary(workload, name, figures)}")

@@ -16,6 +16,11 @@ Patches (instruments, not suggestions):
   (neither ``xgb_direct.DensePredictor`` nor ``inplace_predict``), so "API minus stub" is what the
   XGBoost call costs inside the server, and "stub minus floor" is what everything else the API
   does per request costs.
+* ``log-no-db``: the prediction log's writer thread takes the queue and serialises each batch as
+  always but skips the database insert, so "API minus log-no-db" is what the database costs.
+* ``log-discard``: the prediction log drops every record at the queue (``LogWriter.record``
+  returns at once), while requests still get their tokens and ids: "log-discard minus api-nolog"
+  is the request path's share, "API minus log-discard" the writer thread's.
 * ``gc-stats``: times every garbage collection per generation; SIGUSR1 writes the totals as JSON
   to ``$BENCH_GC_STATS`` (``python -m bench profile`` always adds it).
 * ``python-codecs``: the API as where its native extension is not built: ``import
@@ -35,7 +40,7 @@ as measured before they landed.
 import argparse
 from typing import Any
 
-PATCHES = ("no-observe", "xgb-stub", "gc-stats", "python-codecs")
+PATCHES = ("no-observe", "xgb-stub", "gc-stats", "python-codecs", "log-no-db", "log-discard")
 NATIVE_EXTENSION = "model_api.codecs._records"
 
 
@@ -69,6 +74,14 @@ def _check_targets(patches: list[str]) -> None:
             problems.append("python-codecs: model_api.codecs.records.NATIVE_PARSER is gone")
         elif "RecordsDecoder(" not in loading:
             problems.append("python-codecs: loading a model no longer builds its RecordsDecoder")
+    if {"log-no-db", "log-discard"} & set(patches):
+        from model_api.store import writer
+
+        source = inspect.getsource(writer.LogWriter)
+        if "connection.execute(prediction_batches.insert(), params)" not in source:
+            problems.append("log-no-db: LogWriter._write no longer inserts its params")
+        if "def record(self, item: Any, rows: int)" not in source:
+            problems.append("log-discard: LogWriter.record is gone")
     if problems:
         raise SystemExit("what-if patches no longer apply: " + "; ".join(problems))
 
@@ -102,6 +115,21 @@ def apply(patches: list[str]) -> None:
             return Prediction(proba=np.full((rows, classes), 1.0 / classes))
 
         ModelRuntime.predict = predict  # type: ignore[method-assign]
+    if "log-no-db" in patches:
+        from model_api.store import writer
+
+        def _write(self: Any, batch: Any) -> None:
+            params = [self._params(plan, group) for plan, group in self._groups(batch)]
+            del params  # built as always, not inserted
+
+        writer.LogWriter._write = _write  # type: ignore[method-assign]
+    if "log-discard" in patches:
+        from model_api.store import writer
+
+        def record(self: Any, item: Any, rows: int) -> None:
+            return None
+
+        writer.LogWriter.record = record  # type: ignore[method-assign]
     if "no-observe" in patches:
         from model_api.serving import registry
 

@@ -27,10 +27,35 @@ ROOT = Path(__file__).resolve().parent.parent
 # the Python codecs serve. tests/api/test_python_codecs.py runs the API tests so.
 NATIVE_EXTENSION = "model_api.codecs._records"
 BLOCK_NATIVE_CODECS = os.environ.get("TESTS_BLOCK_NATIVE_CODECS") == "1"
-_SERVE_WITHOUT_NATIVE_CODECS = (
-    f"import sys; sys.modules[{NATIVE_EXTENSION!r}] = None; "
-    "from model_api.cli import main; sys.exit(main(['serve']))"
-)
+_BLOCK_NATIVE_CODECS_CODE = f"import sys; sys.modules[{NATIVE_EXTENSION!r}] = None\n"
+
+
+def server_code(code: str) -> str:
+    """Python code (``python -c``) that starts an API server the tests run: with
+    TESTS_BLOCK_NATIVE_CODECS, the native extension's import is made to fail first."""
+    return (_BLOCK_NATIVE_CODECS_CODE if BLOCK_NATIVE_CODECS else "") + code
+
+
+def server_module(module: str) -> list[str]:
+    """The arguments after ``python`` that run ``module`` as ``python -m`` does; with
+    TESTS_BLOCK_NATIVE_CODECS, through ``server_code``."""
+    if not BLOCK_NATIVE_CODECS:
+        return ["-m", module]
+    return ["-c", server_code(f"import runpy; runpy.run_module({module!r}, run_name='__main__')")]
+
+
+def api_environment(repository: Path, port: int, data_dir: Path, **env: str) -> dict[str, str]:
+    """The environment of an API server process the tests start: this one's, plus its model
+    repository, a loopback port and its prediction log's database in ``data_dir`` (never the
+    working folder, which is the repository's), then ``env``."""
+    return {
+        **os.environ,
+        "MODEL_API_MODEL_REPOSITORY": str(repository),
+        "MODEL_API_PORT": str(port),
+        "MODEL_API_HOST": "127.0.0.1",
+        "MODEL_API_DATA_DIR": str(data_dir),
+        **env,
+    }
 
 
 # TESTS_NATIVE_RECORDS_MODULE=<path of a compiled _records> makes the tests import that build of
@@ -175,19 +200,8 @@ def start_api(
     The prediction log is on, as by default, with its SQLite database in a folder of its own
     under ``log_dir`` (``MODEL_API_DATA_DIR`` in ``env`` puts it elsewhere)."""
     port = port or free_port()
-    environment = {
-        **os.environ,
-        "MODEL_API_MODEL_REPOSITORY": str(repository),
-        "MODEL_API_PORT": str(port),
-        "MODEL_API_HOST": "127.0.0.1",
-        "MODEL_API_DATA_DIR": str(log_dir / f"data-{port}"),
-        **env,
-    }
-    serve = (
-        ["-c", _SERVE_WITHOUT_NATIVE_CODECS]
-        if BLOCK_NATIVE_CODECS
-        else ["-m", "model_api.cli", "serve"]
-    )
+    environment = api_environment(repository, port, log_dir / f"data-{port}", **env)
+    serve = [*server_module("model_api.cli"), "serve"]
     return start_server(
         [sys.executable, *serve],
         port,

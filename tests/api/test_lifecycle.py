@@ -18,7 +18,7 @@ from model_api.http.app import create_app
 from model_api.serving.bundle import sha256_of
 from model_api.settings import Settings
 
-from tests.support import ADELIE, Server, free_port, running_api, start_api
+from tests.support import ADELIE, Server, free_port, running_api, server_module, start_api
 
 
 def _tamper(folder: Path) -> None:
@@ -109,12 +109,15 @@ def test_a_broken_bundle_is_named_and_the_others_keep_serving(
         server.stop()
 
 
-def test_strict_startup_refuses_to_start(repository_with_a_broken_bundle: Path) -> None:
+def test_strict_startup_refuses_to_start(
+    repository_with_a_broken_bundle: Path, tmp_path: Path
+) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "model_api.cli", "serve", "--port", str(free_port())],
+        [sys.executable, *server_module("model_api.cli"), "serve", "--port", str(free_port())],
         env={
             "MODEL_API_MODEL_REPOSITORY": str(repository_with_a_broken_bundle),
             "MODEL_API_STRICT_STARTUP": "true",
+            "MODEL_API_DATA_DIR": str(tmp_path / "data"),  # not the working folder
             "PATH": "/usr/bin:/bin",
         },
         capture_output=True,

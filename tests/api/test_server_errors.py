@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +15,7 @@ import httpx
 import pytest
 
 from tests.api.failing_server import FAILS, FAILS_WHILE_STREAMING
-from tests.support import ROOT, Server, free_port, start_server
+from tests.support import ROOT, Server, api_environment, free_port, server_module, start_server
 
 
 @pytest.fixture(scope="module")
@@ -25,16 +24,9 @@ def failing_server(
 ) -> Iterator[Server]:
     """The real API, served as `model-api serve` does, with two routes that fail on purpose."""
     port = free_port()
-    environment = {
-        **os.environ,
-        "MODEL_API_MODEL_REPOSITORY": str(example_repository),
-        "MODEL_API_PORT": str(port),
-        "MODEL_API_HOST": "127.0.0.1",
-        # Its prediction log's database: not the repository's working folder (``cwd``).
-        "MODEL_API_DATA_DIR": str(tmp_path_factory.mktemp("data")),
-    }
+    environment = api_environment(example_repository, port, tmp_path_factory.mktemp("data"))
     server = start_server(
-        [sys.executable, "-m", "tests.api.failing_server"],
+        [sys.executable, *server_module("tests.api.failing_server")],
         port,
         "/readyz",
         tmp_path_factory.mktemp("logs") / "failing-api.log",

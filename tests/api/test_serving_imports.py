@@ -9,7 +9,6 @@ where it is installed (a test dependency) ``import xgboost`` imports it, and it 
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 from pathlib import Path
@@ -17,7 +16,7 @@ from pathlib import Path
 import httpx
 import orjson
 
-from tests.support import ADELIE, free_port, start_server
+from tests.support import ADELIE, api_environment, free_port, server_code, start_server
 
 SERVE_WITHOUT_SKLEARN = """
 import sys
@@ -41,14 +40,8 @@ V2_INPUTS = [
 
 def test_serving_never_imports_pandas(example_repository: Path, tmp_path: Path) -> None:
     port = free_port()
-    env = {
-        **os.environ,
-        "MODEL_API_MODEL_REPOSITORY": str(example_repository),
-        "MODEL_API_PORT": str(port),
-        "MODEL_API_HOST": "127.0.0.1",
-        "MODEL_API_DATA_DIR": str(tmp_path / "data"),  # not the repository's working folder
-    }
-    command = [sys.executable, "-X", "importtime", "-c", SERVE_WITHOUT_SKLEARN]
+    env = api_environment(example_repository, port, tmp_path / "data")
+    command = [sys.executable, "-X", "importtime", "-c", server_code(SERVE_WITHOUT_SKLEARN)]
     server = start_server(command, port, "/readyz", tmp_path / "api.log", env=env)
     try:
         species = f"{server.url}/v1/models/penguin-species"

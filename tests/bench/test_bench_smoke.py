@@ -85,7 +85,10 @@ def test_the_log_is_judged_on_pairs_in_flipping_order(
     assert [(r["workload"], r["pair"], r["server"]) for r in pairs] == [
         (workload, pair, server)
         for workload in judged
-        for pair, order in ((1, ("api", "api-nolog")), (2, ("api-nolog", "api")))
+        for pair, order in (
+            (1, ("api", "api-nolog", "api-whatif-stub")),
+            (2, ("api-whatif-stub", "api-nolog", "api")),
+        )
         for server in order
     ]
     for row in pairs:

@@ -153,3 +153,43 @@ def test_gc_stats_reports_collections(tmp_path: Path) -> None:
     stats = json.loads(target.read_text())
     assert stats["collections"][2] >= 1
     assert stats["seconds"][2] > 0
+
+
+@pytest.mark.parametrize("patch", ["log-no-db", "log-discard"])
+def test_log_patches_take_effect(
+    patch: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """log-no-db builds each batch but writes nothing; log-discard queues nothing. Unpatched,
+    the same record is written and read back, so the checks can fail."""
+    from model_api.store import Store, StoreConfig, writer
+    from model_api.store.ids import prediction_id
+
+    from tests.store.test_store import _record
+
+    # Registered first, so the originals are back after the test whatever apply() replaced.
+    monkeypatch.setattr(writer.LogWriter, "_write", writer.LogWriter._write)
+    monkeypatch.setattr(writer.LogWriter, "record", writer.LogWriter.record)
+    built: list[int] = []
+    params = writer.LogWriter._params
+
+    def counting_params(self: Any, plan: Any, records: Any) -> Any:
+        built.append(len(records))
+        return params(self, plan, records)
+
+    monkeypatch.setattr(writer.LogWriter, "_params", counting_params)
+
+    def logged(store: Store) -> bool:
+        record = _record(np.array([[39.1, 2, 1, 7]]))
+        store.record(record)
+        store.flush()
+        return store.prediction(prediction_id(record.token, 0)) is not None
+
+    config = StoreConfig(url=f"sqlite:///{tmp_path / 'log.db'}", flush_seconds=0.05)
+    store = Store.open(config)
+    try:
+        assert logged(store) and built == [1]  # unpatched: built, written, found
+        whatif.apply([patch])
+        assert not logged(store)
+        assert built == ([1, 1] if patch == "log-no-db" else [1])
+    finally:
+        store.close()
