@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from model_api.codecs.v2_json import load_request
+from model_api.codecs.v2_json import FLOAT_DATATYPES, load_request
 from model_api.errors import BadRequestError
 
 NUMPY_TYPES: dict[str, np.dtype[Any]] = {
@@ -27,7 +27,6 @@ NUMPY_TYPES: dict[str, np.dtype[Any]] = {
 }
 HEADER_LENGTH = "inference-header-content-length"
 JSON_NUMBER_TYPES = frozenset({int, float})  # not bool: JSON's true is no number
-FLOAT_DATATYPES = frozenset({"FP16", "FP32", "FP64"})
 _NOTHING = object()
 FLOAT64 = np.dtype(np.float64)
 FP16_MAX = float(np.finfo(np.float16).max)

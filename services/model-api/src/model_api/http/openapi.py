@@ -334,14 +334,23 @@ def _generic_path(action: str, versioned: bool) -> str:
     return f"/{api}/models/{{name}}" + ("/versions/{version}" if versioned else "") + f"/{action}"
 
 
+def _model_operation(
+    generic: dict[str, Any], action: str, model: LoadedModel, versioned: bool
+) -> dict[str, Any]:
+    """A copy of ``generic`` named for one model version, under the model's tag."""
+    operation = deepcopy(generic)
+    which = f"version {model.version}" if versioned else f"newest version, {model.version}"
+    task = model.metadata.task
+    operation["summary"] = f"{action.capitalize()} with {model.name} ({which}; {task})"
+    operation["tags"] = [f"model: {model.name}"]
+    return operation
+
+
 def _typed_infer_operation(
     generic: dict[str, Any], model: LoadedModel, versioned: bool, base: str
 ) -> dict[str, Any]:
     """One model's typed V2 inference: a JSON request with an input per feature."""
-    operation = deepcopy(generic)
-    which = f"version {model.version}" if versioned else f"newest version, {model.version}"
-    operation["summary"] = f"Infer with {model.name} ({which}; {model.metadata.task})"
-    operation["tags"] = [f"model: {model.name}"]
+    operation = _model_operation(generic, "infer", model, versioned)
     operation.pop("parameters", None)  # the path fixes name and version
     operation["requestBody"] = {
         "required": True,
@@ -353,9 +362,9 @@ def _typed_infer_operation(
         },
     }
     operation["description"] = (
-        "One input per feature (listed in the features' order; any order is read): `shape` [N] or [N, 1] with N values in `data` "
-        "(flat, or N rows of one value), the same N for every input; each feature takes every "
-        "datatype listed. Alternatively one input of shape [N, F] holding the features in "
+        "One input per feature (listed in the features' order; any order is read): `shape` "
+        "[N] or [N, 1] with N values in `data` (flat, or N rows of one value), the same N for "
+        "every input; each feature takes every datatype listed. Alternatively one input of shape [N, F] holding the features in "
         "order (see the model's V2 metadata, `parameters.tensor_input`). With the binary "
         "tensor extension the JSON part is followed by the tensors' bytes "
         "(`Inference-Header-Content-Length` header, `parameters.binary_data_size` per input); "
@@ -376,10 +385,7 @@ def _typed_operation(
 ) -> dict[str, Any]:
     """One model's typed operation (``ids``: its CSV answer has a prediction_id column)."""
     metadata = model.metadata
-    operation = deepcopy(generic)
-    which = f"version {model.version}" if versioned else f"newest version, {model.version}"
-    operation["summary"] = f"{action.capitalize()} with {model.name} ({which}; {metadata.task})"
-    operation["tags"] = [f"model: {model.name}"]
+    operation = _model_operation(generic, action, model, versioned)
     parameters = _typed_parameters(operation.pop("parameters", []), metadata)
     if parameters:
         operation["parameters"] = parameters

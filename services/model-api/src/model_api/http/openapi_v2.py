@@ -35,20 +35,24 @@ FLOAT_TYPES = ("FP32", "FP64")
 INTEGER_TYPES = ("INT32", "INT64")
 
 
+def _integer_range(datatype: str) -> tuple[int, int]:
+    """The JSON numbers an integer datatype's data takes: they are read as float64 and must
+    land in [min, 2**bits), which for 64 bits is wider or narrower than the type by what
+    float64 rounds away."""
+    info = np.iinfo(np.dtype(datatype.lower()))
+    return (
+        -largest_number_read_within(-float(info.min)),
+        largest_number_read_within(math.nextafter(float(info.max) + 1, 0.0)),
+    )
+
+
 # The JSON numbers each datatype's data takes: (lowest, highest), both included. Float data is
 # read as written and checked against float32's range.
 NUMBER_RANGES: dict[str, tuple[int, int]] = {
     "FP32": (-FLOAT32_LIMIT, FLOAT32_LIMIT),
     "FP64": (-FLOAT32_LIMIT, FLOAT32_LIMIT),
+    **{datatype: _integer_range(datatype) for datatype in INTEGER_TYPES},
 }
-for _name in INTEGER_TYPES:
-    _info = np.iinfo(np.dtype(_name.lower()))
-    # Integers are read as float64 and must land in [min, 2**bits): for 64 bits this is wider
-    # or narrower than the type by what float64 rounds away.
-    NUMBER_RANGES[_name] = (
-        -largest_number_read_within(-float(_info.min)),
-        largest_number_read_within(math.nextafter(float(_info.max) + 1, 0.0)),
-    )
 
 
 def _any_case(word: str) -> str:
@@ -83,7 +87,7 @@ def _bytes_values(feature: FeatureSpec) -> dict[str, Any]:
     """BYTES data: JSON values as in v1, or text read as a CSV cell is."""
     if feature.type == "categorical":
         names = [regex_literal(c) for c in feature.categories or []]
-        return {"anyOf": [{"type": "string", "pattern": _text_pattern(*names, MISSING_TEXT)}]}
+        return {"type": "string", "pattern": _text_pattern(*names, MISSING_TEXT)}
     if feature.type == "boolean":
         words = [_any_case(w) for w in sorted(TRUE_STRINGS | FALSE_STRINGS)]
         return {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -9,6 +10,7 @@ import orjson
 from model_contract import V2_DATATYPES
 
 from model_api import __version__
+from model_api.codecs.features import FeatureEncoder
 from model_api.codecs.v2_tensors import (
     HEADER_LENGTH,
     decode_inputs,
@@ -110,15 +112,15 @@ def _matrix(
         return encoder.from_tensor(tensor, name)
     columns: dict[str, Any] = {}
     rows = -1
-    types = {f.name: f.type for f in model.metadata.features}
+    takes = _column_datatypes(encoder)
     for name, datatype, data in inputs:
         if name in columns:
             raise BadRequestError(f"input {name!r} appears twice")
-        read = COLUMN_DATATYPES[types[name]] if name in types else (datatype,)
-        if datatype not in read:
+        feature = takes.get(name)  # None: not a feature, refused by name below
+        if feature is not None and datatype not in feature[1]:
             raise BadRequestError(
-                f"input {name!r} ({types[name]}) has datatype {datatype}; a feature's input "
-                f"takes {', '.join(read)}"
+                f"input {name!r} ({feature[0]}) has datatype {datatype}; a feature's input "
+                f"takes {', '.join(feature[1])}"
             )
         if data.ndim == 2 and data.shape[1] == 1:
             data = data[:, 0]
@@ -130,6 +132,12 @@ def _matrix(
         columns[name] = data
     _check_rows(rows, max_rows)
     return encoder.from_columns(columns, rows)
+
+
+@functools.lru_cache(maxsize=64)
+def _column_datatypes(encoder: FeatureEncoder) -> dict[str, tuple[str, tuple[str, ...]]]:
+    """Each feature's type and datatypes (``COLUMN_DATATYPES``), built once per loaded model."""
+    return {f.name: (f.type, COLUMN_DATATYPES[f.type]) for f in encoder.features}
 
 
 def _check_rows(rows: int, max_rows: int) -> None:
