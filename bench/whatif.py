@@ -18,6 +18,9 @@ Patches (instruments, not suggestions):
   does per request costs.
 * ``log-no-db``: the prediction log's writer thread takes the queue and serialises each batch as
   always but skips the database insert, so "API minus log-no-db" is what the database costs.
+* ``log-keep``: the writer thread takes the queue as always and lets it go, neither grouping nor
+  writing it: "log-keep minus log-discard" is what holding the records until the writer takes
+  them costs the API, "API minus log-keep" what grouping and writing them costs.
 * ``log-discard``: the prediction log drops every record at the queue (``LogWriter.record``
   returns at once), while requests still get their tokens and ids: "log-discard minus api-nolog"
   is the request path's share, "API minus log-discard" the writer thread's.
@@ -40,7 +43,9 @@ as measured before they landed.
 import argparse
 from typing import Any
 
-PATCHES = ("no-observe", "xgb-stub", "gc-stats", "python-codecs", "log-no-db", "log-discard")
+PATCHES = (
+    "no-observe", "xgb-stub", "gc-stats", "python-codecs", "log-no-db", "log-keep", "log-discard",
+)  # fmt: skip
 NATIVE_EXTENSION = "model_api.codecs._records"
 
 
@@ -74,7 +79,7 @@ def _check_targets(patches: list[str]) -> None:
             problems.append("python-codecs: model_api.codecs.records.NATIVE_PARSER is gone")
         elif "RecordsDecoder(" not in loading:
             problems.append("python-codecs: loading a model no longer builds its RecordsDecoder")
-    if {"log-no-db", "log-discard"} & set(patches):
+    if {"log-no-db", "log-keep", "log-discard"} & set(patches):
         from model_api.store import writer
 
         source = inspect.getsource(writer.LogWriter)
@@ -82,6 +87,8 @@ def _check_targets(patches: list[str]) -> None:
             problems.append("log-no-db: LogWriter._write no longer inserts its params")
         if "def record(self, item: Any, rows: int)" not in source:
             problems.append("log-discard: LogWriter.record is gone")
+        if "batches = self._convert(items)" not in source:
+            problems.append("log-keep: LogWriter._drain no longer converts through _convert")
     if problems:
         raise SystemExit("what-if patches no longer apply: " + "; ".join(problems))
 
@@ -130,6 +137,13 @@ def apply(patches: list[str]) -> None:
             return None
 
         writer.LogWriter.record = record  # type: ignore[method-assign]
+    if "log-keep" in patches:
+        from model_api.store import writer
+
+        def _convert(self: Any, items: list[Any]) -> list[Any]:
+            return []  # taken from the queue and let go, never grouped or written
+
+        writer.LogWriter._convert = _convert  # type: ignore[method-assign]
     if "no-observe" in patches:
         from model_api.serving import registry
 

@@ -155,12 +155,13 @@ def test_gc_stats_reports_collections(tmp_path: Path) -> None:
     assert stats["seconds"][2] > 0
 
 
-@pytest.mark.parametrize("patch", ["log-no-db", "log-discard"])
+@pytest.mark.parametrize("patch", ["log-no-db", "log-keep", "log-discard"])
 def test_log_patches_take_effect(
     patch: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """log-no-db builds each batch but writes nothing; log-discard queues nothing. Unpatched,
-    the same record is written and read back, so the checks can fail."""
+    """log-no-db builds each batch but writes nothing; log-keep takes the queue and builds
+    nothing; log-discard queues nothing. Unpatched, the same record is written and read back,
+    so the checks can fail."""
     from model_api.store import Store, StoreConfig, writer
     from model_api.store.ids import prediction_id
 
@@ -169,12 +170,13 @@ def test_log_patches_take_effect(
     # Registered first, so the originals are back after the test whatever apply() replaced.
     monkeypatch.setattr(writer.LogWriter, "_write", writer.LogWriter._write)
     monkeypatch.setattr(writer.LogWriter, "record", writer.LogWriter.record)
+    monkeypatch.setattr(writer.LogWriter, "_convert", writer.LogWriter._convert)
     built: list[int] = []
     params = writer.LogWriter._params
 
-    def counting_params(self: Any, plan: Any, records: Any) -> Any:
-        built.append(len(records))
-        return params(self, plan, records)
+    def counting_params(self: Any, plan: Any, batch: Any) -> Any:
+        built.append(len(batch.tokens))
+        return params(self, plan, batch)
 
     monkeypatch.setattr(writer.LogWriter, "_params", counting_params)
 

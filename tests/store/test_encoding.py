@@ -14,12 +14,14 @@ from model_api.protocol.prediction_log import answer
 from model_api.serving.runtime import Prediction
 from model_api.store import PredictionRecord
 from model_api.store.encoding import (
+    ColumnPlan,
+    batch_inputs_bytes,
+    batch_output_bytes,
     column_plan,
-    inputs_bytes,
-    output_bytes,
     read_inputs,
     read_outputs,
 )
+from model_api.store.records import RecordBatch
 
 RNG = np.random.default_rng(20261204)
 
@@ -63,6 +65,14 @@ def _record(metadata: Any, prediction: Prediction, matrix: np.ndarray) -> Predic
         booleans=frozenset({2}),
         **answer(metadata, prediction),
     )
+
+
+def output_bytes(record: PredictionRecord) -> bytes:
+    return batch_output_bytes(RecordBatch.of(record))
+
+
+def inputs_bytes(record: PredictionRecord, plan: ColumnPlan) -> bytes:
+    return batch_inputs_bytes(RecordBatch.of(record), plan)
 
 
 @pytest.mark.parametrize("rows", [1, 15, 16, 1000])

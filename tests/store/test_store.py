@@ -360,8 +360,11 @@ def test_retention_purges_old_unjudged_predictions_and_keeps_judged_ones(url: st
         store.close()
 
 
-def test_a_full_queue_drops_and_counts_without_blocking(url: str) -> None:
-    # A long interval: nothing is written while the queue fills.
+def test_a_full_queue_drops_and_counts_without_blocking(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A long interval and no early wake-up: nothing is written while the queue fills.
+    monkeypatch.setattr(writer, "WAKE_SHARE", 2.0)
     store = Store.open(StoreConfig(url=url, flush_seconds=30, queue_rows=1000))
     try:
         dropped = _metric("model_api_prediction_log_rows_total", outcome="dropped")
@@ -376,6 +379,22 @@ def test_a_full_queue_drops_and_counts_without_blocking(url: str) -> None:
         assert _metric("model_api_prediction_log_rows_total", outcome="written") - written == 1000
         assert _metric("model_api_prediction_log_queue_rows") == 0
         assert elapsed < 5  # no I/O on the way in: 15 appends, not 15 writes
+    finally:
+        store.close()
+
+
+def test_a_quarter_full_queue_is_written_before_the_interval(url: str) -> None:
+    store = Store.open(StoreConfig(url=url, flush_seconds=30, queue_rows=1000))
+    try:
+        written = _metric("model_api_prediction_log_rows_total", outcome="written")
+        store.record(_record(np.zeros((200, 4))))
+        time.sleep(1.0)
+        assert _metric("model_api_prediction_log_rows_total", outcome="written") == written
+        store.record(_record(np.zeros((100, 4))))  # 300 of 1,000 rows wait: a quarter
+        deadline = time.monotonic() + 10
+        while _metric("model_api_prediction_log_rows_total", outcome="written") - written < 300:
+            assert time.monotonic() < deadline, "the writer waited for its 30 s interval"
+            time.sleep(0.05)
     finally:
         store.close()
 

@@ -2,9 +2,9 @@
 record handed to the store.
 
 A recorded request costs the request path one random token and one queue append
-(``Store.record``); the inputs and outputs are serialised later, in the store's writer thread
-(``PredictionRecord.outputs`` is a callable). A request that is not recorded gets no ids at all,
-so that every id an answer carries can be looked up.
+(``Store.record``); the writer thread groups what was queued into the store's batches
+(``PredictionLog.to_batches``) and serialises them. A request that is not recorded gets no ids
+at all, so that every id an answer carries can be looked up.
 """
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ import random
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
 from model_api.observability.logs import request_id_var
-from model_api.store import PredictionRecord, Store
-from model_api.store.ids import new_token
+from model_api.store import RecordBatch, Store
+from model_api.store.ids import TIME_HEX, new_token
 
 if TYPE_CHECKING:
     from model_api.protocol.messages import Incoming
@@ -33,9 +33,9 @@ UI_SOURCE = "ui"
 API_SOURCE = "api"
 
 
-@dataclass(frozen=True, slots=True)
-class Logged:
-    """A request that is recorded: its token (the ids' common part), source and request id."""
+class Logged(NamedTuple):
+    """A request that is recorded: its token (the ids' common part), source and request id.
+    (A tuple: made on every recorded request, and a tuple is the cheapest object to make.)"""
 
     token: str
     source: str
@@ -69,40 +69,44 @@ def _columns(metadata: BundleMetadata) -> _Columns:
 _NO_NAMES: tuple[str, ...] = ()
 
 
-def answer(columns: _Columns, prediction: Prediction) -> dict[str, Any]:
-    """The record's output fields: the prediction's array and what names its columns."""
+def answer_array(prediction: Prediction) -> tuple[str, np.ndarray]:
+    """The kind of the model's answer and the array the v1 rows are made from."""
     if prediction.classes is not None:
-        return {
-            "output_kind": "classes",
-            "output": prediction.classes,
-            "output_names": columns.labels,
-        }
+        return "classes", prediction.classes
     if prediction.proba is not None:
-        return {"output_kind": "proba", "output": prediction.proba, "output_names": columns.labels}
+        return "proba", prediction.proba
     assert prediction.values is not None
-    if prediction.values.ndim == 2:
-        return {
-            "output_kind": "values",
-            "output": prediction.values,
-            "output_names": columns.output_names,
-        }
-    return {"output_kind": "value", "output": prediction.values, "output_names": _NO_NAMES}
+    return ("values" if prediction.values.ndim == 2 else "value"), prediction.values
+
+
+def answer_names(columns: _Columns, kind: str) -> Sequence[str]:
+    """What names the answer array's columns: the classes, the outputs, or nothing."""
+    if kind in ("classes", "proba"):
+        return columns.labels
+    return columns.output_names if kind == "values" else _NO_NAMES
+
+
+def answer(columns: _Columns, prediction: Prediction) -> dict[str, Any]:
+    """A ``PredictionRecord``'s output fields for ``prediction``."""
+    kind, output = answer_array(prediction)
+    return {"output_kind": kind, "output": output, "output_names": answer_names(columns, kind)}
 
 
 class PredictionLog:
     """Decides per request whether it is recorded, and hands each scored matrix to the store.
 
-    The request path queues a tuple of what it has at hand; the store's writer thread turns it
-    into a ``PredictionRecord`` (``to_record``): on a single-row request every object the
-    request path does not build is a noticeable share of its cost.
+    The request path queues a tuple of what it has at hand; the store's writer thread groups
+    the tuples into batches (``to_batches``): on a single-row request every object the request
+    path does not build is a noticeable share of its cost.
     """
 
     def __init__(self, store: Store, sample_rate: float) -> None:
         self.store = store
         self.sample_rate = sample_rate
+        self._queue = store.writer.record  # Store.record without its own call
         # id(metadata) -> (metadata, its columns): the metadata kept so that its id stays its own.
         self._columns: dict[int, tuple[BundleMetadata, _Columns]] = {}
-        store.convert_with(self.to_record)
+        store.convert_with(self.to_batches)
 
     def begin(self, incoming: Incoming) -> Logged | None:
         """The request's token when it is recorded (UI traffic always; API clients' requests
@@ -123,29 +127,42 @@ class PredictionLog:
     ) -> None:
         """Queue one scored matrix and the model's answer (``token``: its own, for the chunks
         of a CSV upload)."""
-        self.store.record(
+        self._queue(
             (token or logged.token, time.time(), logged, model, matrix, prediction), len(matrix)
         )
 
-    def to_record(self, item: tuple[Any, ...]) -> PredictionRecord:
-        """A queued tuple as the store's record (in the store's writer thread)."""
-        token, created_at, logged, model, matrix, prediction = item
-        metadata = model.metadata
+    def to_batches(self, items: list[Any]) -> list[RecordBatch]:
+        """The queued tuples as the store's batches, one per model version, kind of answer and
+        token second, in order (in the store's writer thread)."""
+        batches: dict[tuple[Any, ...], RecordBatch] = {}
+        for token, created_at, logged, model, matrix, prediction in items:
+            kind, output = answer_array(prediction)
+            key = (id(model), kind, output.dtype, token[:TIME_HEX])
+            batch = batches.get(key)
+            if batch is None:
+                columns = self._columns_of(model.metadata)
+                batches[key] = batch = RecordBatch(
+                    model.name,
+                    model.version,
+                    columns.names,
+                    columns.categories,
+                    columns.booleans,
+                    kind,
+                    answer_names(columns, kind),
+                    output.dtype,
+                )
+            batch.tokens.append(token)
+            batch.times.append(created_at)
+            batch.sources.append(logged.source)
+            batch.request_ids.append(logged.request_id)
+            batch.rows.append(len(matrix))
+            batch.matrices.append(matrix)
+            batch.outputs.append(output)
+        return list(batches.values())
+
+    def _columns_of(self, metadata: BundleMetadata) -> _Columns:
         known = self._columns.get(id(metadata))
         if known is None or known[0] is not metadata:
             known = (metadata, _columns(metadata))
             self._columns[id(metadata)] = known
-        columns = known[1]
-        return PredictionRecord(
-            token=token,
-            created_at=created_at,
-            model=model.name,
-            version=model.version,
-            source=logged.source,
-            request_id=logged.request_id,
-            columns=columns.names,
-            matrix=matrix,
-            categories=columns.categories,
-            booleans=columns.booleans,
-            **answer(columns, prediction),
-        )
+        return known[1]

@@ -1,6 +1,7 @@
 """The prediction log and the feedback on it, in a SQL database (SQLite embedded, PostgreSQL in
 clusters) through SQLAlchemy, with Alembic migrations. It imports nothing of the HTTP layer or
-the settings: the API builds a ``StoreConfig`` and hands it ``PredictionRecord``s."""
+the settings: the API builds a ``StoreConfig`` and hands it ``PredictionRecord``s (or its own items, with
+what groups them into ``RecordBatch``es)."""
 
 from model_api.store.database import migrate
 from model_api.store.records import (
@@ -14,6 +15,7 @@ from model_api.store.records import (
     LoggedPrediction,
     PredictionNotFound,
     PredictionRecord,
+    RecordBatch,
     StoreConfig,
     StoreError,
     StoreUnavailable,
@@ -32,6 +34,7 @@ __all__ = [
     "LoggedPrediction",
     "PredictionNotFound",
     "PredictionRecord",
+    "RecordBatch",
     "Store",
     "StoreConfig",
     "StoreError",

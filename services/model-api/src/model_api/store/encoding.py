@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from model_api.store.records import PredictionRecord
+from model_api.store.records import PredictionRecord, RecordBatch
 
 FLOAT32 = np.dtype("<f4")
 
@@ -33,7 +33,7 @@ class ColumnPlan:
     layout: str  # the ``layout`` JSON of every record of this version (and answer dtype)
 
 
-def column_plan(record: PredictionRecord, exclude: frozenset[str]) -> ColumnPlan:
+def column_plan(record: PredictionRecord | RecordBatch, exclude: frozenset[str]) -> ColumnPlan:
     columns = list(record.columns)
     kept = [j for j, name in enumerate(columns) if name not in exclude]
     names = [columns[j] for j in kept]
@@ -44,7 +44,7 @@ def column_plan(record: PredictionRecord, exclude: frozenset[str]) -> ColumnPlan
         "output": {
             "kind": record.output_kind,
             "names": list(record.output_names),
-            "dtype": _dtype(record.output).str,
+            "dtype": record.output_dtype.newbyteorder("<").str,
         },
     }
     return ColumnPlan(
@@ -53,43 +53,25 @@ def column_plan(record: PredictionRecord, exclude: frozenset[str]) -> ColumnPlan
     )
 
 
-def plan_key(record: PredictionRecord) -> tuple[str, str, str, str]:
+def plan_key(record: PredictionRecord | RecordBatch) -> tuple[str, str, str, str]:
     """Which plan a record uses: one per model version and answer kind and dtype (bounded by
     what is served; the writer also checks the plan was made from this record's objects)."""
-    return record.model, record.version, record.output_kind, record.output.dtype.str
+    return record.model, record.version, record.output_kind, record.output_dtype.str
 
 
-def _dtype(output: np.ndarray) -> np.dtype[Any]:
-    """The little-endian dtype the answer is stored in (its own, byte order fixed)."""
-    return output.dtype.newbyteorder("<")
-
-
-def output_bytes(record: PredictionRecord) -> bytes:
-    """The model's answer array as stored (little-endian, row-major)."""
-    return np.ascontiguousarray(record.output, dtype=_dtype(record.output)).tobytes()
-
-
-def inputs_bytes(record: PredictionRecord, plan: ColumnPlan) -> bytes:
-    """The record's matrix (the kept columns) as little-endian float32 bytes."""
-    matrix = record.matrix if plan.keep is None else record.matrix[:, plan.keep]
-    return np.ascontiguousarray(matrix, dtype=FLOAT32).tobytes()
-
-
-def batch_inputs_bytes(records: Sequence[PredictionRecord], plan: ColumnPlan) -> bytes:
-    """The records' matrices (the kept columns), one after the other, as ``inputs_bytes``."""
-    if len(records) == 1:
-        return inputs_bytes(records[0], plan)
-    matrix = np.concatenate([r.matrix for r in records])
+def batch_inputs_bytes(batch: RecordBatch, plan: ColumnPlan) -> bytes:
+    """The batch's matrices (the kept columns), one after the other, as little-endian float32."""
+    matrices = batch.matrices
+    matrix = matrices[0] if len(matrices) == 1 else np.concatenate(matrices)
     matrix = matrix if plan.keep is None else matrix[:, plan.keep]
     return np.ascontiguousarray(matrix, dtype=FLOAT32).tobytes()
 
 
-def batch_output_bytes(records: Sequence[PredictionRecord]) -> bytes:
-    """The records' answers (one plan: one kind and dtype), one after the other."""
-    if len(records) == 1:
-        return output_bytes(records[0])
-    output = np.concatenate([r.output for r in records])
-    return np.ascontiguousarray(output, dtype=_dtype(records[0].output)).tobytes()
+def batch_output_bytes(batch: RecordBatch) -> bytes:
+    """The batch's answers (one kind and dtype), one after the other, little-endian and row-major."""
+    outputs = batch.outputs
+    output = outputs[0] if len(outputs) == 1 else np.concatenate(outputs)
+    return np.ascontiguousarray(output, dtype=batch.output_dtype.newbyteorder("<")).tobytes()
 
 
 def row_bytes(layout: dict[str, Any]) -> tuple[int, int]:

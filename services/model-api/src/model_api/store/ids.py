@@ -25,27 +25,34 @@ BLOCK_TOKENS = 256
 
 class _TokenSource:
     """Slices of an ``os.urandom`` block, each used once (a lock: CSV uploads record from
-    worker threads). A forked child drops the block it inherited and reads its own."""
+    worker threads). A forked child drops the block it inherited and reads its own.
+
+    The block is kept as hex and the current second's prefix is made once per second: a token is
+    then two string slices, which is what a single-row prediction can afford.
+    """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._block = b""
-        self._next = 0
+        self._forget()
         os.register_at_fork(after_in_child=self._forget)
 
     def _forget(self) -> None:
         self._lock = threading.Lock()
-        self._block, self._next = b"", 0
+        self._hex = ""
+        self._next = 0
+        self._second = -1
+        self._prefix = ""
 
     def take(self) -> str:
+        now = int(time.time())
         with self._lock:
+            if now != self._second:
+                self._second, self._prefix = now, f"{now & TIME_MASK:06x}"
             start = self._next
-            if start >= len(self._block):
-                self._block = os.urandom(RANDOM_BYTES * BLOCK_TOKENS)
+            if start >= len(self._hex):
+                self._hex = os.urandom(RANDOM_BYTES * BLOCK_TOKENS).hex()
                 start = 0
-            self._next = start + RANDOM_BYTES
-            random_part = self._block[start : start + RANDOM_BYTES]
-        return f"{int(time.time()) & TIME_MASK:06x}{random_part.hex()}"
+            self._next = start + 2 * RANDOM_BYTES
+            return self._prefix + self._hex[start : start + 2 * RANDOM_BYTES]
 
 
 _tokens = _TokenSource()

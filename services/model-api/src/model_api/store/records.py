@@ -57,6 +57,88 @@ class PredictionRecord:
     output: np.ndarray
     output_names: Sequence[str]
 
+    @property
+    def output_dtype(self) -> np.dtype[Any]:
+        return self.output.dtype
+
+
+@dataclass(slots=True)
+class RecordBatch:
+    """Requests of one model version with one kind of answer, whose tokens share their second:
+    what the writer writes, a database row or a few.
+
+    The writer's unit of work: the API groups what its requests queued into these in the
+    writer thread (a single-row request is then a few list appends there, not an object of its
+    own), and a ``PredictionRecord`` queued as it is becomes a batch of one request.
+    """
+
+    model: str
+    version: str
+    columns: Sequence[str]
+    categories: Mapping[int, Sequence[str]]
+    booleans: frozenset[int]
+    output_kind: str
+    output_names: Sequence[str]
+    output_dtype: np.dtype[Any]
+    # One entry per request, in the order they were queued.
+    tokens: list[str] = field(default_factory=list)
+    times: list[float] = field(default_factory=list)  # time.time()
+    sources: list[str] = field(default_factory=list)
+    request_ids: list[str | None] = field(default_factory=list)
+    rows: list[int] = field(default_factory=list)
+    matrices: list[np.ndarray] = field(default_factory=list)
+    outputs: list[np.ndarray] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, record: PredictionRecord) -> RecordBatch:
+        return cls(
+            record.model,
+            record.version,
+            record.columns,
+            record.categories,
+            record.booleans,
+            record.output_kind,
+            record.output_names,
+            record.output.dtype,
+            [record.token],
+            [record.created_at],
+            [record.source],
+            [record.request_id],
+            [len(record.matrix)],
+            [record.matrix],
+            [record.output],
+        )
+
+    def extend(self, other: RecordBatch) -> None:
+        """Append ``other``'s requests (same model version and answer kind)."""
+        self.tokens += other.tokens
+        self.times += other.times
+        self.sources += other.sources
+        self.request_ids += other.request_ids
+        self.rows += other.rows
+        self.matrices += other.matrices
+        self.outputs += other.outputs
+
+    def part(self, start: int, stop: int) -> RecordBatch:
+        """Requests ``start`` to ``stop`` (not included) as a batch of their own."""
+        return RecordBatch(
+            self.model,
+            self.version,
+            self.columns,
+            self.categories,
+            self.booleans,
+            self.output_kind,
+            self.output_names,
+            self.output_dtype,
+            self.tokens[start:stop],
+            self.times[start:stop],
+            self.sources[start:stop],
+            self.request_ids[start:stop],
+            self.rows[start:stop],
+            self.matrices[start:stop],
+            self.outputs[start:stop],
+        )
+
 
 @dataclass(frozen=True)
 class FeedbackIn:

@@ -23,7 +23,7 @@ from model_api.store.records import (
     FeedbackPage,
     FeedbackSummary,
     LoggedPrediction,
-    PredictionRecord,
+    RecordBatch,
     StoreConfig,
     StoreError,
     StoreUnavailable,
@@ -116,12 +116,13 @@ class Store:
     def record(self, item: Any, rows: int | None = None) -> None:
         """Queue a scored matrix for the log: O(1), never raises, never waits for the database.
 
-        ``item`` is a PredictionRecord, or anything ``convert_with``'s function turns into one
-        (then ``rows`` says how many rows it holds)."""
+        ``item`` is a PredictionRecord, or anything ``convert_with``'s function takes (then
+        ``rows`` says how many rows it holds)."""
         self.writer.record(item, len(item.matrix) if rows is None else rows)
 
-    def convert_with(self, convert: Callable[[Any], PredictionRecord]) -> None:
-        """Queue the API's own items, turned into records by ``convert`` in the writer thread."""
+    def convert_with(self, convert: Callable[[list[Any]], list[RecordBatch]]) -> None:
+        """Queue the API's own items, grouped into batches by ``convert`` in the writer thread
+        (it is given what was queued since the last batch, in order)."""
         self.writer.convert = convert
 
     # Reads and feedback -----------------------------------------------------------------------

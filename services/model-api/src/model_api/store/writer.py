@@ -31,13 +31,15 @@ from model_api.store.encoding import (
     plan_key,
 )
 from model_api.store.ids import TIME_HEX
-from model_api.store.records import PredictionRecord
+from model_api.store.records import PredictionRecord, RecordBatch
 from model_api.store.schema import prediction_batches
 
 log = logging.getLogger("model_api.store")
 
-# Wake the writer before its interval once this many records wait (big bursts write sooner).
-WAKE_RECORDS = 512
+# Wake the writer before its interval once this share of the queue's rows wait (a burst of
+# large requests is written sooner). Not sooner: each transaction has a fixed cost, and the
+# writer shares the API's CPU.
+WAKE_SHARE = 0.25
 # Longest pause after a failed write; the next batch tries again.
 MAX_BACKOFF_SECONDS = 5.0
 # A warning about dropped records at most this often (the counter has every one).
@@ -78,10 +80,11 @@ class LogWriter:
         self._queue: deque[Any] = deque()
         self._rows_in = 0  # rows queued, ever (the request path adds)
         self._rows_out = 0  # rows taken from the queue, ever (the writer adds)
-        # What turns a queued item into a PredictionRecord, in this thread (the API queues
-        # what it has at hand and builds the record here, off the request path).
-        self.convert: Callable[[Any], PredictionRecord] = _as_record
+        # What turns the queued items into batches, in this thread (the API queues what it has
+        # at hand and groups it here, off the request path).
+        self.convert: Callable[[list[Any]], list[RecordBatch]] = _as_batches
         self._max_rows = queue_rows
+        self._wake_rows = max(1, int(queue_rows * WAKE_SHARE))
         self._interval = flush_seconds
         self._exclude = exclude_features
         self._ready = ready
@@ -97,20 +100,20 @@ class LogWriter:
     # The request path -------------------------------------------------------------------------
 
     def record(self, item: Any, rows: int) -> None:
-        """Queue ``item`` (a PredictionRecord, or what ``convert`` makes one of, in this
-        thread); drop it (counted) when the queue is full. Never blocks.
+        """Queue ``item`` (a PredictionRecord, or what ``convert`` takes, in this thread); drop
+        it (counted) when the queue is full. Never blocks.
 
         No lock: a deque's append and popleft are atomic, and the two counters each have one
         writer side (a lost update between two producer threads only loosens the bound by a
         request's rows).
         """
-        if self._rows_in - self._rows_out + rows > self._max_rows:
+        waiting = self._rows_in - self._rows_out + rows
+        if waiting > self._max_rows:
             self._dropped(rows, "the queue is full (MODEL_API_PREDICTION_LOG_QUEUE_ROWS)")
             return
         self._rows_in += rows
-        queue = self._queue
-        queue.append(item)
-        if len(queue) >= WAKE_RECORDS:
+        self._queue.append(item)
+        if waiting >= self._wake_rows and not self._wake.is_set():
             self._wake.set()
 
     # Callers that wait ------------------------------------------------------------------------
@@ -147,37 +150,44 @@ class LogWriter:
             except Exception:  # the periodic work must never end the writer
                 log.exception("prediction log: periodic work failed")
 
-    def _drain(self) -> tuple[list[PredictionRecord], list[_Flush]]:
-        batch: list[PredictionRecord] = []
+    def _drain(self) -> tuple[list[RecordBatch], list[_Flush]]:
+        items: list[Any] = []
         markers: list[_Flush] = []
-        queue, convert = self._queue, self.convert
-        rows = 0
+        queue = self._queue
         while queue:
             item = queue.popleft()
             if isinstance(item, _Flush):
                 markers.append(item)
-                continue
-            try:
-                record = convert(item)
-            except Exception:  # never lose the writer to one bad record
-                log.exception("prediction log: a record could not be read")
-                continue
-            rows += len(record.matrix)
-            batch.append(record)
+            else:
+                items.append(item)
+        batches = self._convert(items) if items else []
+        rows = sum(sum(b.rows) for b in batches)
         self._rows_out += rows
         metrics.PREDICTION_LOG_QUEUE_ROWS.set(rows)  # being written now
-        if batch and not self._ready():  # no schema yet (the database was unreachable at start)
+        if batches and not self._ready():  # no schema yet (the database was unreachable at start)
             self._dropped(rows, "the database has not been reached yet")
             return [], markers
-        return batch, markers
+        return batches, markers
 
-    def _write(self, batch: list[PredictionRecord]) -> None:
-        rows = sum(len(r.matrix) for r in batch)
+    def _convert(self, items: list[Any]) -> list[RecordBatch]:
+        try:
+            return self.convert(items)
+        except Exception:  # one bad item: convert them one by one, never lose the writer
+            batches = []
+            for item in items:
+                try:
+                    batches += self.convert([item])
+                except Exception:
+                    log.exception("prediction log: a record could not be read")
+            return batches
+
+    def _write(self, batches: list[RecordBatch]) -> None:
+        rows = sum(sum(b.rows) for b in batches)
         try:
             # One database row per model version and token second (a few per flush), not one
             # per request: a row's cost in the database and its driver is what the log's share
             # of a single-row prediction was mostly made of.
-            params = [self._params(plan, group) for plan, group in self._groups(batch)]
+            params = [self._params(plan, part) for plan, part in self._groups(batches)]
             with self._engine.begin() as connection:
                 connection.execute(prediction_batches.insert(), params)
         except SQLAlchemyError as exc:
@@ -195,60 +205,58 @@ class LogWriter:
         metrics.DATABASE_UP.set(1)
         metrics.PREDICTION_LOG_ROWS.labels("written").inc(rows)
 
-    def _groups(
-        self, batch: list[PredictionRecord]
-    ) -> Iterator[tuple[ColumnPlan, list[PredictionRecord]]]:
-        """The records by plan (model version, answer kind) and token prefix, in order, each
-        group cut where its matrix passes BATCH_INPUT_BYTES."""
-        groups: dict[tuple[int, str], tuple[ColumnPlan, list[PredictionRecord]]] = {}
-        for record in batch:
-            plan = self._plan(record)
-            key = (id(plan), record.token[:TIME_HEX])
+    def _groups(self, batches: list[RecordBatch]) -> Iterator[tuple[ColumnPlan, RecordBatch]]:
+        """The batches merged by plan (model version, answer kind) and token prefix, in order,
+        each cut where its matrices pass BATCH_INPUT_BYTES (a request is never split)."""
+        groups: dict[tuple[int, str], tuple[ColumnPlan, RecordBatch]] = {}
+        for batch in batches:
+            plan = self._plan(batch)
+            key = (id(plan), batch.tokens[0][:TIME_HEX])
             group = groups.get(key)
             if group is None:
-                groups[key] = group = (plan, [])
-            group[1].append(record)
-        for plan, records in groups.values():
+                groups[key] = (plan, batch)
+            else:
+                group[1].extend(batch)
+        for plan, batch in groups.values():
+            row_bytes = len(batch.columns) * FLOAT32.itemsize
             start, size = 0, 0
-            for end, record in enumerate(records):
-                size += record.matrix.size * FLOAT32.itemsize
+            for end, rows in enumerate(batch.rows):
+                size += rows * row_bytes
                 if size > BATCH_INPUT_BYTES and end > start:
-                    yield plan, records[start:end]
-                    start, size = end, record.matrix.size * FLOAT32.itemsize
-            yield plan, records[start:]
+                    yield plan, batch.part(start, end)
+                    start, size = end, rows * row_bytes
+            yield plan, batch if start == 0 else batch.part(start, len(batch.rows))
 
-    def _params(self, plan: ColumnPlan, records: list[PredictionRecord]) -> dict[str, Any]:
-        first = records[0]
-        times = [r.created_at for r in records]
-        rows = [len(r.matrix) for r in records]
+    def _params(self, plan: ColumnPlan, batch: RecordBatch) -> dict[str, Any]:
+        times = batch.times
         requests = {
-            "tokens": [r.token for r in records],
+            "tokens": batch.tokens,
             "times": times,
-            "sources": [r.source for r in records],
-            "request_ids": [r.request_id for r in records],
-            "rows": rows,
+            "sources": batch.sources,
+            "request_ids": batch.request_ids,
+            "rows": batch.rows,
         }
         return {
-            "token_prefix": int(first.token[:TIME_HEX], 16),
+            "token_prefix": int(batch.tokens[0][:TIME_HEX], 16),
             "created_at": datetime.fromtimestamp(min(times), UTC),
             "last_created_at": datetime.fromtimestamp(max(times), UTC),
-            "model": first.model,
-            "version": first.version,
-            "n_requests": len(records),
-            "n_rows": sum(rows),
+            "model": batch.model,
+            "version": batch.version,
+            "n_requests": len(batch.tokens),
+            "n_rows": sum(batch.rows),
             "requests": orjson.dumps(requests).decode(),
             "layout": plan.layout,
-            "inputs": batch_inputs_bytes(records, plan),
-            "outputs": batch_output_bytes(records),
+            "inputs": batch_inputs_bytes(batch, plan),
+            "outputs": batch_output_bytes(batch),
         }
 
-    def _plan(self, record: PredictionRecord) -> ColumnPlan:
-        # Records of one model version share their columns and names objects: one plan per
+    def _plan(self, batch: RecordBatch) -> ColumnPlan:
+        # Batches of one model version share their columns and names objects: one plan per
         # version, made again when they are other objects (a reloaded bundle).
-        key = plan_key(record)
+        key = plan_key(batch)
         known = self._plans.get(key)
-        if known is None or known[0] is not record.columns or known[1] is not record.output_names:
-            known = (record.columns, record.output_names, column_plan(record, self._exclude))
+        if known is None or known[0] is not batch.columns or known[1] is not batch.output_names:
+            known = (batch.columns, batch.output_names, column_plan(batch, self._exclude))
             self._plans[key] = known
         return known[2]
 
@@ -265,6 +273,10 @@ class LogWriter:
             self._dropped_since_log = 0
 
 
-def _as_record(item: Any) -> PredictionRecord:
-    assert isinstance(item, PredictionRecord)
-    return item
+def _as_batches(items: list[Any]) -> list[RecordBatch]:
+    """PredictionRecords queued as they are: a batch of one request each."""
+    batches = []
+    for item in items:
+        assert isinstance(item, PredictionRecord)
+        batches.append(RecordBatch.of(item))
+    return batches
