@@ -5,9 +5,11 @@ embedded SQLite database and on a real PostgreSQL server."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import os
+import re
 import subprocess
 import sys
 import time
@@ -467,6 +469,68 @@ def test_sampling_and_exclusions(
         assert export["bill_length_mm"].tolist() == [39.1]
     finally:
         with_settings.stop()
+
+
+def _batches_scored(api: Server) -> float:
+    text = httpx.get(f"{api.url}/metrics", timeout=10).text
+    found = re.search(
+        rf'^model_api_batch_rows_count{{[^}}]*model="{SPECIES}"[^}}]*}} (\S+)$', text, re.M
+    )
+    return float(found.group(1)) if found else 0.0
+
+
+def test_requests_scored_together_are_each_logged_as_their_own(
+    example_repository: Path, tmp_path: Path, database: dict[str, str]
+) -> None:
+    """Concurrent requests share micro-batches, recorded (UI) and not (API, sample rate 0)
+    side by side, v1 and V2: every id resolves to its own request's inputs and answer, and a
+    request that is not recorded has none."""
+    server = start_api(
+        example_repository, tmp_path, MODEL_API_PREDICTION_LOG_SAMPLE_RATE="0", **database
+    )
+    lengths = [30.0 + i / 4 for i in range(96)]
+
+    async def send(client: httpx.AsyncClient, i: int) -> tuple[int, httpx.Response]:
+        row = {**ADELIE, "bill_length_mm": lengths[i]}
+        headers = UI if i % 2 == 0 else {}
+        if i % 3 == 0:
+            inputs = [
+                {"name": name, "shape": [1], "datatype": "BYTES" if isinstance(value, str) else "FP64", "data": [value]}
+                for name, value in row.items()
+            ]  # fmt: skip
+            url = f"/v2/models/{SPECIES}/infer"
+            return i, await client.post(url, json={"inputs": inputs}, headers=headers)
+        url = f"/v1/models/{SPECIES}/predict"
+        return i, await client.post(url, json={"instances": [row]}, headers=headers)
+
+    async def send_all() -> list[tuple[int, httpx.Response]]:
+        limits = httpx.Limits(max_connections=len(lengths))
+        async with httpx.AsyncClient(base_url=server.url, limits=limits, timeout=30) as client:
+            return await asyncio.gather(*(send(client, i) for i in range(len(lengths))))
+
+    try:
+        before = _batches_scored(server)
+        answers = asyncio.run(send_all())
+        assert _batches_scored(server) - before < len(lengths)  # some requests shared a batch
+        for i, response in answers:
+            assert response.status_code == 200, response.text
+            body = response.json()
+            if "outputs" in body:
+                ids = body.get("parameters", {}).get("prediction_ids")
+                label = body["outputs"][0]["data"][0]
+            else:
+                ids = [p["id"] for p in body["predictions"] if "id" in p] or None
+                label = body["predictions"][0]["label"]
+            if i % 2:
+                assert ids is None, body  # an API client's request, not sampled
+                continue
+            assert ids is not None and len(ids) == 1, body
+            logged = httpx.get(f"{server.url}/v1/predictions/{ids[0]}", timeout=10).json()
+            assert logged["inputs"]["bill_length_mm"] == lengths[i], (i, logged)
+            assert logged["output"]["label"] == label
+            assert logged["source"] == "ui"
+    finally:
+        server.stop()
 
 
 def test_log_off_answers_as_before_and_feedback_is_unavailable(

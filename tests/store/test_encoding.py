@@ -104,3 +104,44 @@ def test_logged_inputs_read_back_as_sent() -> None:
     everything = column_plan(record, frozenset())
     full = read_inputs(orjson.loads(everything.layout), inputs_bytes(record, everything), 3)
     assert [full.row(i)["c"] for i in range(3)] == [True, False, None]
+
+
+def test_a_micro_batch_is_grouped_by_recorded_request_and_second() -> None:
+    """Queued micro-batches become the store's batches: the requests recorded, in order, with
+    their own rows, split where their tokens' second changes; unrecorded parts left out."""
+    from model_api.protocol.prediction_log import Logged, PredictionLog, _ScoredBatch
+
+    store = SimpleNamespace(writer=SimpleNamespace(record=None), convert_with=lambda f: None)
+    log = PredictionLog(store, 1.0)  # type: ignore[arg-type]
+    feature = SimpleNamespace(name="x", categories=None, type="numeric")
+    metadata = SimpleNamespace(features=[feature], labels=["no", "yes"], output_names=[])
+    model = SimpleNamespace(name="m", version="1", metadata=metadata)
+    matrix = np.arange(7, dtype=np.float32).reshape(7, 1)
+    prediction = Prediction(proba=np.column_stack([1 - matrix[:, 0] / 10, matrix[:, 0] / 10]))
+
+    def entry(second: str, n: int) -> Logged:
+        return Logged(second + f"{n:014x}", "ui", f"r{n}")
+
+    def rows_of(batch: RecordBatch) -> list[float]:
+        return np.concatenate(batch.matrices)[:, 0].tolist()
+
+    # All recorded, one second: one batch, the whole matrix.
+    whole = _ScoredBatch(1.0, model, matrix[:3], prediction.slice(0, 3),
+                         [(entry("000001", i), 1) for i in range(3)])  # fmt: skip
+    # Mixed: two rows not recorded, then a request of two rows in the next second.
+    parts = [(entry("000001", 3), 1), (None, 1), (None, 1), (entry("000002", 4), 2)]
+    mixed = _ScoredBatch(2.0, model, matrix[:5], prediction.slice(0, 5), parts)
+    first, second = log.to_batches([whole, mixed])
+    assert first.tokens == [entry("000001", i).token for i in range(4)]
+    assert first.rows == [1, 1, 1, 1] and rows_of(first) == [0.0, 1.0, 2.0, 0.0]
+    assert first.times == [1.0, 1.0, 1.0, 2.0] and first.request_ids == ["r0", "r1", "r2", "r3"]
+    assert second.tokens == [entry("000002", 4).token] and second.rows == [2]
+    assert rows_of(second) == [3.0, 4.0]
+    assert np.concatenate(second.outputs).tolist() == prediction.proba[3:5].tolist()
+    assert first.output_kind == "proba" and first.output_names == ("no", "yes")
+    # A batch whose tokens straddle a second, all recorded: split like the mixed one.
+    straddle = _ScoredBatch(3.0, model, matrix[:2], prediction.slice(0, 2),
+                            [(entry("000002", 5), 1), (entry("000003", 6), 1)])  # fmt: skip
+    early, late = log.to_batches([straddle])
+    assert rows_of(early) == [0.0] and rows_of(late) == [1.0]
+    assert late.tokens == [entry("000003", 6).token]

@@ -118,12 +118,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if settings.prediction_log:
                 store = await asyncio.to_thread(open_store, settings)
                 services.log = PredictionLog(store, settings.prediction_log_sample_rate)
+                registry.hand_scored_batches(services.log.record_batch)
                 # Opening it imported SQLAlchemy and Alembic and ran the migrations: freeze
                 # that too, or every full collection walks it again (a cost per request).
                 gc.collect()
                 gc.freeze()
             yield
         finally:
+            registry.hand_scored_batches(None)
             services.log = None
             if store is not None:
                 await asyncio.to_thread(store.close)

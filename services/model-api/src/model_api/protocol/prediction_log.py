@@ -1,9 +1,11 @@
 """The protocol's side of the prediction log: which requests are recorded, their ids, and the
 record handed to the store.
 
-A recorded request costs the request path one random token and one queue append
-(``Store.record``); the writer thread groups what was queued into the store's batches
-(``PredictionLog.to_batches``) and serialises them. A request that is not recorded gets no ids
+A recorded request costs the request path one random token; its entry (``Logged``) goes with its
+matrix into the model's micro-batch, and each batch is queued once (``record_batch``, one append
+to ``Store.record``'s queue), its own matrix and prediction with its requests' entries. The
+writer thread groups what was queued into the store's batches (``PredictionLog.to_batches``) and
+serialises them. A request that is not recorded gets no ids
 at all, so that every id an answer carries can be looked up.
 """
 
@@ -92,12 +94,24 @@ def answer(columns: _Columns, prediction: Prediction) -> dict[str, Any]:
     return {"output_kind": kind, "output": output, "output_names": answer_names(columns, kind)}
 
 
-class PredictionLog:
-    """Decides per request whether it is recorded, and hands each scored matrix to the store.
+class _ScoredBatch(NamedTuple):
+    """A micro-batch as queued: its matrix, the model's answer, and each request's entry (None:
+    not recorded) and rows, in order."""
 
-    The request path queues a tuple of what it has at hand; the store's writer thread groups
-    the tuples into batches (``to_batches``): on a single-row request every object the request
-    path does not build is a noticeable share of its cost.
+    created_at: float
+    model: LoadedModel
+    matrix: np.ndarray
+    prediction: Prediction
+    parts: list[tuple[object, int]]
+
+
+class PredictionLog:
+    """Decides per request whether it is recorded, and hands what was scored to the store.
+
+    The request path queues nothing of its own: what it has at hand is queued once per
+    micro-batch, or once per chunk of a CSV upload, and the store's writer thread groups it
+    (``to_batches``). On a single-row request every object made, and every object kept until
+    the writer takes it, is a noticeable share of its cost.
     """
 
     def __init__(self, store: Store, sample_rate: float) -> None:
@@ -125,32 +139,35 @@ class PredictionLog:
         prediction: Prediction,
         token: str | None = None,
     ) -> None:
-        """Queue one scored matrix and the model's answer (``token``: its own, for the chunks
-        of a CSV upload)."""
+        """Queue one scored matrix scored outside the micro-batcher and the model's answer
+        (``token``: its own, for the chunks of a CSV upload)."""
         self._queue(
             (token or logged.token, time.time(), logged, model, matrix, prediction), len(matrix)
         )
 
+    def record_batch(
+        self,
+        model: LoadedModel,
+        matrix: np.ndarray,
+        prediction: Prediction,
+        parts: list[tuple[object, int]],
+    ) -> None:
+        """Queue a micro-batch whose requests were tagged with their ``Logged`` entries (the
+        registry calls this after each such batch)."""
+        rows = sum(n for logged, n in parts if logged is not None)
+        self._queue(_ScoredBatch(time.time(), model, matrix, prediction, parts), rows)
+
     def to_batches(self, items: list[Any]) -> list[RecordBatch]:
-        """The queued tuples as the store's batches, one per model version, kind of answer and
+        """The queued items as the store's batches, one per model version, kind of answer and
         token second, in order (in the store's writer thread)."""
         batches: dict[tuple[Any, ...], RecordBatch] = {}
-        for token, created_at, logged, model, matrix, prediction in items:
+        for item in items:
+            if type(item) is _ScoredBatch:
+                self._add_scored_batch(batches, item)
+                continue
+            token, created_at, logged, model, matrix, prediction = item
             kind, output = answer_array(prediction)
-            key = (id(model), kind, output.dtype, token[:TIME_HEX])
-            batch = batches.get(key)
-            if batch is None:
-                columns = self._columns_of(model.metadata)
-                batches[key] = batch = RecordBatch(
-                    model.name,
-                    model.version,
-                    columns.names,
-                    columns.categories,
-                    columns.booleans,
-                    kind,
-                    answer_names(columns, kind),
-                    output.dtype,
-                )
+            batch = self._batch(batches, model, kind, output, token)
             batch.tokens.append(token)
             batch.times.append(created_at)
             batch.sources.append(logged.source)
@@ -159,6 +176,76 @@ class PredictionLog:
             batch.matrices.append(matrix)
             batch.outputs.append(output)
         return list(batches.values())
+
+    def _add_scored_batch(
+        self, batches: dict[tuple[Any, ...], RecordBatch], item: _ScoredBatch
+    ) -> None:
+        """A micro-batch's recorded requests, their rows taken as runs of the batch's arrays."""
+        created_at, model, matrix, prediction, parts = item
+        kind, output = answer_array(prediction)
+        entries = [logged for logged, _ in parts]
+        first = entries[0]
+        if isinstance(first, Logged) and None not in entries:
+            # The usual batch: every request recorded, all in one second (tokens are made in
+            # the order the batch is queued): one view of the arrays, the lists in C.
+            tokens, sources, request_ids = zip(*entries, strict=True)
+            # Every token between the least and the greatest shares their common prefix.
+            prefix = min(tokens)[:TIME_HEX]
+            if max(tokens)[:TIME_HEX] == prefix:
+                batch = self._batch(batches, model, kind, output, prefix)
+                batch.tokens += tokens
+                batch.sources += sources
+                batch.request_ids += request_ids
+                batch.times += [created_at] * len(parts)
+                batch.rows += [rows for _, rows in parts]
+                batch.matrices.append(matrix)
+                batch.outputs.append(output)
+                return
+        run: RecordBatch | None = None
+        run_start = start = 0
+        for logged, rows in parts:
+            into = None
+            if isinstance(logged, Logged):
+                into = self._batch(batches, model, kind, output, logged.token)
+                into.tokens.append(logged.token)
+                into.times.append(created_at)
+                into.sources.append(logged.source)
+                into.request_ids.append(logged.request_id)
+                into.rows.append(rows)
+            if into is not run:
+                if run is not None:
+                    run.matrices.append(matrix[run_start:start])
+                    run.outputs.append(output[run_start:start])
+                run, run_start = into, start
+            start += rows
+        if run is not None:
+            run.matrices.append(matrix[run_start:start])
+            run.outputs.append(output[run_start:start])
+
+    def _batch(
+        self,
+        batches: dict[tuple[Any, ...], RecordBatch],
+        model: LoadedModel,
+        kind: str,
+        output: np.ndarray,
+        token: str,
+    ) -> RecordBatch:
+        """The batch of this model version, kind of answer and token second."""
+        key = (id(model), kind, output.dtype, token[:TIME_HEX])
+        batch = batches.get(key)
+        if batch is None:
+            columns = self._columns_of(model.metadata)
+            batches[key] = batch = RecordBatch(
+                model.name,
+                model.version,
+                columns.names,
+                columns.categories,
+                columns.booleans,
+                kind,
+                answer_names(columns, kind),
+                output.dtype,
+            )
+        return batch
 
     def _columns_of(self, metadata: BundleMetadata) -> _Columns:
         known = self._columns.get(id(metadata))

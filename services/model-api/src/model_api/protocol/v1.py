@@ -78,16 +78,14 @@ async def predict(
     require_json_type(kind)
     matrix = _matrix_from_json(model, settings, await incoming.read(settings.max_request_bytes))
     model.count_request("predict")
-    prediction = await model.predict(matrix)
     log = services.log
     logged = None if log is None else log.begin(incoming)
+    prediction = await model.predict(matrix, logged)  # recorded with its batch, if logged
     # {"model": ..., "version": ..., "predictions": [...]}, the rows written straight as JSON.
     head = orjson.dumps({"model": model.name, "version": model.version})
     rows = prediction_rows_json(
         model.metadata, prediction, None if logged is None else logged.token
     )
-    if log is not None and logged is not None:
-        log.record(logged, model, matrix, prediction)
     return Answer(head[:-1] + b',"predictions":' + rows + b"}")
 
 

@@ -165,12 +165,10 @@ async def infer(model: LoadedModel, incoming: Incoming, services: Services) -> A
     matrix = _matrix(model, decode_inputs(raw_inputs, binary), settings.max_rows_per_request)
     requested, binary_names = _requested_outputs(payload, model)
     model.count_request("v2_infer")
-    prediction = await model.predict(matrix)
-    token = None
     log = services.log
-    if log is not None and (logged := log.begin(incoming)) is not None:
-        log.record(logged, model, matrix, prediction)
-        token = logged.token
+    logged = None if log is None else log.begin(incoming)
+    prediction = await model.predict(matrix, logged)  # recorded with its batch, if logged
+    token = None if logged is None else logged.token
 
     produced: dict[str, tuple[Any, str]] = {}
     labels = model.metadata.labels

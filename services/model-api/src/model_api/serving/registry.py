@@ -7,6 +7,7 @@ import logging
 import re
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,8 +51,10 @@ class LoadedModel:
     batcher: MicroBatcher = field(repr=False)
     observe: ObserveFn = field(repr=False)
 
-    async def predict(self, matrix: np.ndarray) -> Prediction:
-        return await self.batcher.predict(matrix)
+    async def predict(self, matrix: np.ndarray, tag: object = None) -> Prediction:
+        """The prediction for ``matrix``, scored with whatever else is queued (``tag``: the
+        request's entry in the prediction log, handed on with its batch)."""
+        return await self.batcher.predict(matrix, tag)
 
     def count_request(self, endpoint: str) -> None:
         """Count one inference request (labelled series cached per model and endpoint)."""
@@ -64,6 +67,10 @@ class RegistryState:
     failures: dict[str, str] = field(default_factory=dict)
 
 
+# A served model, a batch's matrix and prediction, and its requests' (tag, rows).
+ScoredBatchFn = Callable[[LoadedModel, np.ndarray, Prediction, list[tuple[object, int]]], None]
+
+
 class ModelRegistry:
     """Holds every model of the repository; loading runs once, in a background thread."""
 
@@ -73,6 +80,7 @@ class ModelRegistry:
         self._newest: dict[str, str] = {}
         self._state = RegistryState()
         self._lock = threading.Lock()
+        self._scored: ScoredBatchFn | None = None
         configured = settings.batch_inline_max_rows
         cpus = usable_cpus()
         self.inline_max_rows = configured if configured is not None else inline_max_rows_for(cpus)
@@ -199,6 +207,16 @@ class ModelRegistry:
             versions = self._models.setdefault(model.name, {})
             versions[model.version] = model
             self._newest[model.name] = max(versions, key=version_key)
+            _hand_scored_batches(model, self._scored)
+
+    def hand_scored_batches(self, scored: ScoredBatchFn | None) -> None:
+        """Hand each batch with tagged requests, of every model served now or later, to
+        ``scored`` (None: to nobody)."""
+        with self._lock:
+            self._scored = scored
+            for versions in self._models.values():
+                for model in versions.values():
+                    _hand_scored_batches(model, scored)
 
     def close(self) -> None:
         for versions in self._models.values():
@@ -282,6 +300,10 @@ def check_bundle(
     model = registry._load_one(label, None, folder, label=label, observed=False)
     model.batcher.close()
     return model.metadata
+
+
+def _hand_scored_batches(model: LoadedModel, scored: ScoredBatchFn | None) -> None:
+    model.batcher.scored = None if scored is None else functools.partial(scored, model)
 
 
 def _unobserved(matrix: np.ndarray, prediction: Prediction, seconds: float) -> None:

@@ -86,6 +86,8 @@ class RecordBatch:
     sources: list[str] = field(default_factory=list)
     request_ids: list[str | None] = field(default_factory=list)
     rows: list[int] = field(default_factory=list)
+    # The requests' rows in the same order, in as many arrays as came (a micro-batch's matrix
+    # holds several requests).
     matrices: list[np.ndarray] = field(default_factory=list)
     outputs: list[np.ndarray] = field(default_factory=list)
 
@@ -120,7 +122,14 @@ class RecordBatch:
         self.outputs += other.outputs
 
     def part(self, start: int, stop: int) -> RecordBatch:
-        """Requests ``start`` to ``stop`` (not included) as a batch of their own."""
+        """Requests ``start`` to ``stop`` (not included) as a batch of their own (views of
+        this batch's rows, joined into one array the first time)."""
+        if len(self.matrices) > 1:
+            self.matrices = [np.concatenate(self.matrices)]
+            self.outputs = [np.concatenate(self.outputs)]
+        first = sum(self.rows[:start])
+        last = first + sum(self.rows[start:stop])
+        matrix, output = self.matrices[0], self.outputs[0]
         return RecordBatch(
             self.model,
             self.version,
@@ -135,8 +144,8 @@ class RecordBatch:
             self.sources[start:stop],
             self.request_ids[start:stop],
             self.rows[start:stop],
-            self.matrices[start:stop],
-            self.outputs[start:stop],
+            [matrix[first:last]],
+            [output[first:last]],
         )
 
 
