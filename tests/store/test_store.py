@@ -28,11 +28,12 @@ from model_api.store import (
     Store,
     StoreConfig,
     StoreError,
+    ids,
     migrate,
     writer,
 )
 from model_api.store.database import MIGRATIONS, SQLITE_PAGE_BYTES, database_url
-from model_api.store.ids import new_token, parse_prediction_id, prediction_id
+from model_api.store.ids import new_token, parse_prediction_id, prediction_id, prediction_ids
 from model_api.store.schema import prediction_requests
 from sqlalchemy import create_engine, inspect, text
 
@@ -139,6 +140,17 @@ def test_a_row_comes_back_as_the_user_sent_it(store: Store) -> None:
     assert store.prediction(prediction_id(token, 3)) is None
     assert store.prediction(prediction_id(new_token(), 0)) is None
     assert store.prediction("not-an-id") is None
+
+
+def test_a_requests_ids_are_its_token_and_row_numbers_at_any_size() -> None:
+    token = new_token()
+    # The suffixes grow past their first length, and past what is kept a request makes its own.
+    for rows in (1, 3, 5000, 2, ids.ROW_SUFFIXES_KEPT, ids.ROW_SUFFIXES_KEPT + 1, 4):
+        made = prediction_ids(token, rows)
+        assert made == [prediction_id(token, row) for row in range(rows)]
+        assert [parse_prediction_id(i) for i in made[:: max(1, rows // 7)]] == [
+            (token, row) for row in range(0, rows, max(1, rows // 7))
+        ]
 
 
 def test_ids_are_unguessable_and_parse_back() -> None:

@@ -62,6 +62,10 @@ def prediction_rows_json(
     more to prepare than the dicts of a handful of rows).
     """
     if len(prediction) < MANY_ROWS:
+        if token is not None and len(prediction) == 1:
+            # The usual logged answer, one row: its id written in front, not a second dict.
+            (row,) = _prediction_rows(metadata, prediction)
+            return b"[" + _id_opening(token) + b'0",' + orjson.dumps(row)[1:] + b"]"
         return orjson.dumps(prediction_rows(metadata, prediction, token))
     if prediction.classes is not None:
         if token is not None:

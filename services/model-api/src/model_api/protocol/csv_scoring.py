@@ -29,7 +29,7 @@ from model_api.observability import metrics
 from model_api.protocol.messages import Incoming, Services, StreamedAnswer
 from model_api.protocol.prediction_log import Logged, PredictionLog
 from model_api.serving.registry import LoadedModel
-from model_api.store.ids import new_token, prediction_id
+from model_api.store.ids import new_token, prediction_ids
 
 
 async def score_csv(
@@ -106,7 +106,8 @@ def score_lines(
                 log, logged = recorder
                 token = new_token()
                 log.record(logged, model, scored, prediction, token)
-                cells = [[prediction_id(token, j), *c] for j, c in enumerate(cells)]
+                ids = prediction_ids(token, len(cells))
+                cells = [[row_id, *c] for row_id, c in zip(ids, cells, strict=True)]
         k = 0
         for i in range(len(rows)):
             number = first_row + i

@@ -22,6 +22,7 @@ from model_api.errors import BadRequestError, PayloadTooLargeError
 from model_api.protocol.messages import JSON_OPTIONS, Answer, Incoming, Services
 from model_api.serving.bundle import BundleMetadata
 from model_api.serving.registry import LoadedModel, ModelRegistry
+from model_api.store.ids import prediction_ids
 
 # The datatypes a feature's own input takes (column style), by feature type: the metadata's
 # (model_contract.V2_DATATYPES), the other common float and integer widths, and BYTES (text, as
@@ -196,7 +197,7 @@ async def infer(model: LoadedModel, incoming: Incoming, services: Services) -> A
         response["id"] = request_id
     if token is not None:
         response.setdefault("id", token)
-        response["parameters"] = {"prediction_ids": [f"{token}-{i}" for i in range(len(matrix))]}
+        response["parameters"] = {"prediction_ids": prediction_ids(token, len(matrix))}
     header = orjson.dumps(response, option=JSON_OPTIONS)
     if not binary_names:
         return Answer(header)

@@ -69,6 +69,22 @@ def prediction_id(token: str, row: int) -> str:
     return f"{token}-{row}"
 
 
+# "-0", "-1", ...: a request's ids are its token joined to these (a thousand-row answer would
+# otherwise format a thousand numbers). Rebound whole, never grown in place: threads share it.
+_row_suffixes: list[str] = []
+ROW_SUFFIXES_KEPT = 65_536  # past this, each request makes its own (rare, and bounded memory)
+
+
+def prediction_ids(token: str, rows: int) -> list[str]:
+    """The ids of rows 0 to ``rows - 1`` of the request ``token``."""
+    global _row_suffixes
+    if rows > ROW_SUFFIXES_KEPT:
+        return [f"{token}-{i}" for i in range(rows)]
+    if len(_row_suffixes) < rows:
+        _row_suffixes = [f"-{i}" for i in range(min(ROW_SUFFIXES_KEPT, max(rows, 1_024)))]
+    return [token + suffix for suffix in _row_suffixes[:rows]]
+
+
 def parse_prediction_id(value: str) -> tuple[str, int] | None:
     """``(token, row)`` of a well-formed id, else None."""
     if len(value) > 32 or not is_prediction_id(value):
