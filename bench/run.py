@@ -447,6 +447,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench.profiling import main as profile_main
 
         return profile_main(argv[1:])
+    if argv and argv[0] == "side":
+        from bench.sidebyside import main as side_main
+
+        return side_main(argv[1:])
     if argv and argv[0] == "report":  # re-render latest.md (and the targets) from latest.json
         folder = Path(argv[1]) if len(argv) > 1 else ROOT / "bench" / "results"
         write_report(json.loads((folder / "latest.json").read_text()), folder)
