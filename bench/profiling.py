@@ -217,17 +217,6 @@ def ensure_py_spy(work: Path) -> Path:
     return binary
 
 
-def _workload(spec: str) -> Workload:
-    model, protocol, rows, connections = spec.split("/")
-    return Workload(
-        model,
-        protocol,
-        int(rows.removesuffix("row")),
-        int(connections.removeprefix("c")),
-        "profile",
-    )
-
-
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench profile", description=__doc__.split("\n")[0]
@@ -288,7 +277,7 @@ def main(argv: list[str]) -> int:
     try:
         server.wait_ready()
         for spec in args.workloads.split(","):
-            workload = _workload(spec.strip())
+            workload = Workload.from_id(spec.strip(), "profile")
             body_path = assets.body(workload.body_name)
             check_answer(server, workload, body_path.read_bytes())
             url = server.url + workload.path()

@@ -78,6 +78,18 @@ class Workload:
     def body_name(self) -> str:
         return f"{self.model}-{self.protocol}-{self.rows}.json"
 
+    @classmethod
+    def from_id(cls, workload_id: str, group: str) -> Workload:
+        """The workload ``id`` names: ``model/protocol/<rows>row/c<connections>``."""
+        model, protocol, rows, connections = workload_id.split("/")
+        return cls(
+            model,
+            protocol,
+            int(rows.removesuffix("row")),
+            int(connections.removeprefix("c")),
+            group,
+        )
+
     def path(self) -> str:
         name = MODEL_NAMES[self.model]
         return f"/v1/models/{name}/predict" if self.protocol == "v1" else f"/v2/models/{name}/infer"

@@ -25,7 +25,6 @@ from bench import apienv
 from bench.loadgen import ensure_wrk, run_wrk
 from bench.model import build_assets
 from bench.procs import LOAD_CPU, can_pin, process_cpu_seconds
-from bench.profiling import _workload
 from bench.run import NO_LOG_ENV, ROOT, Workload, check_answer, log, start_api
 
 DEFAULT_WORKLOADS = "bench/v1/1row/c32,bench/v2/1row/c32,bench/v1/1000row/c4,bench/v2/1000row/c4"
@@ -108,7 +107,7 @@ def main(argv: list[str]) -> int:
         "|---|---:|---:|---:|",
     ]
     for spec in args.workloads.split(","):
-        workload = _workload(spec.strip())
+        workload = Workload.from_id(spec.strip(), "side")
         reps = [_pair(wrk, assets, workload, args, pin) for _ in range(args.reps)]
         ratios = [
             r["log_off"]["cpu_us_per_request"] / r["log_on"]["cpu_us_per_request"] for r in reps

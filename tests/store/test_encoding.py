@@ -10,7 +10,7 @@ import numpy as np
 import orjson
 import pytest
 from model_api.codecs.rows import prediction_rows_json
-from model_api.protocol.prediction_log import answer
+from model_api.protocol.prediction_log import answer_array, answer_names
 from model_api.serving.runtime import Prediction
 from model_api.store import PredictionRecord
 from model_api.store.encoding import (
@@ -52,6 +52,7 @@ def _predictions(rows: int) -> list[tuple[Any, Prediction]]:
 
 
 def _record(metadata: Any, prediction: Prediction, matrix: np.ndarray) -> PredictionRecord:
+    kind, output = answer_array(prediction)
     return PredictionRecord(
         token="0" * 20,
         created_at=0.0,
@@ -63,7 +64,9 @@ def _record(metadata: Any, prediction: Prediction, matrix: np.ndarray) -> Predic
         matrix=matrix,
         categories={1: ("x", "y")},
         booleans=frozenset({2}),
-        **answer(metadata, prediction),
+        output_kind=kind,
+        output=output,
+        output_names=answer_names(metadata, kind),
     )
 
 

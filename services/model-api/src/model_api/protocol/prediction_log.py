@@ -3,10 +3,10 @@ record handed to the store.
 
 A recorded request costs the request path one random token; its entry (``Logged``) goes with its
 matrix into the model's micro-batch, and each batch is queued once (``record_batch``, one append
-to ``Store.record``'s queue), its own matrix and prediction with its requests' entries. The
-writer thread groups what was queued into the store's batches (``PredictionLog.to_batches``) and
-serialises them. A request that is not recorded gets no ids
-at all, so that every id an answer carries can be looked up.
+to the store's queue), its own matrix and prediction with its requests' entries. The writer
+thread groups what was queued into the store's batches (``PredictionLog.to_batches``) and
+serialises them. A request that is not recorded gets no ids at all, so that every id an answer
+carries can be looked up.
 """
 
 from __future__ import annotations
@@ -88,15 +88,9 @@ def answer_names(columns: _Columns, kind: str) -> Sequence[str]:
     return columns.output_names if kind == "values" else _NO_NAMES
 
 
-def answer(columns: _Columns, prediction: Prediction) -> dict[str, Any]:
-    """A ``PredictionRecord``'s output fields for ``prediction``."""
-    kind, output = answer_array(prediction)
-    return {"output_kind": kind, "output": output, "output_names": answer_names(columns, kind)}
-
-
 class _ScoredBatch(NamedTuple):
-    """A micro-batch as queued: its matrix, the model's answer, and each request's entry (None:
-    not recorded) and rows, in order."""
+    """What is queued: a micro-batch's (or a CSV chunk's) matrix, the model's answer, and each
+    request's entry (None: not recorded) and rows, in order."""
 
     created_at: float
     model: LoadedModel
@@ -139,11 +133,11 @@ class PredictionLog:
         prediction: Prediction,
         token: str | None = None,
     ) -> None:
-        """Queue one scored matrix scored outside the micro-batcher and the model's answer
-        (``token``: its own, for the chunks of a CSV upload)."""
-        self._queue(
-            (token or logged.token, time.time(), logged, model, matrix, prediction), len(matrix)
-        )
+        """Queue a matrix scored outside the micro-batcher and the model's answer (``token``:
+        its own, for the chunks of a CSV upload)."""
+        entry = logged if token is None else logged._replace(token=token)
+        parts: list[tuple[object, int]] = [(entry, len(matrix))]
+        self._queue(_ScoredBatch(time.time(), model, matrix, prediction, parts), len(matrix))
 
     def record_batch(
         self,
@@ -157,24 +151,12 @@ class PredictionLog:
         rows = sum(n for logged, n in parts if logged is not None)
         self._queue(_ScoredBatch(time.time(), model, matrix, prediction, parts), rows)
 
-    def to_batches(self, items: list[Any]) -> list[RecordBatch]:
+    def to_batches(self, items: list[_ScoredBatch]) -> list[RecordBatch]:
         """The queued items as the store's batches, one per model version, kind of answer and
         token second, in order (in the store's writer thread)."""
         batches: dict[tuple[Any, ...], RecordBatch] = {}
         for item in items:
-            if type(item) is _ScoredBatch:
-                self._add_scored_batch(batches, item)
-                continue
-            token, created_at, logged, model, matrix, prediction = item
-            kind, output = answer_array(prediction)
-            batch = self._batch(batches, model, kind, output, token)
-            batch.tokens.append(token)
-            batch.times.append(created_at)
-            batch.sources.append(logged.source)
-            batch.request_ids.append(logged.request_id)
-            batch.rows.append(len(matrix))
-            batch.matrices.append(matrix)
-            batch.outputs.append(output)
+            self._add_scored_batch(batches, item)
         return list(batches.values())
 
     def _add_scored_batch(

@@ -1,7 +1,7 @@
 """The prediction log and the feedback on it, in a SQL database (SQLite embedded, PostgreSQL in
 clusters) through SQLAlchemy, with Alembic migrations. It imports nothing of the HTTP layer or
-the settings: the API builds a ``StoreConfig`` and hands it ``PredictionRecord``s (or its own items, with
-what groups them into ``RecordBatch``es)."""
+the settings: the API builds a ``StoreConfig`` and hands it ``PredictionRecord``s, or its own
+items with what groups them into ``RecordBatch``es."""
 
 from model_api.store.database import migrate
 from model_api.store.records import (
