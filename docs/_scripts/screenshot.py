@@ -1,8 +1,9 @@
-"""Retake the README's screenshot of the UI: ``uv run python docs/_scripts/screenshot.py``.
+"""Retake the docs' screenshots of the UI: ``uv run python docs/_scripts/screenshot.py``.
 
 Trains the example models into a temporary folder, starts the API and the UI on free loopback
-ports (as ``make run`` does), presses Predict on the Predict page in Debian's chromium and writes
-a palette PNG to docs/assets/ui-predict.png (a palette keeps the file small enough for a README).
+ports (as ``make run`` does), and in Debian's chromium presses Predict on the Predict page
+(docs/assets/ui-predict.png) and evaluates the penguins file on the Evaluate page
+(docs/assets/ui-evaluate.png); palette PNGs keep the files small enough for a README.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from tests.browser import chromium, new_page  # noqa: E402
 from tests.support import ADELIE, free_port, start_server  # noqa: E402
 
 OUTPUT = ROOT / "docs" / "assets" / "ui-predict.png"
+EVALUATE_OUTPUT = ROOT / "docs" / "assets" / "ui-evaluate.png"
 
 
 def main() -> None:
@@ -45,11 +47,14 @@ def main() -> None:
         )  # fmt: skip
         try:
             shoot(ui.url, Path(tmp) / "shot.png")
+            shoot_evaluate(ui.url, Path(tmp) / "penguins.csv", Path(tmp) / "evaluate.png")
         finally:
             ui.stop()
             api.stop()
         compress(Path(tmp) / "shot.png", OUTPUT)
-    print(f"wrote {OUTPUT} ({OUTPUT.stat().st_size // 1024} KiB)")
+        compress(Path(tmp) / "evaluate.png", EVALUATE_OUTPUT)
+    for written in (OUTPUT, EVALUATE_OUTPUT):
+        print(f"wrote {written} ({written.stat().st_size // 1024} KiB)")
 
 
 def shoot(ui_url: str, path: Path) -> None:
@@ -69,6 +74,25 @@ def shoot(ui_url: str, path: Path) -> None:
         ).to_be_visible()
         page.wait_for_timeout(1500)  # the charts draw after their data arrives
         page.screenshot(path=str(path), full_page=True)
+
+
+def shoot_evaluate(ui_url: str, labelled: Path, path: Path) -> None:
+    """The Evaluate page after evaluating the species model on the penguins file."""
+    from model_api.authoring.examples import load_penguins_frame
+    from playwright.sync_api import expect
+
+    load_penguins_frame().to_csv(labelled, index=False)
+    with chromium() as browser:
+        page = new_page(browser, width=1280, height=1400)
+        page.goto(f"{ui_url}/evaluate")
+        sidebar = page.get_by_test_id("stSidebar")
+        sidebar.get_by_role("combobox").first.click()
+        page.get_by_role("option", name="penguin-species (multiclass)").click()
+        page.locator("input[type=file]").set_input_files(str(labelled))
+        page.get_by_role("button", name="Evaluate on 342 rows").click()
+        expect(page.get_by_role("heading", name="Confusion matrix")).to_be_visible(timeout=60_000)
+        page.wait_for_timeout(1500)
+        page.screenshot(path=str(path), full_page=False)
 
 
 def fill_form(page: Any, row: dict[str, Any]) -> None:

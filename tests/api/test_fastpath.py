@@ -272,6 +272,8 @@ def test_every_operation_is_routed_once_on_both_paths(apps: tuple[FastAPI, FastA
     assert {(op.api, op.verb) for op in OPERATIONS} == {
         ("v1", "predict"),
         ("v1", "explain"),
+        ("v1", "evaluate"),
+        ("v1", "compare"),
         ("v2", "infer"),
     }
 

@@ -48,6 +48,7 @@ class Case:
     bundle: dict[str, Any] = field(default_factory=dict)  # extra save_bundle arguments
     outputs: list[str] | None = None  # expected output names (multi-output, or a quantile)
     suffix: str | None = None  # of the served name (default: "-multi" with outputs)
+    actual: np.ndarray | None = None  # what the model learned: [N], or [N, T] for T targets
 
     @property
     def name(self) -> str:
@@ -82,7 +83,7 @@ def cases() -> dict[str, Case]:
 
     def regression(objective: str, space: str, link: str, **params: Any) -> Case:
         booster = _train({"objective": objective, **params}, xgb.DMatrix(x, label=y))
-        return Case(objective, booster, x, space, link, {"target": "progression"})
+        return Case(objective, booster, x, space, link, {"target": "progression"}, actual=y)
 
     # survival:cox reads negative times as censored; survival:aft takes a time interval.
     cox = xgb.DMatrix(x, label=np.where(np.arange(len(y)) % 4 == 0, -y, y))
@@ -95,8 +96,8 @@ def cases() -> dict[str, Case]:
         regression("reg:gamma", "log", "exp"),
         regression("reg:tweedie", "log", "exp"),
         regression("count:poisson", "log", "exp"),
-        Case("survival:cox", _train({"objective": "survival:cox"}, cox), x, "log", "exp"),
-        Case("survival:aft", _train({"objective": "survival:aft"}, aft), x, "log", "exp"),
+        Case("survival:cox", _train({"objective": "survival:cox"}, cox), x, "log", "exp", actual=y),
+        Case("survival:aft", _train({"objective": "survival:aft"}, aft), x, "log", "exp", actual=y),
         Case(
             "reg:quantileerror",
             _train(
@@ -108,6 +109,7 @@ def cases() -> dict[str, Case]:
             "identity",
             {"target": "progression"},
             QUANTILES,
+            actual=y,
         ),
         Case(  # one alpha: still a quantile, named so (its value is not a mean)
             "reg:quantileerror",
@@ -121,6 +123,7 @@ def cases() -> dict[str, Case]:
             {"target": "progression"},
             ["q0.9"],
             "-one",
+            actual=y,
         ),
         Case(
             "reg:squarederror",
@@ -130,6 +133,7 @@ def cases() -> dict[str, Case]:
             "identity",
             {"target": list(yl.columns)},
             list(yl.columns),
+            actual=yl.to_numpy(dtype=np.float64),
         ),
         Case(
             "count:poisson",
@@ -139,6 +143,7 @@ def cases() -> dict[str, Case]:
             "exp",
             {},
             ["target_0", "target_1", "target_2"],
+            actual=yl.to_numpy(dtype=np.float64),
         ),
     ]
     for objective, space, link in [
@@ -149,11 +154,11 @@ def cases() -> dict[str, Case]:
     ]:
         booster = _train({"objective": objective}, xgb.DMatrix(xb, label=yb))
         labels = {} if objective == "reg:logistic" else {"class_labels": ["malignant", "benign"]}
-        built.append(Case(objective, booster, xb, space, link, labels))
+        built.append(Case(objective, booster, xb, space, link, labels, actual=yb))
     for objective in ("multi:softmax", "multi:softprob"):
         booster = _train({"objective": objective, "num_class": 3}, xgb.DMatrix(xi, label=yi))
         classes = {"class_labels": list(iris.target_names)}
-        built.append(Case(objective, booster, xi, "margin", "softmax", classes))
+        built.append(Case(objective, booster, xi, "margin", "softmax", classes, actual=yi))
     return {case.name: case for case in built}
 
 
@@ -610,3 +615,146 @@ def test_old_alias_reg_linear_is_served_as_squared_error(tmp_path: Path) -> None
         booster = _train({"objective": "reg:linear"}, xgb.DMatrix(x, label=y))
     metadata = save_bundle(booster, x, tmp_path / "b", name="linear")
     assert (metadata.objective, metadata.task) == ("reg:squarederror", "regression")
+
+
+def _labelled_csv(case: Case, target: str) -> tuple[str, np.ndarray]:
+    """The case's whole frame with its actual values in the column ``target``, as CSV, and the
+    actual values judged (a class's label for classifiers)."""
+    assert case.actual is not None
+    actual = case.actual
+    if actual.ndim == 2:
+        assert case.outputs is not None
+        actual = actual[:, case.outputs.index(target)]
+    labels = case.bundle.get("class_labels")
+    frame = case.frame.copy()
+    frame[target] = [labels[int(v)] for v in actual] if labels else actual
+    return frame.to_csv(index=False), actual
+
+
+def _expected_metrics(case: Case, actual: np.ndarray, target: str) -> dict[str, Any]:
+    """scikit-learn's metrics of XGBoost's own predictions of the case's rows."""
+    from sklearn import metrics as sk
+
+    predicted, _, _ = case.reference(case.frame)
+    labels = case.bundle.get("class_labels")
+    if labels:
+        proba = _expected_probabilities(case, case.frame)
+        codes = actual.astype(int)
+        winners = predicted.astype(int) if proba is None else np.argmax(proba, axis=1)
+        precision, recall, f1, support = sk.precision_recall_fscore_support(
+            codes, winners, labels=range(len(labels)), zero_division=0.0
+        )
+        expected: dict[str, Any] = {
+            "accuracy": sk.accuracy_score(codes, winners),
+            "balanced_accuracy": sk.balanced_accuracy_score(codes, winners),
+            "confusion_matrix": sk.confusion_matrix(codes, winners).tolist(),
+            "precision": precision,
+            "recall": recall,
+            "f1": f1,
+            "support": support.tolist(),
+        }
+        if proba is not None:
+            expected["log_loss"] = sk.log_loss(codes, proba)
+            expected["roc_auc"] = (
+                sk.roc_auc_score(codes, proba[:, 1])
+                if len(labels) == 2
+                else sk.roc_auc_score(codes, proba, multi_class="ovr")
+            )
+        return expected
+    table = predicted.reshape(len(predicted), -1)
+    names = case.outputs or []
+    quantiles = [float(n[1:]) for n in names if re.fullmatch(r"q[0-9.]+", n)]
+    point = (
+        names.index(target) if target in names else (names.index("q0.5") if "q0.5" in names else 0)
+    )
+    values = table[:, point]
+    expected = {
+        "rmse": sk.root_mean_squared_error(actual, values),
+        "mae": sk.mean_absolute_error(actual, values),
+        "r2": sk.r2_score(actual, values),
+        "residual_quantiles": np.quantile(actual - values, [0.05, 0.25, 0.5, 0.75, 0.95]),
+    }
+    if quantiles:
+        expected["coverage"] = [np.mean(actual <= table[:, j]) for j in range(len(quantiles))]
+        expected["pinball_loss"] = [
+            sk.mean_pinball_loss(actual, table[:, j], alpha=a) for j, a in enumerate(quantiles)
+        ]
+        # The central intervals: the outermost quantiles, then inwards, around the median.
+        expected["intervals"] = [
+            (
+                names[i],
+                names[-1 - i],
+                np.mean((table[:, i] <= actual) & (actual <= table[:, -1 - i])),
+            )
+            for i in range(len(names) // 2)
+        ]
+    return expected
+
+
+def _metric_close(got: Any, expected: Any) -> None:
+    # The API judges XGBoost's float32 answers; the reference is computed from them in float64.
+    np.testing.assert_allclose(np.asarray(got, dtype=np.float64), expected, rtol=2e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("name", CASE_NAMES)
+def test_evaluate_equals_scikit_learn_on_xgboosts_own_predictions(
+    http: httpx.Client, cases: dict[str, Case], name: str
+) -> None:
+    case = cases[name]
+    metadata = http.get(f"/v1/models/{name}").json()
+    several_targets = case.outputs and not case.outputs[0].startswith("q")
+    target = case.outputs[-1] if several_targets else metadata["target"]
+    text, actual = _labelled_csv(case, target)
+    answer = http.post(
+        f"/v1/models/{name}/evaluate",
+        params={"target": target} if several_targets else None,
+        content=text.encode(),
+        headers={"content-type": "text/csv"},
+    )
+    if case.objective.startswith("survival:"):  # a hazard ratio, or censored times: refused
+        assert answer.status_code == 422, answer.text
+        assert case.objective in answer.json()["error"]["message"]
+        return
+    assert answer.status_code == 200, answer.text
+    result = answer.json()
+    assert (result["rows"], result["scored"], result["failed"]) == (len(actual), len(actual), 0)
+    assert result["data_sha256"] == hashlib.sha256(text.encode()).hexdigest()
+    expected = _expected_metrics(case, actual, target)
+    if case.bundle.get("class_labels"):
+        got = result["classification"]
+        assert result["regression"] is None
+        assert result["headline"] == {
+            "name": "accuracy",
+            "value": got["accuracy"],
+            "higher_is_better": True,
+        }
+        assert got["confusion_matrix"] == expected["confusion_matrix"]
+        assert [c["support"] for c in got["per_class"]] == expected["support"]
+        for metric in ("accuracy", "balanced_accuracy"):
+            _metric_close(got[metric], expected[metric])
+        for metric in ("precision", "recall", "f1"):
+            _metric_close([c[metric] for c in got["per_class"]], expected[metric])
+        if "log_loss" in expected:
+            _metric_close(
+                [got["log_loss"], got["roc_auc"]], [expected["log_loss"], expected["roc_auc"]]
+            )
+            assert got["calibration"]["bins"]
+            assert sum(b["rows"] for b in got["calibration"]["bins"]) == len(actual)
+        else:  # binary:hinge: no probabilities, so no metric that needs them
+            assert (got["log_loss"], got["roc_auc"], got["calibration"]) == (None, None, None)
+            assert any("probabilities" in note for note in result["notes"])
+        return
+    got = result["regression"]
+    assert result["classification"] is None
+    assert result["headline"]["name"] == "rmse"
+    for metric in ("rmse", "mae", "r2"):
+        _metric_close(got[metric], expected[metric])
+    _metric_close(list(got["residual_quantiles"].values()), expected["residual_quantiles"])
+    if "coverage" in expected:
+        _metric_close([q["coverage"] for q in got["quantiles"]], expected["coverage"])
+        _metric_close([q["pinball_loss"] for q in got["quantiles"]], expected["pinball_loss"])
+        intervals = [(i["lower"], i["upper"], i["coverage"]) for i in got["intervals"]]
+        assert [i[:2] for i in intervals] == [i[:2] for i in expected["intervals"]]
+        _metric_close([i[2] for i in intervals], [i[2] for i in expected["intervals"]])
+    else:
+        assert got["quantiles"] is None

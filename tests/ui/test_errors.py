@@ -11,7 +11,7 @@ import pytest
 from tests.support import start_api
 from tests.ui.helpers import open_app, plain, texts
 
-PAGES = ["predict", "batch", "model", "api", "monitoring"]
+PAGES = ["predict", "batch", "evaluate", "model", "api", "monitoring"]
 
 
 @pytest.fixture(scope="module")

@@ -51,6 +51,12 @@ class PredictionNotFoundError(NotFoundError):
     code = "prediction_not_found"
 
 
+class EvaluationNotFoundError(NotFoundError):
+    """No stored evaluation run has that id (404)."""
+
+    code = "evaluation_not_found"
+
+
 class FeedbackUnavailableError(ModelAPIError):
     """The prediction log is off, or its database cannot be reached right now (503)."""
 

@@ -100,6 +100,19 @@ class Settings(BaseSettings):
     csv_chunk_rows: int = Field(
         8192, ge=1, description="CSV scoring: rows parsed and predicted per chunk."
     )
+    max_evaluate_rows: int = Field(
+        2_000_000,
+        ge=1,
+        description="Evaluation: most data rows of one labelled file (413 beyond). Each row "
+        "keeps a few numbers until the metrics are computed: about 150 bytes per row at the "
+        "peak, so 2,000,000 rows take some 300 MiB.",
+    )
+    max_concurrent_evaluations: int = Field(
+        1,
+        ge=1,
+        description="Evaluations one API process runs at once; another one meanwhile gets a 503 "
+        "with Retry-After (each takes a CPU and up to about 150 bytes per row of its file).",
+    )
     max_csv_header_bytes: int = Field(
         64 * 1024,
         ge=256,

@@ -19,6 +19,7 @@ page = st.navigation(
             PAGES / "predict.py", title="Predict", icon=":material/online_prediction:", default=True
         ),
         st.Page(PAGES / "batch.py", title="Batch", icon=":material/table_view:"),
+        st.Page(PAGES / "evaluate.py", title="Evaluate", icon=":material/fact_check:"),
         st.Page(PAGES / "feedback.py", title="Feedback", icon=":material/reviews:"),
         st.Page(PAGES / "model.py", title="Model", icon=":material/description:"),
         st.Page(PAGES / "api.py", title="API", icon=":material/code:"),

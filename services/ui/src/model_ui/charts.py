@@ -171,3 +171,93 @@ def agreement(frame: pd.DataFrame) -> alt.Chart:
         .properties(height=240)
     )
     return chart
+
+
+def confusion(matrix: list[list[int]], labels: list[str]) -> alt.LayerChart:
+    """The confusion matrix as a heatmap: actual class down, predicted across, counts printed
+    (the diagonal, what was right, in the highlight colour's scale)."""
+    cells = [
+        {"actual": labels[i], "predicted": labels[j], "rows": count, "right": i == j}
+        for i, row in enumerate(matrix)
+        for j, count in enumerate(row)
+    ]
+    frame = pd.DataFrame(cells)
+    base = alt.Chart(frame).encode(
+        y=alt.Y("actual:N", sort=labels, title="actual"),
+        x=alt.X("predicted:N", sort=labels, title="predicted", axis=alt.Axis(labelAngle=0)),
+        tooltip=["actual", "predicted", alt.Tooltip("rows:Q", format=",")],
+    )
+    heat = base.mark_rect().encode(
+        color=alt.Color("rows:Q", scale=alt.Scale(scheme="teals"), legend=None)
+    )
+    text = base.mark_text(fontSize=14).encode(
+        text=alt.Text("rows:Q", format=","),
+        color=alt.condition(
+            alt.datum.rows > max(map(max, matrix)) / 2, alt.value("white"), alt.value("black")
+        ),
+    )
+    chart: alt.LayerChart = (heat + text).properties(height=alt.Step(48), width=alt.Step(72))
+    return chart
+
+
+def calibration(bins: list[dict[str, float]], x_title: str, y_title: str) -> alt.LayerChart:
+    """Predicted probability against how often it came true, per bin, beside the diagonal a
+    calibrated model follows (frame rows: mean_predicted, observed, rows)."""
+    frame = pd.DataFrame(bins)
+    axis = alt.Scale(domain=[0, 1])
+    diagonal = (
+        alt.Chart(pd.DataFrame({"mean_predicted": [0.0, 1.0], "observed": [0.0, 1.0]}))
+        .mark_line(color=NEUTRAL, strokeDash=[4, 4])
+        .encode(x=alt.X("mean_predicted:Q", scale=axis), y=alt.Y("observed:Q", scale=axis))
+    )
+    curve = (
+        alt.Chart(frame)
+        .mark_line(point=alt.OverlayMarkDef(size=80, filled=True), color=HIGHLIGHT)
+        .encode(
+            x=alt.X("mean_predicted:Q", title=x_title, scale=axis, axis=alt.Axis(format="%")),
+            y=alt.Y("observed:Q", title=y_title, scale=axis, axis=alt.Axis(format="%")),
+            tooltip=[
+                alt.Tooltip("mean_predicted:Q", title="predicted", format=".1%"),
+                alt.Tooltip("observed:Q", title="observed", format=".1%"),
+                alt.Tooltip("rows:Q", format=","),
+            ],
+        )
+    )
+    chart: alt.LayerChart = (diagonal + curve).properties(height=280)
+    return chart
+
+
+def residuals(quantiles: dict[str, float]) -> alt.LayerChart:
+    """Quantiles of actual minus predicted on one axis, around zero: how far and to which side
+    the model errs."""
+    frame = pd.DataFrame({"quantile": list(quantiles), "residual": list(quantiles.values())})
+    base = alt.Chart(frame).encode(
+        x=alt.X("residual:Q", title="actual − predicted"),
+        tooltip=["quantile", alt.Tooltip("residual:Q", format=",.4g")],
+    )
+    span = base.mark_rule(color=NEUTRAL, strokeWidth=6).encode(
+        x="min(residual):Q", x2="max(residual):Q", tooltip=alt.value(None)
+    )
+    points = base.mark_point(filled=True, size=90, color=HIGHLIGHT, opacity=1)
+    labels = base.mark_text(dy=-14).encode(text="quantile:N")
+    zero = alt.Chart(pd.DataFrame({"zero": [0.0]})).mark_rule(color="#555").encode(x="zero:Q")
+    chart: alt.LayerChart = (span + zero + points + labels).properties(height=90)
+    return chart
+
+
+def slices(frame: pd.DataFrame, metric: str, overall: float) -> alt.LayerChart:
+    """The headline metric per slice, worst on top, beside its value on every row (frame:
+    slice, metric, rows)."""
+    base = alt.Chart(frame).encode(
+        y=alt.Y("slice:N", sort=list(frame["slice"]), title=None, axis=alt.Axis(labelLimit=320)),
+        x=alt.X("metric:Q", title=metric),
+        tooltip=["slice", alt.Tooltip("metric:Q", format=".4g"), alt.Tooltip("rows:Q", format=",")],
+    )
+    bars = base.mark_bar(color=NEGATIVE)
+    rule = (
+        alt.Chart(pd.DataFrame({"overall": [overall]}))
+        .mark_rule(color="#555", strokeDash=[4, 4])
+        .encode(x="overall:Q")
+    )
+    chart: alt.LayerChart = (bars + rule).properties(height=alt.Step(26))
+    return chart

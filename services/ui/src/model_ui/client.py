@@ -13,7 +13,14 @@ from typing import Any, Literal
 from urllib.parse import quote, unquote
 
 import httpx
-from model_contract import ExplainResponse, ModelList, ModelMetadata, Scalar
+from model_contract import (
+    EvaluationList,
+    EvaluationResponse,
+    ExplainResponse,
+    ModelList,
+    ModelMetadata,
+    Scalar,
+)
 from pydantic import BaseModel, ValidationError
 
 from model_ui import __version__
@@ -401,6 +408,45 @@ class ApiClient(_HttpClient):
         params = _filters(version, None, None, None, days=days)
         response = self._read(f"{_model_path(name, None)}/feedback/summary", params=params)
         return self._parse(FeedbackSummary, response)
+
+    # ------------------------------------------------------------------------- evaluate
+    def evaluate_csv(
+        self, name: str, version: str | None, data: bytes, target: str, delimiter: str = ","
+    ) -> EvaluationResponse:
+        """A labelled CSV judged by the model (the file as uploaded; ``target`` its column of
+        actual answers)."""
+        params = {"target": target}
+        if delimiter != ",":
+            params["delimiter"] = delimiter
+        response = self._send(
+            "POST",
+            f"{_model_path(name, version)}/evaluate",
+            content=data,
+            params=params,
+            headers={"Content-Type": "text/csv; charset=utf-8"},
+            timeout=self.settings.batch_timeout_seconds,
+        )
+        return self._parse(EvaluationResponse, response)
+
+    def evaluate_feedback(self, name: str, version: str | None) -> EvaluationResponse:
+        """The version judged on the labels colleagues gave (every judged prediction)."""
+        response = self._send(
+            "POST",
+            f"{_model_path(name, None)}/feedback/evaluate",
+            params={"version": version} if version is not None else None,
+            timeout=self.settings.batch_timeout_seconds,
+        )
+        return self._parse(EvaluationResponse, response)
+
+    def evaluations(self, name: str, version: str | None = None) -> EvaluationList:
+        """The model's stored evaluation runs, newest first."""
+        params = {"version": version} if version is not None else None
+        response = self._read(f"{_model_path(name, None)}/evaluations", params=params)
+        return self._parse(EvaluationList, response)
+
+    def evaluation(self, evaluation_id: str) -> EvaluationResponse:
+        response = self._read(f"/v1/evaluations/{quote(evaluation_id, safe='')}")
+        return self._parse(EvaluationResponse, response)
 
     def metrics_text(self) -> str:
         """The Prometheus exposition text of GET /metrics."""

@@ -17,7 +17,7 @@ from model_api.http import errors as error_handlers
 from model_api.http.fastpath import FastPathMiddleware
 from model_api.http.middleware import RequestMiddleware
 from model_api.http.openapi import install_docs
-from model_api.http.routes import feedback, health, v1, v2
+from model_api.http.routes import evaluations, feedback, health, v1, v2
 from model_api.observability import metrics
 from model_api.protocol.messages import Services
 from model_api.protocol.prediction_log import PredictionLog
@@ -96,7 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; the registry loads the repository when the app starts."""
     settings = settings or Settings()
     registry = ModelRegistry(settings)
-    services = Services(settings)
+    services = Services(settings, registry=registry)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -149,6 +149,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(v1.router)
     app.include_router(feedback.router)
+    app.include_router(evaluations.router)
     app.include_router(v2.router)
     error_handlers.install(app)
     # The app's own route list (it is built before the first request): the fast path checks the

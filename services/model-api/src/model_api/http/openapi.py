@@ -22,7 +22,7 @@ import csv
 import io
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from copy import deepcopy
 from importlib.resources import files
 from typing import Any
@@ -53,6 +53,8 @@ from model_api.http.middleware import (
     api_key_refusal,
 )
 from model_api.http.openapi_v2 import infer_example, infer_request_schema, shared_schemas
+from model_api.protocol.compare import incomparable
+from model_api.protocol.evaluate import evaluated_targets
 from model_api.protocol.schemas import InferenceRequest, PredictRequest
 from model_api.serving.bundle import BundleMetadata, FeatureSpec
 from model_api.serving.registry import LoadedModel, ModelRegistry
@@ -180,22 +182,24 @@ def csv_name_forms(name: str) -> tuple[str, str]:
     return f'(?:{literal}|"{literal}")', f"(?:{CSV_LINE_SPACE}*{literal}{CSV_LINE_SPACE}*|{quoted})"
 
 
-def csv_pattern(metadata: BundleMetadata) -> str:
-    """The CSV bodies the API scores: a header naming every feature once, in any order, among
-    any other columns, then any rows (a bad row is reported in-band).
+def csv_pattern(metadata: BundleMetadata, also: Sequence[str] = ()) -> str:
+    """The CSV bodies the API scores: a header naming every feature (and every column of
+    ``also``) once, in any order, among any other columns, then any rows (a bad row is reported
+    in-band).
 
-    Each feature is one lookahead at the start: "the header has a field naming it", written as
+    Each name is one lookahead at the start: "the header has a field naming it", written as
     ``(?!(?!...))`` (what ``(?=...)`` says) because test generators such as hypothesis emit a
     positive lookahead's text; and one "no two fields name it". Then the header is any fields:
-    first the features in their order with other columns after them (what generators then
-    produce), else in any order."""
+    first the features (and ``also``) in their order with other columns after them (what
+    generators then produce), else in any order."""
     field, fields_before = CSV_FIELD, f"(?:{CSV_FIELD},)*"
     checks = []
-    for feature in metadata.features:
-        written, read = csv_name_forms(feature.name)
+    for name in [*(f.name for f in metadata.features), *also]:
+        written, read = csv_name_forms(name)
         checks.append(f"(?!(?!{fields_before}{written}{CSV_FIELD_END}))")
         checks.append(f"(?!{fields_before}{read},{fields_before}{read}{CSV_FIELD_END})")
-    in_order = regex_literal(csv_header(metadata)) + f"(?:,{field})*"
+    named = csv_header(metadata) + "".join("," + _csv_line([name])[:-1] for name in also)
+    in_order = regex_literal(named) + f"(?:,{field})*"
     header = f"(?:{in_order}|{field}(?:,{field})*)"
     # No byte order mark: the API drops one, and a name after it would count twice.
     return rf"^(?!\ufeff){''.join(checks)}{header}(?:\r?\n[\s\S]*)?$"
@@ -288,7 +292,7 @@ def _add_model_operations(
     model version."""
     generic = {
         (action, versioned): paths.pop(_generic_path(action, versioned))["post"]
-        for action in ("predict", "explain", "infer")
+        for action in ("predict", "explain", "infer", "evaluate", "compare")
         for versioned in (False, True)
     }
     keys = Names(schemas)
@@ -327,6 +331,16 @@ def _add_model_operations(
                     re.sub(r"[^A-Za-z0-9_]+", "_", wanted), "_"
                 )
                 paths[f"/v1/models/{segment}/{action}"] = {"post": operation}
+            if model.metadata.spec.not_evaluated is None:  # else the generic route's 422 only
+                for action in ("evaluate", "compare"):
+                    operation = _typed_evaluate_operation(
+                        generic[action, versioned], action, model, versioned, models
+                    )
+                    wanted = f"{action}_{model.name}" + (f"_{model.version}" if versioned else "")
+                    operation["operationId"] = operation_ids.claim(
+                        re.sub(r"[^A-Za-z0-9_]+", "_", wanted), "_"
+                    )
+                    paths[f"/v1/models/{segment}/{action}"] = {"post": operation}
 
 
 def _generic_path(action: str, versioned: bool) -> str:
@@ -413,6 +427,78 @@ def _typed_operation(
     operation["requestBody"] = {"required": True, "content": content}
     operation["description"] = description.strip()
     return operation
+
+
+def _typed_evaluate_operation(
+    generic: dict[str, Any],
+    action: str,
+    model: LoadedModel,
+    versioned: bool,
+    models: list[LoadedModel],
+) -> dict[str, Any]:
+    """One model's typed evaluation or comparison: a CSV with its features and its target
+    column (compare: with the models and versions it can be compared with)."""
+    metadata = model.metadata
+    operation = _model_operation(generic, action, model, versioned)
+    comparable = [m for m in models if _comparable(model, m)]
+    targets, default = evaluated_targets(metadata)
+    parameters = []
+    for parameter in operation.pop("parameters", []):
+        if parameter["in"] == "path":
+            continue
+        if parameter["name"] == "target":
+            parameter["schema"] = {"type": "string", "enum": targets}
+            if default is None:
+                parameter["required"] = True
+                parameter["description"] = "The output to evaluate (its actual values in the "
+                parameter["description"] += "column of that name)."
+            else:
+                parameter["schema"]["default"] = default
+                parameter["description"] = f"The column of actual values: {default}."
+        elif parameter["name"] == "other_model":
+            parameter["schema"] = {
+                "type": "string",
+                "enum": sorted({m.name for m in comparable}),
+                "default": model.name,
+            }
+        elif parameter["name"] == "other_version":
+            parameter["schema"] = {
+                "type": "string",
+                "enum": sorted({m.version for m in comparable}),
+            }
+        parameters.append(parameter)
+    operation["parameters"] = parameters
+    labels = metadata.labels
+    actual = labels[0] if labels else 0.0
+    values = ["" if f.default is None else f.default for f in metadata.features]
+    example = f"{csv_header(metadata)},{_csv_line(targets)[:-1]}\n"
+    example += _csv_line([*values, *([actual] * len(targets))])
+    operation["requestBody"] = {
+        "required": True,
+        "content": {
+            "text/csv": {
+                "schema": {"type": "string", "pattern": csv_pattern(metadata, targets)},
+                "example": example,
+            }
+        },
+    }
+    what = f"its actual class ({', '.join(labels)})" if labels else "its actual value"
+    operation["description"] = (
+        f"A CSV file: a header naming every feature and the target column, then one row per "
+        f"line with {what}. A row that cannot be scored or judged is counted and listed in "
+        "`failed_rows`; the metrics are scikit-learn's, on every judged row and on slices."
+    )
+    if action == "compare":
+        operation["description"] += (
+            " Both are judged on the same rows; the difference of their headline metric comes "
+            "with a paired bootstrap interval, and the rows where they disagree are listed."
+        )
+    return operation
+
+
+def _comparable(model: LoadedModel, other: LoadedModel) -> bool:
+    """Whether ``other`` can be compared with ``model`` on one file (what compare checks)."""
+    return other.metadata.spec.not_evaluated is None and not incomparable(model, other)
 
 
 def _typed_parameters(

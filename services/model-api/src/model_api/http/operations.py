@@ -22,10 +22,12 @@ from starlette.routing import BaseRoute
 from model_api.codecs.csv import DELIMITERS
 from model_api.http.deps import RegistryDep, ServicesDep
 from model_api.http.responses import ModelRequest, response_of
-from model_api.protocol import v1, v2
+from model_api.protocol import compare, evaluate, v1, v2
 from model_api.protocol.messages import ModelOperation, Services
 from model_api.protocol.schemas import (
+    ComparisonResponse,
     ErrorResponse,
+    EvaluationResponse,
     ExplainResponse,
     InferenceResponse,
     PredictResponse,
@@ -102,6 +104,56 @@ INFER_BODY: dict[str, Any] = {
         },
     }
 }
+EVALUATE_BODY: dict[str, Any] = {
+    "parameters": [
+        {
+            "name": "target",
+            "in": "query",
+            "required": False,
+            "schema": {"type": "string"},
+            "description": "The column of actual values (default: the bundle's `target`, as the "
+            "model metadata names it; a multi-target model: one of its outputs).",
+        },
+        PREDICT_BODY["parameters"][0],
+    ],
+    "requestBody": {
+        "required": True,
+        "content": {"text/csv": {"schema": {"type": "string", "minLength": 1}}},
+        "description": "A CSV file with a header naming the features and the target column. "
+        "A row that cannot be scored or whose target cannot be read is counted and listed, "
+        "not fatal.",
+    },
+}
+COMPARE_BODY: dict[str, Any] = {
+    "parameters": [
+        *EVALUATE_BODY["parameters"],
+        {
+            "name": "other_model",
+            "in": "query",
+            "required": False,
+            "schema": {"type": "string"},
+            "description": "The model compared with (default: this one); it must have the same "
+            "features and answers.",
+        },
+        {
+            "name": "other_version",
+            "in": "query",
+            "required": False,
+            "schema": {"type": "string"},
+            "description": "Its version (default: for this model, its newest other version; for "
+            "another model, its newest).",
+        },
+        {
+            "name": "tolerance",
+            "in": "query",
+            "required": False,
+            "schema": {"type": "number", "minimum": 0},
+            "description": "Regression: answers further apart than this disagree (default: a "
+            "tenth of the actual values' standard deviation).",
+        },
+    ],
+    "requestBody": EVALUATE_BODY["requestBody"],
+}
 BINARY_RESPONSE = {
     "application/octet-stream": {
         "schema": {
@@ -162,6 +214,30 @@ OPERATIONS = (
         ExplainResponse,
         V1_ERROR_RESPONSES,
         EXPLAIN_BODY,
+    ),
+    Operation(
+        "v1",
+        "evaluate",
+        evaluate.evaluate,
+        (
+            "Evaluate the newest version on a labelled CSV file",
+            "Evaluate one version on a labelled CSV file",
+        ),
+        EvaluationResponse,
+        V1_ERROR_RESPONSES,
+        EVALUATE_BODY,
+    ),
+    Operation(
+        "v1",
+        "compare",
+        compare.compare,
+        (
+            "Compare the newest version with another on a labelled CSV file",
+            "Compare one version with another on a labelled CSV file",
+        ),
+        ComparisonResponse,
+        V1_ERROR_RESPONSES,
+        COMPARE_BODY,
     ),
     Operation(
         "v2",

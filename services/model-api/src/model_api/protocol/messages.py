@@ -7,8 +7,9 @@ function serves FastAPI's routes and the fast path and knows nothing of the web 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 import orjson
@@ -17,7 +18,7 @@ from model_api.errors import UnsupportedMediaTypeError
 
 if TYPE_CHECKING:
     from model_api.protocol.prediction_log import PredictionLog
-    from model_api.serving.registry import LoadedModel
+    from model_api.serving.registry import LoadedModel, ModelRegistry
     from model_api.settings import Settings
 
 JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
@@ -75,6 +76,13 @@ class Services:
 
     settings: Settings
     log: PredictionLog | None = None
+    # The models served (compare reads a second one).
+    registry: ModelRegistry | None = None
+    # Evaluations running now (each holds a few numbers per row of its file until it ends).
+    evaluations: threading.BoundedSemaphore = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.evaluations = threading.BoundedSemaphore(self.settings.max_concurrent_evaluations)
 
 
 # Every model operation (v1 predict and explain, V2 infer) has this signature.

@@ -6,6 +6,9 @@ from typing import Annotated, Any, Literal
 
 # The v1 answers the UI reads too (model list, metadata, predict, explain) are the shared
 # contract's: re-exported here beside the API's own schemas.
+from model_contract import ComparisonResponse as ComparisonResponse
+from model_contract import EvaluationList as EvaluationList
+from model_contract import EvaluationResponse as EvaluationResponse
 from model_contract import ExplainResponse as ExplainResponse
 from model_contract import ModelList as ModelList
 from model_contract import ModelMetadata as ModelMetadata

@@ -38,6 +38,8 @@ class Objective:
     # XGBoost's own predict gives something else (a class index, a raw score): serve from margin.
     from_margin: bool = False
     refusal: str | None = None
+    # Why evaluate (metrics against one column of actual values) would mislead for it.
+    not_evaluated: str | None = None
 
     @property
     def probabilities(self) -> bool:
@@ -54,9 +56,13 @@ _RANKING = (
 )
 
 
-def _log_link(name: str, answers: str, space_name: str) -> Objective:
+def _log_link(
+    name: str, answers: str, space_name: str, not_evaluated: str | None = None
+) -> Objective:
     """A regression served as exp(margin): its explanation adds up to the log of the value."""
-    return Objective(name, "regression", answers, "exp", "log", space_name)
+    return Objective(
+        name, "regression", answers, "exp", "log", space_name, not_evaluated=not_evaluated
+    )
 
 
 OBJECTIVES: dict[str, Objective] = {
@@ -107,11 +113,15 @@ OBJECTIVES: dict[str, Objective] = {
             "survival:cox",
             "the hazard ratio: the risk relative to the baseline (above 1: higher risk)",
             space_name="log of the hazard ratio",
+            not_evaluated="its answer is a hazard ratio, not a value of the target: errors "
+            "against the actual times would mean nothing",
         ),
         _log_link(
             "survival:aft",
             "the predicted survival time",
             space_name="log of the predicted survival time",
+            not_evaluated="its actual values are censored times (intervals), which one column "
+            "cannot hold and these metrics do not take into account",
         ),
         Objective(
             "binary:logistic",

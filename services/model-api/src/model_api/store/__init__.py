@@ -4,8 +4,10 @@ the settings: the API builds a ``StoreConfig`` and hands it ``PredictionRecord``
 items with what groups them into ``RecordBatch``es."""
 
 from model_api.store.database import migrate
+from model_api.store.evaluations import new_run_id
 from model_api.store.records import (
     DailyAgreement,
+    EvaluationRun,
     ExportRow,
     FeedbackIn,
     FeedbackItem,
@@ -25,6 +27,7 @@ from model_api.store.store import Store
 
 __all__ = [
     "DailyAgreement",
+    "EvaluationRun",
     "ExportRow",
     "FeedbackIn",
     "FeedbackItem",
@@ -41,4 +44,5 @@ __all__ = [
     "StoreUnavailable",
     "VersionAgreement",
     "migrate",
+    "new_run_id",
 ]

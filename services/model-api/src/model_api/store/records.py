@@ -36,6 +36,25 @@ class StoreConfig:
     exclude_features: frozenset[str] = field(default_factory=frozenset)
 
 
+@dataclass(frozen=True)
+class EvaluationRun:
+    """One evaluation to save: its summary (listed and filtered on) and the whole answer."""
+
+    id: str
+    model: str
+    version: str
+    created_at: datetime
+    source: str
+    target: str
+    data_sha256: str
+    rows: int
+    scored: int
+    failed: int
+    headline: str
+    headline_value: float | None
+    result: dict[str, Any]
+
+
 @dataclass(slots=True)
 class PredictionRecord:
     """One scored matrix, built on the request path: cheap, nothing serialised yet."""

@@ -9,6 +9,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Integer,
     LargeBinary,
@@ -94,4 +95,24 @@ feedback = Table(
     Column("author", String(100), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+# One row per evaluation run (POST .../evaluate): its summary in columns (listed per model and
+# version), the whole answer as JSON (read back as it was given).
+evaluation_runs = Table(
+    "evaluation_runs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("model", String(128), nullable=False),
+    Column("version", String(64), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("target", String(256), nullable=False),
+    Column("data_sha256", String(64), nullable=False),
+    Column("n_rows", Integer, nullable=False),
+    Column("n_scored", Integer, nullable=False),
+    Column("n_failed", Integer, nullable=False),
+    Column("headline", String(16), nullable=False),
+    Column("headline_value", Float),
+    Column("result", Text, nullable=False),
 )

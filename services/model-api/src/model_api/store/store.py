@@ -14,9 +14,11 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from model_api.observability import metrics
+from model_api.store import evaluations
 from model_api.store import feedback as queries
 from model_api.store.database import create_store_engine, database_url, upgrade
 from model_api.store.records import (
+    EvaluationRun,
     ExportRow,
     FeedbackIn,
     FeedbackOut,
@@ -204,6 +206,22 @@ class Store:
     def summary(self, model: str, *, version: str | None = None, days: int = 30) -> FeedbackSummary:
         now = queries.utc_now()
         return self._read(lambda c: queries.summary(c, model, version=version, days=days, now=now))
+
+    # Evaluation runs ---------------------------------------------------------------------------
+
+    def save_evaluation(self, run: EvaluationRun) -> None:
+        """Store one evaluation run. Raises StoreUnavailable."""
+        self._write(lambda c: evaluations.save(c, run))
+
+    def evaluations(
+        self, model: str, *, version: str | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """A model's evaluation runs, newest first, without their tables."""
+        return self._read(lambda c: evaluations.runs(c, model, version, limit))
+
+    def evaluation(self, run_id: str) -> dict[str, Any] | None:
+        """One evaluation run's whole answer, or None."""
+        return self._read(lambda c: evaluations.run(c, run_id))
 
     def purge(self, now: datetime | None = None) -> int:
         """Delete unjudged predictions older than the retention; the number deleted."""

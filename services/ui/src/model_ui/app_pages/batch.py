@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 from model_contract import ModelMetadata
 
-from model_ui import csvbatch, feedback, layout, state
+from model_ui import csvbatch, evaluation, feedback, layout, state
 from model_ui.client import ApiError
 from model_ui.schemas import Actual
 from model_ui.text import md
@@ -214,6 +214,40 @@ def _ground_truth(
             )
 
 
+def _offer_evaluation(metadata: ModelMetadata, data: bytes, upload: csvbatch.Upload) -> None:
+    """A file that holds the model's target column can be judged as it is: say so, and do it
+    in one click (the details are on the Evaluate page)."""
+    if metadata.target not in upload.header:
+        return
+    st.info(
+        f"This file has the model's target column, {md(metadata.target)}: it can be evaluated "
+        "(how often the model is right, and where it is weakest).",
+        icon=":material/fact_check:",
+    )
+    if not st.button(f"Evaluate on its {md(metadata.target)} column", icon=":material/fact_check:"):
+        return
+    with st.spinner("Evaluating…"):
+        try:
+            result = state.client().evaluate_csv(
+                metadata.name, metadata.version, data, metadata.target, upload.delimiter
+            )
+        except ApiError as error:
+            layout.error_banner(error, f"evaluating {metadata.name} on the file", retry=False)
+            return
+    st.session_state[evaluation.RESULT] = (f"batch:{result.id}", result)
+    headline = result.headline
+    st.success(
+        f"{evaluation.HEADLINE_NAMES[headline.name]}: "
+        f"{evaluation.metric_text(headline.name, headline.value)} on {result.scored:,} rows "
+        f"({result.failed:,} failed). The confusion matrix, calibration and the worst slices "
+        "are on the Evaluate page.",
+        icon=":material/task_alt:",
+    )
+    st.page_link(
+        "app_pages/evaluate.py", label="Open the Evaluate page", icon=":material/fact_check:"
+    )
+
+
 def _names(columns: list[str]) -> str:
     """Column names from the file or the bundle, comma-separated, shown as text."""
     return ", ".join(md(name) for name in columns)
@@ -274,6 +308,7 @@ st.dataframe(
     pd.DataFrame([dict(zip(upload.header, r, strict=False)) for r in upload.rows[:5]]),
     hide_index=True,
 )
+_offer_evaluation(metadata, uploaded.getvalue(), upload)
 batch_key = f"{metadata.name}@{metadata.version}:{uploaded.file_id}"
 if st.button(f"Score {rows_text}", type="primary", icon=":material/play_arrow:"):
     st.session_state[RESULT] = (batch_key, _score(metadata, upload, uploaded.name))

@@ -113,7 +113,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _utc(moment: datetime | None) -> datetime | None:
+def as_utc(moment: datetime | None) -> datetime | None:
     if moment is None or moment.tzinfo is not None:
         return moment
     return moment.replace(tzinfo=UTC)
@@ -255,8 +255,8 @@ def feedback_page(
         name,
         version=version,
         verdict=verdict,
-        since=_utc(since),
-        until=_utc(until),
+        since=as_utc(since),
+        until=as_utc(until),
         limit=limit,
         cursor=cursor,
     )
@@ -302,7 +302,7 @@ def feedback_export(
 ) -> Response:
     metadata = served_metadata(registry, name, version)
     rows = store.export_rows(
-        name, version=version, verdict=verdict, since=_utc(since), until=_utc(until)
+        name, version=version, verdict=verdict, since=as_utc(since), until=as_utc(until)
     )
     disposition = _attachment(f"{name}-feedback.csv")
     return StreamingResponse(
