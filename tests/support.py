@@ -277,3 +277,37 @@ def run_pytest(
     )
     passed = [line.split()[1] for line in result.stdout.splitlines() if line.startswith("PASSED ")]
     return result, passed
+
+
+def add_weak_species_version(repository: Path, version: str = "0") -> None:
+    """A weaker version of the example species model in ``repository`` (two rounds of stumps,
+    the same features and classes): something to compare the real one with. "0" sorts before
+    "1", so the example stays the newest."""
+    import xgboost as xgb
+    from model_api.authoring import save_bundle
+    from model_api.authoring.examples import load_penguins_frame
+
+    penguins = load_penguins_frame()
+    features = [
+        "bill_length_mm",
+        "bill_depth_mm",
+        "flipper_length_mm",
+        "body_mass_g",
+        "island",
+        "sex",
+    ]
+    x = penguins[features]
+    weak = xgb.train(
+        {"objective": "multi:softprob", "num_class": 3, "max_depth": 1, "nthread": 1, "seed": 0},
+        xgb.DMatrix(x, label=penguins["species"].cat.codes, enable_categorical=True),
+        num_boost_round=2,
+    )
+    save_bundle(
+        weak,
+        x,
+        repository / "penguin-species" / version,
+        name="penguin-species",
+        version=version,
+        target="species",
+        class_labels=list(penguins["species"].cat.categories),
+    )

@@ -23,7 +23,7 @@ import pytest
 from model_contract import ComparisonResponse, EvaluationList, EvaluationResponse
 from sklearn import metrics as sk
 
-from tests.support import Server, start_api
+from tests.support import Server, add_weak_species_version, start_api
 
 SPECIES = "penguin-species"
 MASS = "penguin-mass"
@@ -56,39 +56,11 @@ def database(
 
 
 @pytest.fixture(scope="module")
-def repository(
-    example_repository: Path, tmp_path_factory: pytest.TempPathFactory, penguins: pd.DataFrame
-) -> Path:
-    """The examples, and a weaker, older version "0" of the species model (two stumps per class,
-    on the same features), to compare with; version 1 stays the newest."""
-    import xgboost as xgb
-    from model_api.authoring import save_bundle
-
+def repository(example_repository: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The examples, and a weaker, older version "0" of the species model to compare with."""
     folder = tmp_path_factory.mktemp("evaluate-models")
     shutil.copytree(example_repository, folder, dirs_exist_ok=True)
-    features = [
-        "bill_length_mm",
-        "bill_depth_mm",
-        "flipper_length_mm",
-        "body_mass_g",
-        "island",
-        "sex",
-    ]
-    x = penguins[features]
-    weak = xgb.train(
-        {"objective": "multi:softprob", "num_class": 3, "max_depth": 1, "nthread": 1, "seed": 0},
-        xgb.DMatrix(x, label=penguins["species"].cat.codes, enable_categorical=True),
-        num_boost_round=2,
-    )
-    save_bundle(
-        weak,
-        x,
-        folder / SPECIES / "0",
-        name=SPECIES,
-        version="0",
-        target="species",
-        class_labels=list(penguins["species"].cat.categories),
-    )
+    add_weak_species_version(folder)
     return folder
 
 

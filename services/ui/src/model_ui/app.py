@@ -20,6 +20,7 @@ page = st.navigation(
         ),
         st.Page(PAGES / "batch.py", title="Batch", icon=":material/table_view:"),
         st.Page(PAGES / "evaluate.py", title="Evaluate", icon=":material/fact_check:"),
+        st.Page(PAGES / "compare.py", title="Compare", icon=":material/compare_arrows:"),
         st.Page(PAGES / "feedback.py", title="Feedback", icon=":material/reviews:"),
         st.Page(PAGES / "model.py", title="Model", icon=":material/description:"),
         st.Page(PAGES / "api.py", title="API", icon=":material/code:"),

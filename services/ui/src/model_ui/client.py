@@ -14,6 +14,7 @@ from urllib.parse import quote, unquote
 
 import httpx
 from model_contract import (
+    ComparisonResponse,
     EvaluationList,
     EvaluationResponse,
     ExplainResponse,
@@ -427,6 +428,30 @@ class ApiClient(_HttpClient):
             timeout=self.settings.batch_timeout_seconds,
         )
         return self._parse(EvaluationResponse, response)
+
+    def compare_csv(
+        self,
+        name: str,
+        version: str | None,
+        data: bytes,
+        target: str,
+        other_model: str,
+        other_version: str,
+        delimiter: str = ",",
+    ) -> ComparisonResponse:
+        """This version and the other judged on the same labelled rows."""
+        params = {"target": target, "other_model": other_model, "other_version": other_version}
+        if delimiter != ",":
+            params["delimiter"] = delimiter
+        response = self._send(
+            "POST",
+            f"{_model_path(name, version)}/compare",
+            content=data,
+            params=params,
+            headers={"Content-Type": "text/csv; charset=utf-8"},
+            timeout=self.settings.batch_timeout_seconds,
+        )
+        return self._parse(ComparisonResponse, response)
 
     def evaluate_feedback(self, name: str, version: str | None) -> EvaluationResponse:
         """The version judged on the labels colleagues gave (every judged prediction)."""

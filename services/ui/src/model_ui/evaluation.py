@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from model_contract import EvaluationResponse, EvaluationSummary, Headline, Slice
+from model_contract import (
+    CompareDifference,
+    EvaluationResponse,
+    EvaluationSummary,
+    Headline,
+    ModelMetadata,
+    Slice,
+)
 
 HEADLINE_NAMES = {"accuracy": "Accuracy", "rmse": "RMSE"}
 # The session's latest evaluation, shown on the Evaluate page (the Batch page puts one there
@@ -67,3 +74,40 @@ def run_label(run: EvaluationSummary) -> str:
         f"{HEADLINE_NAMES[run.headline.name]} {metric_text(run.headline.name, run.headline.value)}"
     )
     return f"{when} UTC · version {run.version} · {source} · {headline}"
+
+
+def difference_sentence(difference: CompareDifference, this: str, other: str) -> str:
+    """What the difference says, with its interval: "accuracy is 4.4 points higher with
+    version 1 (95% interval 2.3 to 6.7 points): version 1 is better"."""
+    if difference.value is None:
+        return "No row could be judged by both, so there is nothing to compare."
+    accuracy = difference.metric == "accuracy"
+    scale, unit = (100.0, " points") if accuracy else (1.0, "")
+    value = difference.value * scale
+    name = "accuracy" if accuracy else "RMSE"
+    if value == 0:
+        said = f"{name} is the same with {other} and {this}"
+    else:
+        way = "higher" if value > 0 else "lower"
+        said = f"{name} is {abs(value):,.3g}{unit} {way} with {other} than with {this}"
+    if difference.lower is None or difference.upper is None:
+        return said + "."
+    interval = (
+        f" ({difference.confidence:.0%} interval {difference.lower * scale:,.3g} to "
+        f"{difference.upper * scale:,.3g}{unit})"
+    )
+    if difference.better is None:
+        return said + interval + ": on these rows the two cannot be told apart."
+    return said + interval + f": {difference.better} is better."
+
+
+def same_features(mine: ModelMetadata, theirs: ModelMetadata) -> bool:
+    """Whether two models can be compared on one file (the API checks the same)."""
+
+    def features(metadata: ModelMetadata) -> list[tuple[object, ...]]:
+        return [(f.name, f.type, tuple(f.categories or ())) for f in metadata.features]
+
+    return features(mine) == features(theirs) and (mine.task, mine.labels) == (
+        theirs.task,
+        theirs.labels,
+    )

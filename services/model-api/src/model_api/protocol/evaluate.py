@@ -367,22 +367,27 @@ def _evaluate_feedback(
     digest = hashlib.sha256()
     failed_rows: list[dict[str, Any]] = []
     failed = 0
-    kept_inputs: list[dict[str, Any]] = []
+    kept_rows: list[np.ndarray] = []
     kept_actual: list[Any] = []
+    names = model.encoder.names
     for number, (prediction_id, row) in enumerate(latest.items(), start=1):
         digest.update(orjson.dumps([prediction_id, row.verdict, row.actual]))
         actual, problem = _feedback_actual(row, labels)
         if problem is None:
             problem = _missing_features(model, row.inputs)
+        if problem is None:
+            try:  # one at a time: a row this version cannot read fails alone
+                kept_rows.append(model.encoder.from_records([{n: row.inputs[n] for n in names}]))
+            except InvalidInputError as exc:
+                problem = f"this version cannot read its logged inputs ({exc.message})"
         if problem is not None:
             failed += 1
             if len(failed_rows) < FAILED_ROWS_LISTED:
                 failed_rows.append({"row": number, "error": f"{prediction_id}: {problem}"})
             continue
-        kept_inputs.append(row.inputs)
         kept_actual.append(actual)
-    if kept_inputs:
-        matrix = model.encoder.from_records(kept_inputs)
+    if kept_rows:
+        matrix = np.concatenate(kept_rows)
         started = time.perf_counter()
         prediction = model.runtime.predict(matrix)
         model.observe(matrix, prediction, time.perf_counter() - started)
