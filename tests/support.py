@@ -279,6 +279,28 @@ def run_pytest(
     return result, passed
 
 
+def start_ui(api_url: str, log_path: Path) -> Server:
+    """``model-ui`` (the console entry point's module) against ``api_url``, on a free port, from
+    the repository root (the service's config.toml must still apply)."""
+    port = free_port()
+    return start_server(
+        [sys.executable, "-m", "model_ui.cli", "--api-url", api_url,
+         "--port", str(port), "--address", "127.0.0.1"],
+        port,
+        "/_stcore/health",
+        log_path,
+        cwd=ROOT,
+    )  # fmt: skip
+
+
+def strictly(model: type[Any], answer: Any) -> Any:
+    """``answer`` read with the contract's ``model``, unknown fields refused."""
+    strict = type(
+        model.__name__, (model,), {"model_config": {**model.model_config, "extra": "forbid"}}
+    )
+    return strict.model_validate(answer)
+
+
 def add_weak_species_version(repository: Path, version: str = "0") -> None:
     """A weaker version of the example species model in ``repository`` (two rounds of stumps,
     the same features and classes): something to compare the real one with. "0" sorts before

@@ -156,3 +156,15 @@ def awkward_repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
             description=f"An awkward {task} model.",
         )
     return root
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def database(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, str]:
+    """The API's database settings, for modules that run on both: SQLite in a fresh folder, or
+    a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return {"MODEL_API_DATA_DIR": str(tmp_path_factory.mktemp("data"))}
+    url: str = request.getfixturevalue("fresh_postgres_url")
+    return {"MODEL_API_DATABASE_URL": url}

@@ -29,7 +29,15 @@ from model_contract import (
     ModelMetadata,
 )
 
-from tests.support import ADELIE, PREDICTION_ID, Server, csv_without_ids, start_api, without_ids
+from tests.support import (
+    ADELIE,
+    PREDICTION_ID,
+    Server,
+    csv_without_ids,
+    start_api,
+    strictly,
+    without_ids,
+)
 
 SPECIES = "penguin-species"
 MASS = "penguin-mass"
@@ -45,25 +53,6 @@ PENGUIN = {k: v for k, v in ADELIE.items() if k != "body_mass_g"} | {"species": 
 FEATURES = list(ADELIE)
 MASS_FEATURES = ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "species", "island", "sex"]
 UI = {"X-Prediction-Source": "ui"}
-
-
-def _strict(model: type[Any], answer: Any) -> Any:
-    """The answer read with the contract's model, unknown fields refused."""
-    strict = type(
-        model.__name__, (model,), {"model_config": {**model.model_config, "extra": "forbid"}}
-    )
-    return strict.model_validate(answer)
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def database(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> dict[str, str]:
-    """The API's database settings: SQLite in a fresh folder, or a fresh PostgreSQL database."""
-    if request.param == "sqlite":
-        return {"MODEL_API_DATA_DIR": str(tmp_path_factory.mktemp("data"))}
-    url: str = request.getfixturevalue("fresh_postgres_url")
-    return {"MODEL_API_DATABASE_URL": url}
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +108,7 @@ def test_every_answer_carries_ids_that_resolve(api: Server) -> None:
 
     logged = httpx.get(f"{api.url}/v1/predictions/{rows[1]['id']}", timeout=10)
     assert logged.status_code == 200, logged.text
-    prediction = _strict(LoggedPrediction, logged.json())
+    prediction = strictly(LoggedPrediction, logged.json())
     assert (prediction.model, prediction.version, prediction.row) == (SPECIES, "1", 1)
     assert prediction.source == "api"
     assert prediction.inputs == GENTOO  # values as they were sent
@@ -173,7 +162,7 @@ def test_every_answer_carries_ids_that_resolve(api: Server) -> None:
     ).json()
     assert "id" not in explained["explanations"][0]
 
-    metadata = _strict(
+    metadata = strictly(
         ModelMetadata, httpx.get(f"{api.url}/v1/models/{SPECIES}", timeout=10).json()
     )
     assert metadata.feedback.enabled and metadata.feedback.endpoint == "/v1/feedback"
@@ -184,17 +173,17 @@ def test_feedback_is_created_then_updated_per_author(api: Server) -> None:
     first = _feedback(api, prediction_id=row["id"], verdict="wrong", actual="Gentoo",
                       comment="=not an Adelie, look at the bill", author="  Ada  ")  # fmt: skip
     assert first.status_code == 201, first.text
-    saved = _strict(FeedbackResponse, first.json())
+    saved = strictly(FeedbackResponse, first.json())
     assert saved.created and saved.feedback.author == "Ada"
     assert (saved.feedback.verdict, saved.feedback.actual) == ("wrong", "Gentoo")
     again = _feedback(api, prediction_id=row["id"], verdict="right", author="Ada")
     assert again.status_code == 200, again.text
-    updated = _strict(FeedbackResponse, again.json())
+    updated = strictly(FeedbackResponse, again.json())
     assert not updated.created and updated.feedback.verdict == "right"
     other = _feedback(api, prediction_id=row["id"], actual="Adelie", author="Grace")
     assert other.status_code == 201 and other.json()["feedback"]["verdict"] == "right"
 
-    logged = _strict(LoggedPrediction, httpx.get(f"{api.url}/v1/predictions/{row['id']}").json())
+    logged = strictly(LoggedPrediction, httpx.get(f"{api.url}/v1/predictions/{row['id']}").json())
     assert logged.source == "ui"
     assert sorted((f.author, f.verdict) for f in logged.feedback) == [
         ("Ada", "right"),
@@ -291,7 +280,7 @@ def test_pages_filter_and_follow_the_cursor(api: Server) -> None:
             f"{api.url}/v1/models/{SPECIES}/feedback", params={"since": since, **query}
         )
         assert response.status_code == 200, response.text
-        return _strict(FeedbackPage, response.json())
+        return strictly(FeedbackPage, response.json())
 
     everything = page()
     assert [i.prediction_id for i in everything.items] == [
@@ -410,7 +399,7 @@ def test_the_summary_counts_agreement_per_version(api: Server) -> None:
     def summary() -> FeedbackSummary:
         response = httpx.get(f"{api.url}/v1/models/{SPECIES}/feedback/summary", params={"days": 7})
         assert response.status_code == 200, response.text
-        return _strict(FeedbackSummary, response.json())
+        return strictly(FeedbackSummary, response.json())
 
     before = summary()
     counts = {v.version: v for v in before.versions}

@@ -654,7 +654,15 @@ def _expected_metrics(case: Case, actual: np.ndarray, target: str) -> dict[str, 
             "support": support.tolist(),
         }
         if proba is not None:
+            from sklearn.calibration import calibration_curve
+
             expected["log_loss"] = sk.log_loss(codes, proba)
+            if len(labels) == 2:  # P(positive) against the positive class's frequency
+                scores, hits = proba[:, 1], codes == 1
+            else:  # the predicted class's probability against how often it was right
+                scores, hits = proba[np.arange(len(codes)), winners], winners == codes
+            observed, predicted_mean = calibration_curve(hits, scores, n_bins=10, pos_label=True)
+            expected["calibration"] = (list(predicted_mean), list(observed))
             expected["roc_auc"] = (
                 sk.roc_auc_score(codes, proba[:, 1])
                 if len(labels) == 2
@@ -664,9 +672,10 @@ def _expected_metrics(case: Case, actual: np.ndarray, target: str) -> dict[str, 
     table = predicted.reshape(len(predicted), -1)
     names = case.outputs or []
     quantiles = [float(n[1:]) for n in names if re.fullmatch(r"q[0-9.]+", n)]
-    point = (
-        names.index(target) if target in names else (names.index("q0.5") if "q0.5" in names else 0)
-    )
+    # A target named by the request; else a quantile model's quantile nearest the median.
+    point = names.index(target) if target in names else 0
+    if quantiles and target not in names:
+        point = min(range(len(quantiles)), key=lambda j: (abs(quantiles[j] - 0.5), quantiles[j]))
     values = table[:, point]
     expected = {
         "rmse": sk.root_mean_squared_error(actual, values),
@@ -738,8 +747,11 @@ def test_evaluate_equals_scikit_learn_on_xgboosts_own_predictions(
             _metric_close(
                 [got["log_loss"], got["roc_auc"]], [expected["log_loss"], expected["roc_auc"]]
             )
-            assert got["calibration"]["bins"]
-            assert sum(b["rows"] for b in got["calibration"]["bins"]) == len(actual)
+            bins = got["calibration"]["bins"]
+            assert sum(b["rows"] for b in bins) == len(actual)
+            mean_predicted, observed = expected["calibration"]
+            _metric_close([b["mean_predicted"] for b in bins], mean_predicted)
+            _metric_close([b["observed"] for b in bins], observed)
         else:  # binary:hinge: no probabilities, so no metric that needs them
             assert (got["log_loss"], got["roc_auc"], got["calibration"]) == (None, None, None)
             assert any("probabilities" in note for note in result["notes"])

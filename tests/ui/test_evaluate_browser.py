@@ -4,7 +4,6 @@ as the API computed them."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import httpx
 import pytest
 
 from tests.browser import chromium, new_page
-from tests.support import ROOT, Server, free_port, start_api, start_server
+from tests.support import Server, start_api, start_ui
 
 
 @pytest.fixture(scope="module")
@@ -20,16 +19,8 @@ def evaluate_ui(
     example_repository: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Server, Server]]:
     api = start_api(example_repository, tmp_path_factory.mktemp("evaluate-browser-api"))
-    port = free_port()
     try:
-        ui = start_server(
-            [sys.executable, "-m", "model_ui.cli", "--api-url", api.url,
-             "--port", str(port), "--address", "127.0.0.1"],
-            port,
-            "/_stcore/health",
-            tmp_path_factory.mktemp("evaluate-ui-logs") / "streamlit.log",
-            cwd=ROOT,
-        )  # fmt: skip
+        ui = start_ui(api.url, tmp_path_factory.mktemp("evaluate-ui-logs") / "streamlit.log")
         try:
             yield api, ui
         finally:

@@ -94,7 +94,7 @@ def test_a_regression_shows_its_error_and_residuals(ui_env: Server, labelled: by
     rmse = next(m for m in at.metric if m.label == "RMSE")
     assert float(rmse.value.replace(",", "")) > 0
     assert "Residuals (actual − predicted)" in texts(at)
-    assert "Rises to".lower() in texts(at).lower()  # RMSE rises on the worst slices
+    assert "RMSE rises to" in texts(at)  # on the worst slices
 
 
 def test_the_batch_page_offers_to_evaluate_a_file_with_the_target(

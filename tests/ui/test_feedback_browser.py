@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import io
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.browser import chromium, new_page
-from tests.support import ROOT, Server, free_port, start_api, start_server
+from tests.support import Server, start_api, start_ui
 from tests.ui.helpers import FORM_ROW as ROW
 from tests.ui.test_browser import LABELS
 
@@ -40,15 +39,9 @@ def logging_api(
 
 @pytest.fixture(scope="module")
 def feedback_ui(logging_api: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    port = free_port()
-    server = start_server(
-        [sys.executable, "-m", "model_ui.cli", "--api-url", logging_api.url,
-         "--port", str(port), "--address", "127.0.0.1"],
-        port,
-        "/_stcore/health",
-        tmp_path_factory.mktemp("feedback-ui-logs") / "streamlit.log",
-        cwd=ROOT,
-    )  # fmt: skip
+    server = start_ui(
+        logging_api.url, tmp_path_factory.mktemp("feedback-ui-logs") / "streamlit.log"
+    )
     try:
         yield server
     finally:
@@ -114,7 +107,8 @@ def test_a_colleague_says_it_should_have_been_gentoo(
         # The engineer: the Feedback page shows it, with the inputs and the comment.
         page.get_by_role("link", name="Feedback").click()
         expect(page.get_by_role("heading", name="Feedback · penguin-species")).to_be_visible()
-        expect(page.get_by_text(COMMENT)).to_be_visible()
+        # In a paragraph (the grid below has it too, in a cell)
+        expect(page.get_by_role("paragraph").filter(has_text=COMMENT).first).to_be_visible()
         expect(
             page.get_by_text(
                 f"{AUTHOR} on version 1 · predicted {predicted} · verdict wrong · actual Gentoo"

@@ -96,8 +96,8 @@ class IntervalCoverage(_EveryFieldSent):
 
 class RegressionMetrics(_EveryFieldSent):
     output: str | None = Field(
-        description="The output the point metrics are of: a quantile model's median (or middle) "
-        "quantile; null for a single-output model."
+        description="The output the point metrics are of: a quantile model's quantile nearest "
+        "the median, or the target named; null for a single-output model."
     )
     rmse: float
     mae: float

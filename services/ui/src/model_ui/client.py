@@ -411,22 +411,28 @@ class ApiClient(_HttpClient):
         return self._parse(FeedbackSummary, response)
 
     # ------------------------------------------------------------------------- evaluate
-    def evaluate_csv(
-        self, name: str, version: str | None, data: bytes, target: str, delimiter: str = ","
-    ) -> EvaluationResponse:
-        """A labelled CSV judged by the model (the file as uploaded; ``target`` its column of
-        actual answers)."""
-        params = {"target": target}
+    def _post_labelled(
+        self, path: str, data: bytes, params: dict[str, str], delimiter: str
+    ) -> httpx.Response:
+        """A labelled CSV file to an evaluation endpoint, with the batch timeout."""
         if delimiter != ",":
-            params["delimiter"] = delimiter
-        response = self._send(
+            params = {**params, "delimiter": delimiter}
+        return self._send(
             "POST",
-            f"{_model_path(name, version)}/evaluate",
+            path,
             content=data,
             params=params,
             headers={"Content-Type": "text/csv; charset=utf-8"},
             timeout=self.settings.batch_timeout_seconds,
         )
+
+    def evaluate_csv(
+        self, name: str, version: str | None, data: bytes, target: str, delimiter: str = ","
+    ) -> EvaluationResponse:
+        """A labelled CSV judged by the model (the file as uploaded; ``target`` its column of
+        actual answers)."""
+        path = f"{_model_path(name, version)}/evaluate"
+        response = self._post_labelled(path, data, {"target": target}, delimiter)
         return self._parse(EvaluationResponse, response)
 
     def compare_csv(
@@ -441,17 +447,8 @@ class ApiClient(_HttpClient):
     ) -> ComparisonResponse:
         """This version and the other judged on the same labelled rows."""
         params = {"target": target, "other_model": other_model, "other_version": other_version}
-        if delimiter != ",":
-            params["delimiter"] = delimiter
-        response = self._send(
-            "POST",
-            f"{_model_path(name, version)}/compare",
-            content=data,
-            params=params,
-            headers={"Content-Type": "text/csv; charset=utf-8"},
-            timeout=self.settings.batch_timeout_seconds,
-        )
-        return self._parse(ComparisonResponse, response)
+        path = f"{_model_path(name, version)}/compare"
+        return self._parse(ComparisonResponse, self._post_labelled(path, data, params, delimiter))
 
     def evaluate_feedback(self, name: str, version: str | None) -> EvaluationResponse:
         """The version judged on the labels colleagues gave (every judged prediction)."""

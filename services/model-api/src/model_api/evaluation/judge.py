@@ -37,6 +37,16 @@ class SliceFeature:
     labels: Sequence[str] | None
 
 
+def gain_by_feature(
+    scores: Mapping[str, Any], names: Sequence[str], *, named: bool
+) -> dict[str, float]:
+    """XGBoost's ``get_score`` by feature name. A booster trained without feature names keys
+    them ``f0``, ``f1``, ... by column (``named`` False); a multi-output model's score is a list,
+    summed."""
+    keys = {name: name for name in names} if named else {f"f{j}": n for j, n in enumerate(names)}
+    return {keys[key]: float(np.sum(score)) for key, score in scores.items() if key in keys}
+
+
 def slice_features(features: Sequence[Any], importance: Mapping[str, float]) -> list[SliceFeature]:
     """Every categorical and boolean feature, and the most important numeric ones
     (``features``: the bundle's feature specs, in column order)."""

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import io
 import math
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -38,7 +37,7 @@ from model_api.errors import (
     PayloadTooLargeError,
     UnsupportedMediaTypeError,
 )
-from model_api.evaluation import Judge, slice_features
+from model_api.evaluation import Judge, gain_by_feature, slice_features
 from model_api.protocol.messages import Answer, Incoming, Services
 from model_api.serving.bundle import BundleMetadata
 from model_api.serving.registry import LoadedModel
@@ -142,11 +141,16 @@ def target_position(model: LoadedModel, header: list[str], target: str) -> int:
 
 
 def finish(
-    model: LoadedModel, target: str, digest: str, judged: Judged, services: Services
+    model: LoadedModel,
+    target: str,
+    digest: str,
+    judged: Judged,
+    services: Services,
+    source: str = "csv",
 ) -> dict[str, Any]:
     """The evaluation's answer, stored as a run when the prediction log is on (blocking)."""
     store = None if services.log is None else services.log.store
-    result = _answer(model, target, digest, judged)
+    result = _answer(model, target, digest, judged, source)
     if store is None:
         result["id"] = None
         result["notes"].append("not stored: the prediction log is off on this server")
@@ -173,7 +177,7 @@ def target_of(model: LoadedModel, asked: str | None) -> tuple[str, int]:
         problem = "target is empty; name the column of actual values, or leave target out"
         raise InvalidInputError(problem, [{"loc": ["query", "target"], "msg": problem}])
     if targets == [metadata.target] and default is not None:
-        return (asked or default), metadata.primary_output
+        return (asked or default), point_quantile(metadata)
     # Several targets: one is judged at a time, its actual values in the column of its name.
     target = asked or default
     if target not in targets:
@@ -183,6 +187,15 @@ def target_of(model: LoadedModel, asked: str | None) -> tuple[str, int]:
             [{"loc": ["query", "target"], "msg": f"expected one of {', '.join(targets)}"}],
         )
     return target, targets.index(target)
+
+
+def point_quantile(metadata: BundleMetadata) -> int:
+    """The output a quantile model's point metrics are of: the quantile nearest the median (the
+    lower of two as near); 0 for a single-output model."""
+    alphas = [o.quantile for o in metadata.outputs or [] if o.quantile is not None]
+    if not alphas or len(alphas) != len(metadata.outputs or []):
+        return 0
+    return min(range(len(alphas)), key=lambda j: (abs(alphas[j] - 0.5), alphas[j]))
 
 
 def sha256_of(spool: IO[bytes]) -> str:
@@ -256,18 +269,21 @@ def judge_file(
             scored = matrix[valid]
             scored_rows.append((np.flatnonzero(valid) + first).astype(np.int64))
             for (scorer, _), judge in zip(scorers, judges, strict=True):
-                started = time.perf_counter()
-                prediction = scorer.runtime.predict(scored)
-                scorer.observe(scored, prediction, time.perf_counter() - started)
-                judge.add(actual[valid], prediction, scored)
+                # Not observed: the prediction metrics (classes, values, drift) watch live
+                # traffic, which a file of a million labelled rows would drown.
+                judge.add(actual[valid], scorer.runtime.predict(scored), scored)
     return Judged(judges, rows_read, failed, failed_rows, scored_rows)
 
 
 def _judge(model: LoadedModel, point_output: int) -> Judge:
     metadata = model.metadata
     alphas = [o.quantile for o in metadata.outputs or [] if o.quantile is not None]
-    gains = model.runtime.booster.get_score(importance_type="total_gain")
-    importance = {name: float(np.sum(gain)) for name, gain in gains.items()}
+    booster = model.runtime.booster
+    importance = gain_by_feature(
+        booster.get_score(importance_type="total_gain"),
+        [f.name for f in metadata.features],
+        named=bool(booster.feature_names),
+    )
     return Judge(
         metadata.labels,
         metadata.output_names,
@@ -341,11 +357,12 @@ def evaluate_feedback(
     scored (a feature left out of the log, a version with other features).
     """
     with evaluation_slot(services):
-        return _evaluate_feedback(model, store, predictions_of, since, until)
+        return _evaluate_feedback(model, services, store, predictions_of, since, until)
 
 
 def _evaluate_feedback(
     model: LoadedModel,
+    services: Services,
     store: Store,
     predictions_of: str | None,
     since: datetime | None,
@@ -388,19 +405,14 @@ def _evaluate_feedback(
         kept_actual.append(actual)
     if kept_rows:
         matrix = np.concatenate(kept_rows)
-        started = time.perf_counter()
-        prediction = model.runtime.predict(matrix)
-        model.observe(matrix, prediction, time.perf_counter() - started)
+        prediction = model.runtime.predict(matrix)  # not observed, as in judge_file
         dtype = np.int32 if labels else np.float64
         judge.add(np.asarray(kept_actual, dtype=dtype), prediction, matrix)
     model.count_request("evaluate")
     judged = Judged([judge], len(latest), failed, failed_rows, [])
-    result = _answer(model, target, digest.hexdigest(), judged, source="feedback")
+    result = finish(model, target, digest.hexdigest(), judged, services, source="feedback")
     if not latest:
         result["notes"].append("no feedback on this model's predictions yet")
-    if not _save(store, result):
-        result["id"] = None
-        result["notes"].append("not stored: the database cannot be reached right now")
     return result
 
 
