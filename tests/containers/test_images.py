@@ -11,7 +11,9 @@ secrets, uv, pip caches or compilers, and the API image has no pandas.
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 import math
 import os
@@ -106,15 +108,15 @@ def test_api_image_uses_cpu_xgboost_on_python_312_or_newer(images: Images) -> No
 
 def test_api_image_serves_without_the_authoring_packages(images: Images) -> None:
     # pandas and palmerpenguins only train the examples (in a build stage); the serving
-    # environment has neither, nor scikit-learn (through which xgboost would import pandas).
+    # environment has neither. scikit-learn and scipy it has: evaluation's metrics.
     out = docker(
         "run", "--rm", "--network", "none", "--read-only", images.api, "python3", "-c",
         "import importlib.util as u; "
-        "print(*[m for m in ('pandas', 'palmerpenguins', 'sklearn', 'model_api.authoring') "
-        "if u.find_spec(m) is not None])",
+        "print(*[m for m in ('pandas', 'palmerpenguins', 'sklearn', 'scipy', "
+        "'model_api.authoring') if u.find_spec(m) is not None])",
     ).stdout.split()  # fmt: skip
     # model_api.authoring itself ships (the package is one wheel); what it imports does not.
-    assert out == ["model_api.authoring"]
+    assert out == ["sklearn", "scipy", "model_api.authoring"]
 
 
 def test_ui_image_has_the_contract_and_not_the_api(images: Images) -> None:
@@ -260,6 +262,32 @@ def test_species_prediction_matches_in_process(
     served = np.array([[p["probabilities"][label] for label in labels] for p in predictions])
     np.testing.assert_allclose(served, expected, rtol=0, atol=1e-6)
     assert [p["label"] for p in predictions] == [labels[i] for i in expected.argmax(axis=1)]
+
+
+def test_the_image_evaluates_a_labelled_file(api_container: Container) -> None:
+    """scikit-learn's metrics in the serving image (without pandas), on rows it predicts."""
+    from palmerpenguins import load_penguins
+
+    frame = load_penguins().dropna()
+    text = frame.to_csv(index=False)
+    response = httpx.post(
+        f"{api_container.url}/v1/models/penguin-species/evaluate",
+        content=text.encode(),
+        headers={"content-type": "text/csv"},
+        timeout=60,
+    )
+    assert response.status_code == 200, response.text
+    result = response.json()
+    assert (result["rows"], result["scored"], result["failed"]) == (len(frame), len(frame), 0)
+    predicted = httpx.post(
+        f"{api_container.url}/v1/models/penguin-species/predict",
+        content=text.encode(),
+        headers={"content-type": "text/csv"},
+        timeout=60,
+    )
+    labels = [row["label"] for row in csv.DictReader(io.StringIO(predicted.text))]
+    right = sum(a == b for a, b in zip(labels, frame["species"], strict=True))
+    assert result["classification"]["accuracy"] == right / len(frame)
 
 
 def test_mass_prediction_matches_in_process(api_container: Container, baked_models: Path) -> None:
