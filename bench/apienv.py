@@ -1,7 +1,7 @@
 """The Python environment the benchmarked servers run in: the API as its container image has it.
 
 ``uv sync --frozen --no-dev --no-editable --compile-bytecode --package model-api`` into
-``<work>/api-venv``, as the Dockerfile does: the model-api package built from the working tree and
+``<work>/api-venv``, as the Dockerfile does: the model-api and model-contract packages built from the working tree and
 its locked dependencies, compiled to bytecode, without the development tools. Both matter for
 start-up: with scikit-learn installed (a test dependency) ``import xgboost`` imports it too
 (``xgboost.compat``), and without bytecode every start compiles every module again
@@ -33,6 +33,9 @@ def prepare(work: Path) -> str:
     command = [
         *(uv, "sync", "--frozen", "--no-dev", "--no-editable", "--compile-bytecode", "--quiet"),
         *("--package", "model-api", "--reinstall-package", "model-api"),
+        # The contract is a workspace package too: without this, a changed one is not rebuilt
+        # (its version stays the same) and the API would import the stale copy.
+        *("--reinstall-package", "model-contract"),
     ]
     result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
     if result.returncode != 0:

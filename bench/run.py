@@ -459,6 +459,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench.profiling import main as profile_main
 
         return profile_main(argv[1:])
+    if argv and argv[0] == "shadow":
+        from bench.shadow import main as shadow_main
+
+        return shadow_main(argv[1:])
     if argv and argv[0] == "side":
         from bench.sidebyside import main as side_main
 

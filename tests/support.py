@@ -301,24 +301,29 @@ def strictly(model: type[Any], answer: Any) -> Any:
     return strict.model_validate(answer)
 
 
-def add_weak_species_version(repository: Path, version: str = "0") -> None:
+SPECIES_FEATURES = [
+    "bill_length_mm",
+    "bill_depth_mm",
+    "flipper_length_mm",
+    "body_mass_g",
+    "island",
+    "sex",
+]
+MASS_FEATURES = ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "species", "island", "sex"]
+
+
+def add_weak_species_version(
+    repository: Path, version: str = "0", features: list[str] | None = None
+) -> None:
     """A weaker version of the example species model in ``repository`` (two rounds of stumps,
-    the same features and classes): something to compare the real one with. "0" sorts before
-    "1", so the example stays the newest."""
+    the same features, unless ``features`` names others, and classes): something to compare the
+    real one with. "0" sorts before "1", so the example stays the newest."""
     import xgboost as xgb
     from model_api.authoring import save_bundle
     from model_api.authoring.examples import load_penguins_frame
 
     penguins = load_penguins_frame()
-    features = [
-        "bill_length_mm",
-        "bill_depth_mm",
-        "flipper_length_mm",
-        "body_mass_g",
-        "island",
-        "sex",
-    ]
-    x = penguins[features]
+    x = penguins[features or SPECIES_FEATURES]
     weak = xgb.train(
         {"objective": "multi:softprob", "num_class": 3, "max_depth": 1, "nthread": 1, "seed": 0},
         xgb.DMatrix(x, label=penguins["species"].cat.codes, enable_categorical=True),
@@ -332,4 +337,29 @@ def add_weak_species_version(repository: Path, version: str = "0") -> None:
         version=version,
         target="species",
         class_labels=list(penguins["species"].cat.categories),
+    )
+
+
+def add_weak_mass_version(repository: Path, version: str = "0") -> None:
+    """A weaker version of the example mass model (ten rounds of depth-2 trees, the same
+    features), with its training target's deciles like the example's."""
+    import xgboost as xgb
+    from model_api.authoring import save_bundle
+    from model_api.authoring.examples import load_penguins_frame
+
+    penguins = load_penguins_frame()
+    x, y = penguins[MASS_FEATURES], penguins["body_mass_g"]
+    weak = xgb.train(
+        {"objective": "reg:squarederror", "max_depth": 2, "eta": 0.3, "nthread": 1, "seed": 0},
+        xgb.DMatrix(x, label=y, enable_categorical=True),
+        num_boost_round=10,
+    )
+    save_bundle(
+        weak,
+        x,
+        repository / "penguin-mass" / version,
+        name="penguin-mass",
+        version=version,
+        target="body_mass_g",
+        target_sample=y,
     )

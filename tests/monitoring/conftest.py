@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -13,7 +14,14 @@ import httpx
 import pytest
 import yaml
 
-from tests.support import ROOT, Server, free_port, start_server
+from tests.support import (
+    ROOT,
+    Server,
+    add_weak_species_version,
+    free_port,
+    start_api,
+    start_server,
+)
 
 ALERTS = ROOT / "charts" / "model-serving" / "files" / "alerts.yaml"
 DASHBOARD = ROOT / "charts" / "model-serving" / "files" / "dashboard.json"
@@ -34,6 +42,24 @@ def tool(name: str) -> str:
             "installs the Debian package `prometheus` (prometheus and promtool)."
         )
     return path
+
+
+@pytest.fixture(scope="session")
+def api_server(
+    example_repository: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    """The API these tests scrape: the examples, and the species model shadowed by a weaker
+    version "0", so that every panel (the shadow's too) has series."""
+    folder = tmp_path_factory.mktemp("monitored-models")
+    shutil.copytree(example_repository, folder, dirs_exist_ok=True)
+    add_weak_species_version(folder)
+    server = start_api(
+        folder,
+        tmp_path_factory.mktemp("logs"),
+        MODEL_API_SHADOW=json.dumps({"penguin-species": "0"}),
+    )
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")

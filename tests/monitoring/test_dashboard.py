@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import re
@@ -241,8 +242,19 @@ def test_feedback_row_shows_the_feedback_loop_metrics() -> None:
     """The Feedback row: agreement per version, feedback by verdict, log rows, database up."""
     board = dashboard()["panels"]
     start = next(i for i, p in enumerate(board) if p["type"] == "row" and p["title"] == "Feedback")
-    row = [p for p in board[start + 1 :] if p["type"] != "row"]
+    row = list(itertools.takewhile(lambda p: p["type"] != "row", board[start + 1 :]))
     used = {n for p in row for t in p["targets"] for n in re.findall(r"\bmodel_api_\w+", t["expr"])}
     assert used == FEEDBACK_METRICS
     exprs = " ".join(t["expr"] for p in row for t in p["targets"])
     assert "by (model, version)" in exprs and "by (verdict)" in exprs and "by (outcome)" in exprs
+
+
+def test_the_shadow_row_shows_the_shadow_metrics() -> None:
+    """The Shadow scoring row: the disagreement rate, rows by outcome, which shadows are active."""
+    board = dashboard()["panels"]
+    start = next(
+        i for i, p in enumerate(board) if p["type"] == "row" and p["title"] == "Shadow scoring"
+    )
+    row = list(itertools.takewhile(lambda p: p["type"] != "row", board[start + 1 :]))
+    used = {n for p in row for t in p["targets"] for n in re.findall(r"\bmodel_api_\w+", t["expr"])}
+    assert used == {"model_api_shadow_rows_total", "model_api_shadow_active"}

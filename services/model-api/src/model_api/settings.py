@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MiB = 1024 * 1024
@@ -14,6 +14,22 @@ MiB = 1024 * 1024
 CSV_SPOOL_MEMORY_BYTES = 8 * MiB
 # The embedded database's file in MODEL_API_DATA_DIR.
 DATABASE_FILE = "model-api.db"
+
+
+class ShadowSpec(BaseModel):
+    """A model's shadow: the version that also scores the traffic its default version answers,
+    and (regression) how far apart two answers may be and still agree."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: str = Field(min_length=1, max_length=64)
+    tolerance: float | None = Field(None, ge=0.0, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _version_alone(cls, data: object) -> object:
+        """``"1"`` is short for ``{"version": "1"}``."""
+        return {"version": data} if isinstance(data, str) else data
 
 
 class Settings(BaseSettings):
@@ -208,6 +224,21 @@ class Settings(BaseSettings):
         gt=0.0,
         le=60.0,
         description="Longest time the log writer waits before writing a batch.",
+    )
+
+    shadow: dict[str, ShadowSpec] = Field(
+        default_factory=dict,
+        description="Shadow scoring, per model: a JSON object of model name -> the version that "
+        'also scores what the default version answers, e.g. `{"penguin-species": "1"}`, or '
+        '`{"house-prices": {"version": "1", "tolerance": 5000}}` (regression: answers further '
+        "apart than the tolerance disagree; default a tenth of the training target's spread). "
+        "Scored off the request path; disagreements are counted and stored for review.",
+    )
+    shadow_queue_rows: int = Field(
+        100_000,
+        ge=1,
+        description="Rows waiting for their shadow scoring; past it rows are not shadowed "
+        "(counted as dropped in model_api_shadow_rows_total), never delaying an answer.",
     )
 
     @property

@@ -60,6 +60,7 @@ from model_contract.feedback import (
     VersionAgreement,
     is_prediction_id,
 )
+from model_contract.shadow import ShadowDisagreement, ShadowReport, ShadowStatus
 from model_contract.vocabulary import (
     CSV_DELIMITERS,
     MISSING_V2_DATATYPE,
@@ -120,6 +121,9 @@ __all__ = [
     "RowExplanation",
     "RowPrediction",
     "Scalar",
+    "ShadowDisagreement",
+    "ShadowReport",
+    "ShadowStatus",
     "Slice",
     "Task",
     "Verdict",

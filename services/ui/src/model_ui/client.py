@@ -21,6 +21,7 @@ from model_contract import (
     ModelList,
     ModelMetadata,
     Scalar,
+    ShadowReport,
 )
 from pydantic import BaseModel, ValidationError
 
@@ -469,6 +470,11 @@ class ApiClient(_HttpClient):
     def evaluation(self, evaluation_id: str) -> EvaluationResponse:
         response = self._read(f"/v1/evaluations/{quote(evaluation_id, safe='')}")
         return self._parse(EvaluationResponse, response)
+
+    def shadow(self, name: str, limit: int = 20) -> ShadowReport:
+        """The model's shadow version on live traffic and its newest disagreements."""
+        response = self._read(f"{_model_path(name, None)}/shadow", params={"limit": str(limit)})
+        return self._parse(ShadowReport, response)
 
     def metrics_text(self) -> str:
         """The Prometheus exposition text of GET /metrics."""

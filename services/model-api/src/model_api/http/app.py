@@ -17,10 +17,11 @@ from model_api.http import errors as error_handlers
 from model_api.http.fastpath import FastPathMiddleware
 from model_api.http.middleware import RequestMiddleware
 from model_api.http.openapi import install_docs
-from model_api.http.routes import evaluations, feedback, health, v1, v2
+from model_api.http.routes import evaluations, feedback, health, shadow, v1, v2
 from model_api.observability import metrics
 from model_api.protocol.messages import Services
 from model_api.protocol.prediction_log import PredictionLog
+from model_api.protocol.shadow import ShadowScoring
 from model_api.serving.registry import ModelRegistry
 from model_api.settings import Settings
 from model_api.store import Store, StoreConfig
@@ -43,10 +44,13 @@ Serves every XGBoost model bundle in the model repository.
 GC_YOUNG_THRESHOLD = 50_000
 
 
-def load_models(registry: ModelRegistry) -> None:
-    """Load every bundle, then freeze what exists: it lives as long as the process, so the
-    garbage collector need not walk the modules and models again on every full collection."""
+def load_models(registry: ModelRegistry, shadow: ShadowScoring | None = None) -> None:
+    """Load every bundle (and pair the shadows with them), then freeze what exists: it lives as
+    long as the process, so the garbage collector need not walk the modules and models again on
+    every full collection."""
     registry.load_all()
+    if shadow is not None:
+        shadow.attach(registry)
     gc.collect()
     gc.freeze()
 
@@ -97,6 +101,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     registry = ModelRegistry(settings)
     services = Services(settings, registry=registry)
+    if settings.shadow:
+        services.shadow = ShadowScoring(services)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -105,14 +111,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # threshold (700) the collector would run several times per request.
         gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 20)
         if settings.strict_startup:
-            load_models(registry)
+            load_models(registry, services.shadow)
             if registry.failures:
                 problems = "; ".join(registry.failures.values())
                 raise BundleError(f"start-up refused (MODEL_API_STRICT_STARTUP): {problems}")
             load_task = None
         else:
             # Load off the event loop so /healthz answers and /readyz says "loading" meanwhile.
-            load_task = asyncio.create_task(asyncio.to_thread(load_models, registry))
+            load_task = asyncio.create_task(
+                asyncio.to_thread(load_models, registry, services.shadow)
+            )
         store = None
         try:
             if settings.prediction_log:
@@ -126,6 +134,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             registry.hand_scored_batches(None)
+            if services.shadow is not None:
+                services.shadow.close()
             services.log = None
             if store is not None:
                 await asyncio.to_thread(store.close)
@@ -150,6 +160,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(v1.router)
     app.include_router(feedback.router)
     app.include_router(evaluations.router)
+    app.include_router(shadow.router)
     app.include_router(v2.router)
     error_handlers.install(app)
     # The app's own route list (it is built before the first request): the fast path checks the

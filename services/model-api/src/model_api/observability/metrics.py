@@ -198,3 +198,20 @@ FEEDBACK_AGREEMENT = Gauge(
     ["model", "version"],
     registry=REGISTRY,
 )
+
+# Shadow scoring (protocol.shadow): its thread reports here, off the request path.
+SHADOW_ROWS = Counter(
+    "model_api_shadow_rows_total",
+    "Rows a model's default version answered that its shadow version also scored: agreed or "
+    "disagreed (the class, or the primary output beyond the tolerance); dropped when the "
+    "shadow's queue was full or it failed (the answers were never affected).",
+    ["model", "version", "shadow_version", "outcome"],
+    registry=REGISTRY,
+)
+SHADOW_ACTIVE = Gauge(
+    "model_api_shadow_active",
+    "1 while the shadow version named for a model (MODEL_API_SHADOW) scores its traffic, 0 "
+    "when it cannot (its problem is in GET /v1/models/{name}/shadow and the log).",
+    ["model", "shadow_version"],
+    registry=REGISTRY,
+)

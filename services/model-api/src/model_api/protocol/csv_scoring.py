@@ -102,12 +102,17 @@ def score_lines(
             prediction = model.runtime.predict(scored)
             model.observe(scored, prediction, time.perf_counter() - started)
             cells = prediction_cells(model, prediction)
+            entry: Logged | None = None
             if recorder is not None:
                 log, logged = recorder
                 token = new_token()
                 log.record(logged, model, scored, prediction, token)
+                entry = logged._replace(token=token)
                 ids = prediction_ids(token, len(cells))
                 cells = [[row_id, *c] for row_id, c in zip(ids, cells, strict=True)]
+            shadow = model.batcher.shadow
+            if shadow is not None:
+                shadow(scored, prediction, [(entry, len(scored))])
         k = 0
         for i in range(len(rows)):
             number = first_row + i

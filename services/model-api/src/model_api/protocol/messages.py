@@ -18,6 +18,7 @@ from model_api.errors import UnsupportedMediaTypeError
 
 if TYPE_CHECKING:
     from model_api.protocol.prediction_log import PredictionLog
+    from model_api.protocol.shadow import ShadowScoring
     from model_api.serving.registry import LoadedModel, ModelRegistry
     from model_api.settings import Settings
 
@@ -78,6 +79,8 @@ class Services:
     log: PredictionLog | None = None
     # The models served (compare reads a second one).
     registry: ModelRegistry | None = None
+    # The shadow versions scoring live traffic (None when MODEL_API_SHADOW names none).
+    shadow: ShadowScoring | None = None
     # Evaluations running now (each holds a few numbers per row of its file until it ends).
     evaluations: threading.BoundedSemaphore = field(init=False)
 

@@ -14,6 +14,7 @@ from model_contract import ModelList as ModelList
 from model_contract import ModelMetadata as ModelMetadata
 from model_contract import PredictResponse as PredictResponse
 from model_contract import Scalar
+from model_contract import ShadowReport as ShadowReport
 from pydantic import BaseModel, ConfigDict, Field
 
 

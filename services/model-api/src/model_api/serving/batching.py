@@ -4,7 +4,8 @@ A request never waits for company when nobody else is queued (``max_wait`` defau
 requests that arrive while a batch is being computed simply form the next batch.
 A request may carry a tag (the prediction log's entry for it): after each batch, the parts that
 have one go to ``scored`` in one call, with the batch's own matrix and prediction, so that a log
-keeps one matrix per batch instead of one per request.
+keeps one matrix per batch instead of one per request. When another version shadows the model,
+every batch also goes to ``shadow`` the same way.
 
 Small batches run on the event loop (a thread hop costs more than the prediction); larger ones
 run in a worker thread, so that with a second CPU the loop parses the next requests while
@@ -62,6 +63,8 @@ class MicroBatcher:
         self._queue: deque[Queued] = deque()
         # Set by the registry when a prediction log is on: tagged requests' batches go there.
         self.scored: ScoredFn | None = None
+        # Set when another version shadows this one: every batch goes there (tagged or not).
+        self.shadow: ScoredFn | None = None
         self._queued_rows = 0
         self._worker: asyncio.Task[None] | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="xgboost")
@@ -134,13 +137,17 @@ class MicroBatcher:
                 future.set_result(prediction if len(batch) == 1 else prediction.slice(start, stop))
                 tagged = tagged or tag is not None
             start = stop
-        if tagged and self.scored is not None:
+        scored, shadow = self.scored, self.shadow
+        if (tagged and scored is not None) or shadow is not None:
             parts = [
                 (None if future.cancelled() else tag, part.shape[0]) for part, future, tag in batch
             ]
             try:
-                self.scored(matrix, prediction, parts)
-            except Exception:  # the log must never fail a prediction
+                if tagged and scored is not None:
+                    scored(matrix, prediction, parts)
+                if shadow is not None:
+                    shadow(matrix, prediction, parts)
+            except Exception:  # the log and the shadow must never fail a prediction
                 log.exception("a scored batch could not be handed on")
 
     def close(self) -> None:

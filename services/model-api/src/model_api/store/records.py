@@ -55,6 +55,20 @@ class EvaluationRun:
     result: dict[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class ShadowDisagreement:
+    """A row of live traffic on which a model's shadow version answered otherwise."""
+
+    created_at: datetime
+    model: str
+    version: str  # the version that answered
+    shadow_version: str
+    prediction_id: str | None  # the id the answer carried (None: the request was not recorded)
+    inputs: dict[str, Any]  # feature -> value, as the user means it (privacy exclusions out)
+    answer: dict[str, Any]  # the v1 prediction object answered
+    shadow_answer: dict[str, Any]  # the shadow version's, for the same row
+
+
 @dataclass(slots=True)
 class PredictionRecord:
     """One scored matrix, built on the request path: cheap, nothing serialised yet."""

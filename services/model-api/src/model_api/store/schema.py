@@ -116,3 +116,19 @@ evaluation_runs = Table(
     Column("headline_value", Float),
     Column("result", Text, nullable=False),
 )
+
+# One row per disagreement of a model's shadow version on live traffic (protocol.shadow): the
+# row's inputs and both answers as JSON, and the id the answer carried when it was recorded.
+shadow_disagreements = Table(
+    "shadow_disagreements",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("model", String(128), nullable=False),
+    Column("version", String(64), nullable=False),
+    Column("shadow_version", String(64), nullable=False),
+    Column("prediction_id", String(40)),
+    Column("inputs", Text, nullable=False),
+    Column("answer", Text, nullable=False),
+    Column("shadow_answer", Text, nullable=False),
+)

@@ -14,7 +14,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from model_api.observability import metrics
-from model_api.store import evaluations
+from model_api.store import evaluations, shadow
 from model_api.store import feedback as queries
 from model_api.store.database import create_store_engine, database_url, upgrade
 from model_api.store.records import (
@@ -26,6 +26,7 @@ from model_api.store.records import (
     FeedbackSummary,
     LoggedPrediction,
     RecordBatch,
+    ShadowDisagreement,
     StoreConfig,
     StoreError,
     StoreUnavailable,
@@ -223,12 +224,43 @@ class Store:
         """One evaluation run's whole answer, or None."""
         return self._read(lambda c: evaluations.run(c, run_id))
 
+    # Shadow disagreements ----------------------------------------------------------------------
+
+    def save_disagreements(self, rows: list[ShadowDisagreement]) -> None:
+        """Store rows a shadow version answered otherwise (one transaction). Raises
+        StoreUnavailable."""
+        if rows:
+            self._write(lambda c: shadow.save(c, rows))
+
+    def disagreements(
+        self,
+        model: str,
+        *,
+        version: str | None = None,
+        shadow_version: str | None = None,
+        before: int | None = None,
+        limit: int = 50,
+    ) -> tuple[list[dict[str, Any]], int | None]:
+        """A model's stored disagreements, newest first, and the next page's cursor."""
+        return self._read(
+            lambda c: shadow.page(
+                c,
+                model,
+                version=version,
+                shadow_version=shadow_version,
+                before=before,
+                limit=limit,
+            )
+        )
+
     def purge(self, now: datetime | None = None) -> int:
-        """Delete unjudged predictions older than the retention; the number deleted."""
+        """Delete unjudged predictions (and shadow disagreements) older than the retention;
+        the number of predictions deleted."""
         if self.config.retention_days <= 0:
             return 0
         before = (now or queries.utc_now()) - timedelta(days=self.config.retention_days)
         deleted = self._write(lambda c: queries.purge(c, before))
+        self._write(lambda c: shadow.purge(c, before))
         if deleted:
             log.info("prediction log: old predictions purged", extra={"deleted": deleted})
         return deleted

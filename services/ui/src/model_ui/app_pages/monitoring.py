@@ -281,6 +281,73 @@ def _agreement() -> None:
             st.altair_chart(charts.agreement(daily), width="stretch")
 
 
+def _answer_text(answer: dict[str, object]) -> str:
+    """A v1 prediction object in a few characters: its label, or its value(s)."""
+    if "label" in answer:
+        return str(answer["label"])
+    if "value" in answer:
+        return (
+            f"{answer['value']:,.4g}"
+            if isinstance(answer["value"], float)
+            else str(answer["value"])
+        )
+    values = answer.get("values")
+    if isinstance(values, dict):
+        return ", ".join(f"{k} {v:,.4g}" for k, v in values.items() if isinstance(v, float))
+    return str(answer)
+
+
+def _shadow() -> None:
+    """The selected model's shadow version on live traffic: how often it disagrees, and where."""
+    frame = layout.selection()
+    if frame.name is None:
+        return
+    try:
+        report = state.client().shadow(frame.name)
+    except ApiError as error:
+        layout.error_banner(error, f"reading the shadow report of {frame.name}")
+        return
+    shadow = report.shadow
+    st.markdown(f"**Shadow scoring of {md(frame.name)}** (this API pod, since it started)")
+    if shadow is None:
+        st.caption(
+            "No other version scores this model's traffic. Name one with `MODEL_API_SHADOW` "
+            "(the chart's `api.shadow`) to see where it would answer otherwise."
+        )
+        return
+    if not shadow.active:
+        st.warning(
+            f"Version {md(shadow.version)} does not shadow this model: {md(shadow.problem or '')}",
+            icon=":material/warning:",
+        )
+        return
+    cols = st.columns(4)
+    cols[0].metric("Shadow version", f"{shadow.version} beside {shadow.serving_version}")
+    cols[1].metric("Rows compared", f"{shadow.compared:,}")
+    cols[2].metric("Disagreed", f"{shadow.disagreed:,}")
+    cols[3].metric(
+        "Disagreement rate",
+        feedback.agreement_text(shadow.disagreement_rate),
+        help="A different class, or (regression) answers further apart than "
+        + ("the tolerance" if shadow.tolerance is None else f"{shadow.tolerance:,.4g}"),
+    )
+    if not report.disagreements:
+        st.caption("No disagreement stored yet.")
+        return
+    rows = [
+        {
+            "time": row.created_at,
+            "prediction id": row.prediction_id or "(not recorded)",
+            f"answer (v{row.version})": _answer_text(row.answer),
+            f"shadow (v{row.shadow_version})": _answer_text(row.shadow_answer),
+            **{f"input: {k}": v for k, v in row.inputs.items()},
+        }
+        for row in report.disagreements
+    ]
+    st.markdown("Newest disagreements (look a prediction id up on the Feedback page):")
+    st.dataframe(pd.DataFrame(rows), hide_index=True)
+
+
 def live() -> None:
     settings = state.settings()
     prometheus = state.prometheus()
@@ -292,6 +359,7 @@ def live() -> None:
     _charts(figures)
     _classes(figures.newest)
     _agreement()
+    _shadow()
     _tables(figures.newest)
 
 
