@@ -168,3 +168,11 @@ def database(
         return {"MODEL_API_DATA_DIR": str(tmp_path_factory.mktemp("data"))}
     url: str = request.getfixturevalue("fresh_postgres_url")
     return {"MODEL_API_DATABASE_URL": url}
+
+
+@pytest.fixture(scope="module")
+def penguins() -> pd.DataFrame:
+    """The penguins table the examples are trained on (categories typed)."""
+    from model_api.authoring.examples import load_penguins_frame
+
+    return load_penguins_frame()

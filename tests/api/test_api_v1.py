@@ -13,17 +13,14 @@ import pytest
 import xgboost as xgb
 from model_api.authoring.examples import load_penguins_frame
 
-from tests.support import ADELIE, PREDICTION_ID, Server, csv_without_ids
-
-SPECIES_FEATURES = [
-    "bill_length_mm",
-    "bill_depth_mm",
-    "flipper_length_mm",
-    "body_mass_g",
-    "island",
-    "sex",
-]
-MASS_FEATURES = ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "species", "island", "sex"]
+from tests.support import (
+    ADELIE,
+    MASS_FEATURES,
+    PREDICTION_ID,
+    SPECIES_FEATURES,
+    Server,
+    csv_without_ids,
+)
 
 
 @pytest.fixture(scope="module")

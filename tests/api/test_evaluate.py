@@ -31,13 +31,6 @@ CSV = {"content-type": "text/csv"}
 
 
 @pytest.fixture(scope="module")
-def penguins() -> pd.DataFrame:
-    from model_api.authoring.examples import load_penguins_frame
-
-    return load_penguins_frame()
-
-
-@pytest.fixture(scope="module")
 def repository(example_repository: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The examples, and a weaker, older version "0" of the species model to compare with."""
     folder = tmp_path_factory.mktemp("evaluate-models")

@@ -37,13 +37,6 @@ CSV = {"content-type": "text/csv"}
 
 
 @pytest.fixture(scope="module")
-def penguins() -> pd.DataFrame:
-    from model_api.authoring.examples import load_penguins_frame
-
-    return load_penguins_frame()
-
-
-@pytest.fixture(scope="module")
 def repository(example_repository: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The examples, a weaker older species version "0" and mass version "0", and a species
     version "00" without the `sex` feature (it cannot shadow: other features)."""

@@ -106,8 +106,8 @@ def score_lines(
             if recorder is not None:
                 log, logged = recorder
                 token = new_token()
-                log.record(logged, model, scored, prediction, token)
-                entry = logged._replace(token=token)
+                entry = logged._replace(token=token)  # each chunk is a request of its own
+                log.record(entry, model, scored, prediction)
                 ids = prediction_ids(token, len(cells))
                 cells = [[row_id, *c] for row_id, c in zip(ids, cells, strict=True)]
             shadow = model.batcher.shadow

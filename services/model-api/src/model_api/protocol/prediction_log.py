@@ -131,12 +131,10 @@ class PredictionLog:
         model: LoadedModel,
         matrix: np.ndarray,
         prediction: Prediction,
-        token: str | None = None,
     ) -> None:
-        """Queue a matrix scored outside the micro-batcher and the model's answer (``token``:
-        its own, for the chunks of a CSV upload)."""
-        entry = logged if token is None else logged._replace(token=token)
-        parts: list[tuple[object, int]] = [(entry, len(matrix))]
+        """Queue a matrix scored outside the micro-batcher and the model's answer (a chunk of
+        a CSV upload, its entry carrying the chunk's own token)."""
+        parts: list[tuple[object, int]] = [(logged, len(matrix))]
         self._queue(_ScoredBatch(time.time(), model, matrix, prediction, parts), len(matrix))
 
     def record_batch(
