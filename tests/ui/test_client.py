@@ -7,12 +7,15 @@ import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
+import pandas as pd
 import pytest
+from model_contract import EvaluationProgress
 from model_ui.client import ApiClient, ApiError
 from model_ui.settings import UISettings
 
-from tests.support import Server
+from tests.support import Server, start_api
 
 MODELS = {
     "models": [{"name": "m", "version": "1", "versions": ["1"], "task": "regression"}],
@@ -118,3 +121,83 @@ def test_csv_scoring_and_readiness(api_server: Server) -> None:
     )
     readiness = client.readiness()
     assert readiness.ready and readiness.models == {"penguin-mass": ["1"], "penguin-species": ["1"]}
+
+
+def _labelled(rows: int) -> bytes:
+    from model_api.authoring.examples import load_penguins_frame
+
+    penguins = load_penguins_frame()
+    return (
+        pd.concat([penguins] * (rows // len(penguins) + 1)).head(rows).to_csv(index=False).encode()
+    )
+
+
+def test_an_evaluation_reports_its_progress_and_answers_as_without(api_server: Server) -> None:
+    client = ApiClient(UISettings(api_url=api_server.url))
+    data = _labelled(60_000)
+    seen: list[EvaluationProgress] = []
+    streamed = client.evaluate_csv("penguin-species", None, data, "species", progress=seen.append)
+    plain = client.evaluate_csv("penguin-species", None, data, "species")
+    assert (seen[0].rows, seen[0].stage) == (0, "scoring")
+    assert (seen[-1].rows, seen[-1].stage, seen[-1].fraction) == (60_000, "metrics", 1.0)
+    assert streamed.model_dump(exclude={"id", "created_at"}) == plain.model_dump(
+        exclude={"id", "created_at"}
+    )
+    compared = client.compare_csv(
+        "penguin-species", "1", data, "species", "penguin-species", "1", progress=seen.append
+    )
+    assert compared.disagreements.rows == 0 and seen[-1].stage == "metrics"
+
+
+def test_an_error_in_the_progress_stream_comes_through_intact(
+    example_repository: Path, tmp_path: Path
+) -> None:
+    server = start_api(example_repository, tmp_path, MODEL_API_MAX_EVALUATE_ROWS="100")
+    try:
+        client = ApiClient(UISettings(api_url=server.url))
+        seen: list[EvaluationProgress] = []
+        with pytest.raises(ApiError) as caught:
+            client.evaluate_csv(
+                "penguin-species", None, _labelled(342), "species", progress=seen.append
+            )
+    finally:
+        server.stop()
+    error = caught.value
+    assert (error.kind, error.status, error.code) == ("http", 413, "payload_too_large")
+    assert "MODEL_API_MAX_EVALUATE_ROWS" in error.message
+    assert [p.rows for p in seen] == [0]  # the stream had started
+
+
+@pytest.mark.parametrize(
+    ("lines", "problem"),
+    [
+        (b'{"progress":{"rows":0,"fraction":0.0,"stage":"scoring"}}\n', "ended before its result"),
+        (b"not json\n", "a progress line the UI does not understand"),
+        (b'{"progress":{"rows":"many"}}\n', "a progress line the UI does not understand"),
+        (b'{"result":{"model":"m"}}\n', "a progress line the UI does not understand"),
+    ],
+)
+def test_a_broken_progress_stream_is_named(lines: bytes, problem: str) -> None:
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-ndjson")
+            self.send_header("Content-Length", str(len(lines)))
+            self.end_headers()
+            self.wfile.write(lines)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        client = ApiClient(UISettings(api_url=f"http://127.0.0.1:{server.server_address[1]}"))
+        with pytest.raises(ApiError) as caught:
+            client.evaluate_csv("m", None, b"a,y\n1,2\n", "y", progress=lambda p: None)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert caught.value.kind == "invalid_response"
+    assert problem in caught.value.message

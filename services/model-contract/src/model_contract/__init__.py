@@ -34,6 +34,7 @@ from model_contract.evaluation import (
     Disagreement,
     Disagreements,
     EvaluationList,
+    EvaluationProgress,
     EvaluationResponse,
     EvaluationSummary,
     FailedRow,
@@ -42,6 +43,7 @@ from model_contract.evaluation import (
     QuantileMetrics,
     RegressionMetrics,
     Slice,
+    StreamedError,
 )
 from model_contract.feedback import (
     MAX_AUTHOR,
@@ -92,6 +94,7 @@ __all__ = [
     "Disagreement",
     "Disagreements",
     "EvaluationList",
+    "EvaluationProgress",
     "EvaluationResponse",
     "EvaluationSummary",
     "ExplainResponse",
@@ -125,6 +128,7 @@ __all__ = [
     "ShadowReport",
     "ShadowStatus",
     "Slice",
+    "StreamedError",
     "Task",
     "Verdict",
     "VersionAgreement",

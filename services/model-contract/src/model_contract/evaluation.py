@@ -218,3 +218,24 @@ class ComparisonResponse(_EveryFieldSent):
     )
     difference: CompareDifference
     disagreements: Disagreements
+
+
+class EvaluationProgress(_EveryFieldSent):
+    """How far a labelled file's evaluation (or comparison) has got: one line of the progress
+    stream sent for ``Accept: application/x-ndjson``."""
+
+    rows: int = Field(description="Data rows read and judged so far.")
+    fraction: float = Field(description="The share of the file read so far, 0 to 1.")
+    stage: Literal["scoring", "metrics"] = Field(
+        description="scoring: the rows are being read and scored; metrics: every row is read "
+        "and the metrics (for compare, the bootstrap interval) are being computed."
+    )
+
+
+class StreamedError(_EveryFieldSent):
+    """An error found after a progress stream has started (its status line already sent)."""
+
+    status: int = Field(description="The HTTP status the plain request would have answered.")
+    code: str
+    message: str
+    details: list[dict[str, object]]

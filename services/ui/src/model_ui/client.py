@@ -7,7 +7,9 @@ traceback.
 
 from __future__ import annotations
 
+import json
 import time
+from collections.abc import Callable
 from datetime import date
 from typing import Any, Literal
 from urllib.parse import quote, unquote
@@ -16,12 +18,14 @@ import httpx
 from model_contract import (
     ComparisonResponse,
     EvaluationList,
+    EvaluationProgress,
     EvaluationResponse,
     ExplainResponse,
     ModelList,
     ModelMetadata,
     Scalar,
     ShadowReport,
+    StreamedError,
 )
 from pydantic import BaseModel, ValidationError
 
@@ -47,6 +51,10 @@ SLOW_ANSWER = (httpx.ReadTimeout, httpx.WriteTimeout, httpx.PoolTimeout)
 # clients' may be sampled), so each answer the UI shows has ids a colleague can judge.
 FROM_THE_UI = {"X-Prediction-Source": "ui"}
 
+
+# Asked of the evaluations: their answer as progress lines, then the result.
+PROGRESS_MEDIA_TYPE = "application/x-ndjson"
+type Progress = Callable[[EvaluationProgress], None]
 
 API = "The model API"
 PROMETHEUS = "Prometheus"
@@ -129,6 +137,16 @@ def _filters(
     return {k: str(v) for k, v in params.items() if v is not None}
 
 
+def _detail_lines(items: list[Any]) -> list[str]:
+    """An error body's details (``{"loc": [...], "msg": ...}``) as lines to show."""
+    lines = []
+    for item in items:
+        if isinstance(item, dict):
+            loc = ".".join(str(part) for part in item.get("loc") or [])
+            lines.append(f"{loc}: {item.get('msg', '')}" if loc else str(item.get("msg", "")))
+    return lines
+
+
 def _error_from_response(url: str, response: httpx.Response, service: str = API) -> ApiError:
     """The error body (API v1 or V2, Prometheus) as an ApiError, message intact."""
     code, details = None, []
@@ -140,10 +158,7 @@ def _error_from_response(url: str, response: httpx.Response, service: str = API)
     if isinstance(error, dict):
         message = str(error.get("message") or response.reason_phrase)
         code = str(error["code"]) if error.get("code") else None
-        for item in error.get("details") or []:
-            if isinstance(item, dict):
-                loc = ".".join(str(part) for part in item.get("loc") or [])
-                details.append(f"{loc}: {item.get('msg', '')}" if loc else str(item.get("msg", "")))
+        details = _detail_lines(error.get("details") or [])
     elif isinstance(error, str):
         message = error
     else:
@@ -412,29 +427,86 @@ class ApiClient(_HttpClient):
         return self._parse(FeedbackSummary, response)
 
     # ------------------------------------------------------------------------- evaluate
-    def _post_labelled(
-        self, path: str, data: bytes, params: dict[str, str], delimiter: str
-    ) -> httpx.Response:
-        """A labelled CSV file to an evaluation endpoint, with the batch timeout."""
+    def _post_labelled[M: BaseModel](
+        self,
+        model: type[M],
+        path: str,
+        data: bytes,
+        params: dict[str, str],
+        delimiter: str,
+        progress: Progress | None,
+    ) -> M:
+        """A labelled CSV file to an evaluation endpoint, with the batch timeout; with
+        ``progress``, the answer is read as the API's progress stream, each progress line
+        handed to it as it comes."""
         if delimiter != ",":
             params = {**params, "delimiter": delimiter}
-        return self._send(
-            "POST",
-            path,
-            content=data,
-            params=params,
-            headers={"Content-Type": "text/csv; charset=utf-8"},
-            timeout=self.settings.batch_timeout_seconds,
-        )
+        headers = {"Content-Type": "text/csv; charset=utf-8"}
+        timeout = self.settings.batch_timeout_seconds
+        if progress is None:
+            response = self._send(
+                "POST", path, content=data, params=params, headers=headers, timeout=timeout
+            )
+            return self._parse(model, response)
+        url = self.base_url + path
+        limits = httpx.Timeout(timeout, connect=self.settings.connect_timeout_seconds)
+        headers["Accept"] = PROGRESS_MEDIA_TYPE
+        try:
+            with self._http.stream(
+                "POST", path, content=data, params=params, headers=headers, timeout=limits
+            ) as response:
+                if response.is_error:
+                    response.read()
+                    raise _error_from_response(url, response)
+                for line in response.iter_lines():
+                    if line.strip():
+                        done = self._progress_line(model, url, line, progress)
+                        if done is not None:
+                            return done
+        except httpx.TransportError as exc:
+            raise _transport_error(url, exc, timeout) from None
+        raise ApiError(url, "the answer ended before its result", kind="invalid_response")
+
+    def _progress_line[M: BaseModel](
+        self, model: type[M], url: str, line: str, progress: Progress
+    ) -> M | None:
+        """One line of a progress stream: progress is handed on, the result returned, an
+        error raised."""
+        try:
+            body = json.loads(line)
+            if not isinstance(body, dict):
+                raise ValueError("not an object")
+            if "progress" in body:
+                progress(EvaluationProgress.model_validate(body["progress"]))
+                return None
+            if "error" in body:
+                error = StreamedError.model_validate(body["error"])
+                details = _detail_lines(error.details)
+                raise ApiError(
+                    url, error.message, status=error.status, code=error.code, details=details
+                )
+            return model.model_validate(body["result"])
+        except (ValueError, KeyError, ValidationError) as exc:
+            problem = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
+            raise ApiError(
+                url, f"a progress line the UI does not understand: {problem}",
+                kind="invalid_response",
+            ) from None  # fmt: skip
 
     def evaluate_csv(
-        self, name: str, version: str | None, data: bytes, target: str, delimiter: str = ","
+        self,
+        name: str,
+        version: str | None,
+        data: bytes,
+        target: str,
+        delimiter: str = ",",
+        progress: Progress | None = None,
     ) -> EvaluationResponse:
         """A labelled CSV judged by the model (the file as uploaded; ``target`` its column of
         actual answers)."""
         path = f"{_model_path(name, version)}/evaluate"
-        response = self._post_labelled(path, data, {"target": target}, delimiter)
-        return self._parse(EvaluationResponse, response)
+        params = {"target": target}
+        return self._post_labelled(EvaluationResponse, path, data, params, delimiter, progress)
 
     def compare_csv(
         self,
@@ -445,11 +517,12 @@ class ApiClient(_HttpClient):
         other_model: str,
         other_version: str,
         delimiter: str = ",",
+        progress: Progress | None = None,
     ) -> ComparisonResponse:
         """This version and the other judged on the same labelled rows."""
         params = {"target": target, "other_model": other_model, "other_version": other_version}
         path = f"{_model_path(name, version)}/compare"
-        return self._parse(ComparisonResponse, self._post_labelled(path, data, params, delimiter))
+        return self._post_labelled(ComparisonResponse, path, data, params, delimiter, progress)
 
     def evaluate_feedback(self, name: str, version: str | None) -> EvaluationResponse:
         """The version judged on the labels colleagues gave (every judged prediction)."""

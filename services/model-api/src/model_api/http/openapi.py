@@ -31,6 +31,7 @@ from urllib.parse import quote
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
+from model_contract import EvaluationProgress, StreamedError
 from pydantic import SecretStr
 from pydantic.json_schema import models_json_schema
 from starlette.responses import HTMLResponse, Response
@@ -260,9 +261,14 @@ def build_openapi(
 
 def _generic_request_schemas(max_rows: int) -> dict[str, Any]:
     """The request bodies the generic routes name (their routes read raw bytes, so FastAPI
-    does not list them)."""
+    does not list them), and the lines of the evaluations' progress stream."""
     _, top = models_json_schema(
-        [(PredictRequest, "validation"), (InferenceRequest, "validation")],
+        [
+            (PredictRequest, "validation"),
+            (InferenceRequest, "validation"),
+            (EvaluationProgress, "serialization"),
+            (StreamedError, "serialization"),
+        ],
         ref_template=COMPONENTS + "{model}",
     )
     defs: dict[str, Any] = top["$defs"]

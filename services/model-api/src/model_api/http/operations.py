@@ -172,6 +172,23 @@ CSV_RESPONSE = {
     }
 }
 
+# Sent for ``Accept: application/x-ndjson`` (protocol/progress.py).
+PROGRESS_RESPONSE = {
+    "application/x-ndjson": {
+        "schema": {
+            "type": "string",
+            "description": "Progress while the file is judged, one JSON object per line: "
+            '`{"progress": EvaluationProgress}` a few times a second, then `{"result": ...}` '
+            "(the application/json answer) or, for an error found once the stream has "
+            'started, `{"error": StreamedError}` with the status the plain request answers.',
+        },
+        "example": '{"progress":{"rows":0,"fraction":0.0,"stage":"scoring"}}\n'
+        '{"progress":{"rows":73728,"fraction":0.36,"stage":"scoring"}}\n'
+        '{"progress":{"rows":205200,"fraction":1.0,"stage":"metrics"}}\n'
+        '{"result":{"model":"penguin-species","version":"1","...":"..."}}\n',
+    }
+}
+
 
 @dataclass(frozen=True)
 class Operation:
@@ -224,7 +241,7 @@ OPERATIONS = (
             "Evaluate one version on a labelled CSV file",
         ),
         EvaluationResponse,
-        V1_ERROR_RESPONSES,
+        {**V1_ERROR_RESPONSES, 200: {"content": PROGRESS_RESPONSE}},
         EVALUATE_BODY,
     ),
     Operation(
@@ -236,7 +253,7 @@ OPERATIONS = (
             "Compare one version with another on a labelled CSV file",
         ),
         ComparisonResponse,
-        V1_ERROR_RESPONSES,
+        {**V1_ERROR_RESPONSES, 200: {"content": PROGRESS_RESPONSE}},
         COMPARE_BODY,
     ),
     Operation(

@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from model_api.errors import PayloadTooLargeError
 from model_api.protocol.messages import JSON_OPTIONS, Answer, StreamedAnswer, bare_media_type
@@ -59,9 +60,27 @@ class ModelRequest(Request):
         return self.stream()
 
 
+class ClosingStreamingResponse(StreamingResponse):
+    """A streamed answer whose lines are closed as soon as it ends, however it ends (all sent,
+    the client gone, an error), so the code producing them lets go at once of what it holds (an
+    upload's spool, an evaluation slot) rather than whenever the garbage collector finds it."""
+
+    def __init__(self, answer: StreamedAnswer) -> None:
+        super().__init__(answer.lines, media_type=answer.media_type, headers=answer.headers)
+        self.lines = answer.lines
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            close = getattr(self.lines, "close", None)
+            if close is not None:
+                close()
+
+
 def response_of(answer: Answer | StreamedAnswer) -> Response:
     """The Starlette response carrying a protocol answer; a streamed one's lines are produced
     in Starlette's worker threads (they parse and predict)."""
     if isinstance(answer, StreamedAnswer):
-        return StreamingResponse(answer.lines, media_type=answer.media_type, headers=answer.headers)
+        return ClosingStreamingResponse(answer)
     return Response(answer.body, media_type=answer.media_type, headers=answer.headers)

@@ -10,19 +10,15 @@ where their answers differ.
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
-import anyio
 import numpy as np
-import orjson
 from scipy import stats
 
-from model_api.codecs.csv import column_positions, read_header, row_chunks, spool_upload
 from model_api.errors import InvalidInputError
 from model_api.evaluation.judge import Judge
 from model_api.protocol import evaluate as evaluation
-from model_api.protocol.messages import Answer, Incoming, Services
+from model_api.protocol.messages import Answer, Incoming, Services, StreamedAnswer
 from model_api.serving.registry import LoadedModel
 
 CONFIDENCE = 0.95
@@ -36,7 +32,9 @@ DEFAULT_TOLERANCE_SHARE = 0.1
 SEED = 0  # the interval of one file is the same on every call
 
 
-async def compare(model: LoadedModel, incoming: Incoming, services: Services) -> Answer:
+async def compare(
+    model: LoadedModel, incoming: Incoming, services: Services
+) -> Answer | StreamedAnswer:
     """A labelled CSV in; this model and ``?other_model=`` (default: the same model) at
     ``?other_version=`` (default: its newest version other than this one) judged on its rows."""
     sep = evaluation.checked_request(model, incoming, "compare")
@@ -44,38 +42,19 @@ async def compare(model: LoadedModel, incoming: Incoming, services: Services) ->
     target, point_output = evaluation.target_of(model, incoming.query("target"))
     _, other_output = evaluation.target_of(other, target)
     tolerance = _tolerance(incoming.query("tolerance"))
-    with evaluation.evaluation_slot(services):
-        settings = services.settings
-        spool = await spool_upload(incoming.chunks(), settings.max_csv_bytes)
-        try:
-            digest = await anyio.to_thread.run_sync(evaluation.sha256_of, spool)
-            text = io.TextIOWrapper(spool, encoding="utf-8-sig", newline="")
-            header, header_lines = read_header(text, sep, settings)
-            positions, _ = column_positions(model, header, sep)
-            target_position = evaluation.target_position(model, header, target)
-            chunks = row_chunks(
-                text, sep, settings.max_csv_row_bytes, header_lines + 1, settings.csv_chunk_rows
-            )
-            model.count_request("compare")
-            other.count_request("compare")
-            judged = await anyio.to_thread.run_sync(
-                lambda: evaluation.judge_file(
-                    model,
-                    chunks,
-                    positions,
-                    len(header),
-                    target_position,
-                    point_output,
-                    settings.max_evaluate_rows,
-                    [(other, other_output)],
-                )
-            )
-        finally:
-            spool.close()
-        result = await anyio.to_thread.run_sync(
-            lambda: _comparison(model, other, target, digest, judged, tolerance, services)
-        )
-    return Answer(orjson.dumps(result, option=orjson.OPT_SERIALIZE_NUMPY))
+    return await evaluation.judge_upload(
+        model,
+        incoming,
+        services,
+        sep,
+        target,
+        point_output,
+        [(other, other_output)],
+        lambda digest, judged: _comparison(
+            model, other, target, digest, judged, tolerance, services
+        ),
+        "compare",
+    )
 
 
 def _other(model: LoadedModel, incoming: Incoming, services: Services) -> LoadedModel:

@@ -12,7 +12,8 @@ from __future__ import annotations
 import hashlib
 import io
 import math
-from collections.abc import Iterator, Sequence
+import weakref
+from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import IO, Any
@@ -38,7 +39,8 @@ from model_api.errors import (
     UnsupportedMediaTypeError,
 )
 from model_api.evaluation import Judge, gain_by_feature, slice_features
-from model_api.protocol.messages import Answer, Incoming, Services
+from model_api.protocol.messages import Answer, Incoming, Services, StreamedAnswer
+from model_api.protocol.progress import PROGRESS_MEDIA_TYPE, progress_lines, wants_progress
 from model_api.serving.bundle import BundleMetadata
 from model_api.serving.registry import LoadedModel
 from model_api.store import EvaluationRun, Store, StoreUnavailable, new_run_id
@@ -47,38 +49,119 @@ FAILED_ROWS_LISTED = 100
 HASH_BLOCK = 1 << 20
 
 
-async def evaluate(model: LoadedModel, incoming: Incoming, services: Services) -> Answer:
+async def evaluate(
+    model: LoadedModel, incoming: Incoming, services: Services
+) -> Answer | StreamedAnswer:
     """A labelled CSV in (the features and the target column: the bundle's ``target``, or
     ``?target=``); the evaluation out, stored when the prediction log is on."""
     sep = checked_request(model, incoming, "evaluate")
     target, point_output = target_of(model, incoming.query("target"))
-    with evaluation_slot(services):
+    return await judge_upload(
+        model,
+        incoming,
+        services,
+        sep,
+        target,
+        point_output,
+        (),
+        lambda digest, judged: finish(model, target, digest, judged, services),
+        "evaluate",
+    )
+
+
+async def judge_upload(
+    model: LoadedModel,
+    incoming: Incoming,
+    services: Services,
+    sep: str,
+    target: str,
+    point_output: int,
+    others: Sequence[tuple[LoadedModel, int]],
+    answer: Callable[[str, Judged], dict[str, Any]],
+    verb: str,
+) -> Answer | StreamedAnswer:
+    """A labelled upload judged by ``model`` (and ``others``) in one of the server's evaluation
+    slots; ``answer`` makes the answer of the file's digest and what was judged.
+
+    The upload is spooled and its header checked first (a 4xx for the whole file); the rows are
+    then judged in a worker thread, or, for a client asking for progress, while the progress
+    stream is sent (the slot held until it ends)."""
+    release = _slot_release(services)
+    try:
         settings = services.settings
         spool = await spool_upload(incoming.chunks(), settings.max_csv_bytes)
-        try:
-            digest = await anyio.to_thread.run_sync(sha256_of, spool)
-            text = io.TextIOWrapper(spool, encoding="utf-8-sig", newline="")
-            header, header_lines = read_header(text, sep, settings)
-            positions, _ = column_positions(model, header, sep)
-            position = target_position(model, header, target)
-            chunks = row_chunks(
-                text, sep, settings.max_csv_row_bytes, header_lines + 1, settings.csv_chunk_rows
-            )
-            model.count_request("evaluate")
-            judged = await anyio.to_thread.run_sync(
-                judge_file,
-                model,
-                chunks,
-                positions,
-                len(header),
-                position,
-                point_output,
-                settings.max_evaluate_rows,
-            )
-        finally:
-            spool.close()
-        result = await anyio.to_thread.run_sync(finish, model, target, digest, judged, services)
+    except BaseException:
+        release()
+        raise
+    try:
+        digest, size = await anyio.to_thread.run_sync(sha256_of, spool)
+        text = io.TextIOWrapper(spool, encoding="utf-8-sig", newline="")
+        header, header_lines = read_header(text, sep, settings)
+        positions, _ = column_positions(model, header, sep)
+        position = target_position(model, header, target)
+        chunks = row_chunks(
+            text, sep, settings.max_csv_row_bytes, header_lines + 1, settings.csv_chunk_rows
+        )
+        steps = judging(
+            model,
+            chunks,
+            positions,
+            len(header),
+            position,
+            point_output,
+            settings.max_evaluate_rows,
+            others,
+        )
+    except BaseException:
+        spool.close()
+        release()
+        raise
+    model.count_request(verb)
+    for other, _ in others:
+        other.count_request(verb)
+
+    def done() -> None:
+        spool.close()
+        release()
+
+    if wants_progress(incoming):
+
+        def lines() -> Iterator[str]:
+            try:
+                yield from progress_lines(steps, spool, size, lambda j: answer(digest, j))
+            finally:
+                done()
+
+        streamed = lines()
+        # A stream the server never starts (the client went away first) never runs its
+        # ``finally``: the slot is released when the stream is collected.
+        weakref.finalize(streamed, done)
+        return StreamedAnswer(streamed, PROGRESS_MEDIA_TYPE, {})
+    try:
+        judged = await anyio.to_thread.run_sync(drain, steps)
+        spool.close()
+        result = await anyio.to_thread.run_sync(answer, digest, judged)
+    finally:
+        done()
     return Answer(orjson.dumps(result, option=orjson.OPT_SERIALIZE_NUMPY))
+
+
+def _slot_release(services: Services) -> Callable[[], None]:
+    """Take one of the server's evaluation slots (503, retry, when none is free); the function
+    that gives it back (once, however often it is called)."""
+    slots = services.evaluations
+    if not slots.acquire(blocking=False):
+        raise OverloadedError(
+            f"{services.settings.max_concurrent_evaluations} evaluation(s) already running on "
+            "this server (MODEL_API_MAX_CONCURRENT_EVALUATIONS); retry in a moment"
+        )
+    held = [True]
+
+    def release() -> None:
+        if held and held.pop():
+            slots.release()
+
+    return release
 
 
 def checked_request(model: LoadedModel, incoming: Incoming, verb: str) -> str:
@@ -111,15 +194,11 @@ def refuse_unevaluated(model: LoadedModel) -> None:
 @contextmanager
 def evaluation_slot(services: Services) -> Iterator[None]:
     """Hold one of the server's evaluation slots; 503 (retry) when none is free."""
-    if not services.evaluations.acquire(blocking=False):
-        raise OverloadedError(
-            f"{services.settings.max_concurrent_evaluations} evaluation(s) already running on "
-            "this server (MODEL_API_MAX_CONCURRENT_EVALUATIONS); retry in a moment"
-        )
+    release = _slot_release(services)
     try:
         yield
     finally:
-        services.evaluations.release()
+        release()
 
 
 def target_position(model: LoadedModel, header: list[str], target: str) -> int:
@@ -198,12 +277,15 @@ def point_quantile(metadata: BundleMetadata) -> int:
     return min(range(len(alphas)), key=lambda j: (abs(alphas[j] - 0.5), alphas[j]))
 
 
-def sha256_of(spool: IO[bytes]) -> str:
+def sha256_of(spool: IO[bytes]) -> tuple[str, int]:
+    """The upload's SHA-256 and size; it is read again from its start."""
     digest = hashlib.sha256()
+    size = 0
     for block in iter(lambda: spool.read(HASH_BLOCK), b""):
         digest.update(block)
+        size += len(block)
     spool.seek(0)
-    return digest.hexdigest()
+    return digest.hexdigest(), size
 
 
 class Judged:
@@ -225,7 +307,17 @@ class Judged:
         return self.judges[0]
 
 
-def judge_file(
+def drain[Done](steps: Generator[Any, None, Done]) -> Done:
+    """Run ``steps`` to their end; what they return."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as finished:
+            done: Done = finished.value
+            return done
+
+
+def judging(
     model: LoadedModel,
     chunks: Any,
     positions: list[int],
@@ -234,8 +326,9 @@ def judge_file(
     point_output: int,
     max_rows: int,
     others: Sequence[tuple[LoadedModel, int]] = (),
-) -> Judged:
-    """Read, score and judge every chunk of rows. ``others``: more models with the same
+) -> Generator[int, None, Judged]:
+    """Read, score and judge the chunks of rows, one at a time: the rows read so far are yielded
+    after each, and what was judged returned at the end. ``others``: more models with the same
     features and answers, each with the output its point metrics are of, judged on the same
     rows (a row one of them cannot score fails for all)."""
     metadata = model.metadata
@@ -272,6 +365,7 @@ def judge_file(
                 # Not observed: the prediction metrics (classes, values, drift) watch live
                 # traffic, which a file of a million labelled rows would drown.
                 judge.add(actual[valid], scorer.runtime.predict(scored), scored)
+        yield rows_read
     return Judged(judges, rows_read, failed, failed_rows, scored_rows)
 
 
@@ -405,7 +499,7 @@ def _evaluate_feedback(
         kept_actual.append(actual)
     if kept_rows:
         matrix = np.concatenate(kept_rows)
-        prediction = model.runtime.predict(matrix)  # not observed, as in judge_file
+        prediction = model.runtime.predict(matrix)  # not observed, as in judging
         dtype = np.int32 if labels else np.float64
         judge.add(np.asarray(kept_actual, dtype=dtype), prediction, matrix)
     model.count_request("evaluate")

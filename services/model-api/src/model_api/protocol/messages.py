@@ -62,8 +62,10 @@ class Answer:
 
 @dataclass(slots=True)
 class StreamedAnswer:
-    """An answer written while it is sent (a scored CSV): ``lines`` are produced on demand, by
-    blocking code (parsing and predicting), so the web layer runs them off the event loop."""
+    """An answer written while it is sent (a scored CSV, a progress stream): ``lines`` are
+    produced on demand, by blocking code (parsing and predicting), so the web layer runs them
+    off the event loop, and closed (a generator's ``finally`` runs) as soon as the answer ends,
+    sent or not."""
 
     lines: Iterator[str]
     media_type: str

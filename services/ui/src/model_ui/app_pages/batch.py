@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 from model_contract import ModelMetadata
 
-from model_ui import csvbatch, evaluation, feedback, layout, state
+from model_ui import csvbatch, evaluation, feedback, layout, progress, state
 from model_ui.client import ApiError
 from model_ui.schemas import Actual
 from model_ui.text import md
@@ -44,7 +44,7 @@ def _score(metadata: ModelMetadata, upload: csvbatch.Upload, file_name: str) -> 
     """Send the rows chunk by chunk with a progress bar; stop at the first refused chunk."""
     client, size = state.client(), state.settings().batch_chunk_rows
     total = len(upload.rows)
-    progress = st.progress(0.0, text=f"Scoring {total:,} rows…")
+    bar = st.progress(0.0, text=f"Scoring {total:,} rows…")
     header: list[str] = []
     scored: list[list[str]] = []
     ignored: list[str] = []
@@ -65,8 +65,8 @@ def _score(metadata: ModelMetadata, upload: csvbatch.Upload, file_name: str) -> 
             break
         scored.extend(lines)
         done = offset + len(rows)
-        progress.progress(done / total, text=f"Scored {done:,} of {total:,} rows")
-    progress.empty()
+        bar.progress(done / total, text=f"Scored {done:,} of {total:,} rows")
+    bar.empty()
     frame = csvbatch.assemble(upload, header, scored) if header else pd.DataFrame()
     return BatchResult(file_name, frame, done, total, failure, ignored)
 
@@ -120,7 +120,7 @@ def _send(rows: list[tuple[str, Actual]], column: str, author: str) -> Sent:
     client = state.client()
     created = updated = failed = 0
     first: ApiError | None = None
-    progress = st.progress(0.0, text=f"Sending {len(rows):,} actual answers…")
+    bar = st.progress(0.0, text=f"Sending {len(rows):,} actual answers…")
     for done, (prediction_id, actual) in enumerate(rows, start=1):
         try:
             saved = client.feedback(prediction_id, actual=actual, author=author)
@@ -133,8 +133,8 @@ def _send(rows: list[tuple[str, Actual]], column: str, author: str) -> Sent:
         else:
             created += saved.created
             updated += not saved.created
-        progress.progress(done / len(rows), text=f"Sent {done:,} of {len(rows):,}")
-    progress.empty()
+        bar.progress(done / len(rows), text=f"Sent {done:,} of {len(rows):,}")
+    bar.empty()
     return Sent(column, created, updated, failed, first)
 
 
@@ -226,14 +226,14 @@ def _offer_evaluation(metadata: ModelMetadata, data: bytes, upload: csvbatch.Upl
     )
     if not st.button(f"Evaluate on its {md(metadata.target)} column", icon=":material/fact_check:"):
         return
-    with st.spinner("Evaluating…"):
-        try:
+    try:
+        with progress.judging(len(upload.rows), "Evaluating") as shown:
             result = state.client().evaluate_csv(
-                metadata.name, metadata.version, data, metadata.target, upload.delimiter
+                metadata.name, metadata.version, data, metadata.target, upload.delimiter, shown
             )
-        except ApiError as error:
-            layout.error_banner(error, f"evaluating {metadata.name} on the file", retry=False)
-            return
+    except ApiError as error:
+        layout.error_banner(error, f"evaluating {metadata.name} on the file", retry=False)
+        return
     st.session_state[evaluation.RESULT] = (f"batch:{result.id}", result)
     headline = result.headline
     st.success(

@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 from model_contract import ComparisonResponse, ExplainResponse, ModelMetadata, Scalar
 
-from model_ui import charts, csvbatch, evaluation, layout, state
+from model_ui import charts, csvbatch, evaluation, layout, progress, state
 from model_ui.client import ApiError
 from model_ui.form import feature_inputs
 from model_ui.schemas import IdentifiedPredictions
@@ -152,8 +152,8 @@ def _on_a_file(metadata: ModelMetadata, other: ModelMetadata) -> None:
     if st.button(
         f"Compare on {len(upload.rows):,} rows", type="primary", icon=":material/compare_arrows:"
     ):
-        with st.status("Judging both on the file…") as status:
-            try:
+        try:
+            with progress.judging(len(upload.rows), "Judging both") as shown:
                 result = state.client().compare_csv(
                     metadata.name,
                     metadata.version,
@@ -162,12 +162,11 @@ def _on_a_file(metadata: ModelMetadata, other: ModelMetadata) -> None:
                     other.name,
                     other.version,
                     upload.delimiter,
+                    shown,
                 )
-            except ApiError as error:
-                status.update(label="The comparison failed", state="error")
-                layout.error_banner(error, "comparing the two on the file", retry=False)
-                return
-            status.update(label=f"Judged {result.scored:,} rows with both", state="complete")
+        except ApiError as error:
+            layout.error_banner(error, "comparing the two on the file", retry=False)
+            return
         st.session_state[FILE_RESULT] = (key, result)
     stored = st.session_state.get(FILE_RESULT)
     if isinstance(stored, tuple) and stored[0] == key:

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 from model_contract import EvaluationResponse, ModelMetadata
 
-from model_ui import charts, csvbatch, evaluation, layout, state
+from model_ui import charts, csvbatch, evaluation, layout, progress, state
 from model_ui.client import ApiError
 from model_ui.text import md
 
@@ -171,18 +171,14 @@ def _from_file(metadata: ModelMetadata) -> tuple[str, EvaluationResponse] | None
     rows = f"{len(upload.rows):,} rows"
     if not st.button(f"Evaluate on {rows}", type="primary", icon=":material/fact_check:"):
         return None
-    with st.status(f"Evaluating version {md(metadata.version)} on {rows}…") as status:
-        try:
+    try:
+        with progress.judging(len(upload.rows), f"Evaluating version {metadata.version}") as shown:
             result = state.client().evaluate_csv(
-                metadata.name, metadata.version, data, target, upload.delimiter
+                metadata.name, metadata.version, data, target, upload.delimiter, shown
             )
-        except ApiError as error:
-            status.update(label="The evaluation failed", state="error")
-            layout.error_banner(
-                error, f"evaluating {metadata.name} on {uploaded.name}", retry=False
-            )
-            return None
-        status.update(label=f"Evaluated {result.scored:,} rows", state="complete")
+    except ApiError as error:
+        layout.error_banner(error, f"evaluating {metadata.name} on {uploaded.name}", retry=False)
+        return None
     return key, result
 
 
