@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -64,32 +65,50 @@ def sink() -> Iterator[Sink]:
     server.server_close()
 
 
+def _feature_name(sink: Sink) -> str:
+    # XGBoost refuses "[", "]" and "<" in feature names; everything else is allowed.
+    return f"**w** $x$ :material/home: {sink.origin}/feature-name"
+
+
+def _hostile_frame(sink: Sink) -> Any:
+    """The training rows, their numeric feature and one category named in hostile text."""
+    _, frame = small_classifier()
+    frame = frame.rename(columns={"size": _feature_name(sink)})
+    frame["colour"] = frame["colour"].cat.rename_categories(["plain", sink.evil("category")])
+    return frame
+
+
 @pytest.fixture(scope="module")
 def hostile_repository(sink: Sink, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A valid bundle whose every free text is hostile, and a bundle that fails to load."""
+    """A valid bundle whose every free text is hostile, an older version of it that answers
+    every row the other way (to compare with, and to shadow it), and a bundle that fails to
+    load."""
     import xgboost as xgb
     from model_api.authoring import save_bundle
 
-    _, frame = small_classifier()
-    # XGBoost refuses "[", "]" and "<" in feature names; everything else is allowed.
-    name = f"**w** $x$ :material/home: {sink.origin}/feature-name"
-    frame = frame.rename(columns={"size": name})
-    frame["colour"] = frame["colour"].cat.rename_categories(["plain", sink.evil("category")])
-    target = (frame[name] > 10).astype(int)
-    model = xgb.XGBClassifier(n_estimators=3, max_depth=2, enable_categorical=True, n_jobs=1)
-    model.fit(frame, target)
+    frame = _hostile_frame(sink)
     repository = tmp_path_factory.mktemp("hostile")
-    save_bundle(
-        model,
-        frame,
-        repository / MODEL / "1",
-        name=MODEL,
-        target=sink.evil("target"),
-        class_labels=[sink.evil("class-a"), sink.evil("class-b")],
-        description=sink.evil("description"),
-        feature_descriptions={name: sink.evil("feature-help"), "colour": sink.evil("colour")},
-        metrics={sink.evil("metric"): 0.5},
-    )
+    for version, target in (
+        ("1", frame[_feature_name(sink)] > 10),
+        ("0", frame[_feature_name(sink)] <= 10),
+    ):
+        model = xgb.XGBClassifier(n_estimators=3, max_depth=2, enable_categorical=True, n_jobs=1)
+        model.fit(frame, target.astype(int))
+        save_bundle(
+            model,
+            frame,
+            repository / MODEL / version,
+            name=MODEL,
+            version=version,
+            target=sink.evil("target"),
+            class_labels=[sink.evil("class-a"), sink.evil("class-b")],
+            description=sink.evil("description"),
+            feature_descriptions={
+                _feature_name(sink): sink.evil("feature-help"),
+                "colour": sink.evil("colour"),
+            },
+            metrics={sink.evil("metric"): 0.5},
+        )
     broken = repository / FAILED_BUNDLE / "1"
     broken.mkdir(parents=True)
     (broken / "metadata.json").write_text(json.dumps({"name": "broken"}))
@@ -100,7 +119,12 @@ def hostile_repository(sink: Sink, tmp_path_factory: pytest.TempPathFactory) -> 
 def hostile_api(
     hostile_repository: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:
-    server = start_api(hostile_repository, tmp_path_factory.mktemp("hostile-logs"), ready=False)
+    server = start_api(
+        hostile_repository,
+        tmp_path_factory.mktemp("hostile-logs"),
+        ready=False,
+        MODEL_API_SHADOW=json.dumps({MODEL: "0"}),
+    )
     yield server
     server.stop()
 
@@ -191,7 +215,7 @@ def test_bundle_text_is_shown_as_text_on_every_page(
     from playwright.sync_api import expect
 
     for _ in range(2):  # the Monitoring page then has predicted classes with hostile labels
-        row = {f"**w** $x$ :material/home: {sink.origin}/feature-name": 12.0, "colour": "plain"}
+        row = {_feature_name(sink): 12.0, "colour": "plain"}
         response = httpx.post(
             f"{hostile_api.url}/v1/models/{MODEL}/predict", json={"instances": [row]}, timeout=30
         )
@@ -228,7 +252,7 @@ def test_bundle_text_is_shown_as_text_on_every_page(
     assert sink.evil("description") in seen["model"]  # read as written, in the sidebar and card
     assert sink.evil("target") in seen["model"]
     assert sink.evil("class-a") in seen["model"]
-    assert f"**w** $x$ :material/home: {sink.origin}/feature-name" in seen["predict"]
+    assert _feature_name(sink) in seen["predict"]
     assert sink.evil("feature-help") in seen["predict"]  # the help tooltip
     assert f"Failed bundles: {FAILED_BUNDLE}/1" in seen["predict"]
     assert sink.evil("category") in seen["predict"]
@@ -271,3 +295,88 @@ def test_the_escaping_keeps_the_text_and_plain_names_as_they_are() -> None:
     assert plain(md(hostile)) == " ".join(hostile.split())
     for name in ("bill_length_mm", "penguin-species", "Bill (culmen) length in mm", "Type: x"):
         assert md(name) == name  # nothing to escape: labels and accessible names stay readable
+
+
+def _labelled_file(sink: Sink, path: Path) -> int:
+    """The training rows with their actual classes in the target's (hostile) column, every other
+    row of the hostile category judged the other way: that slice is the worst. Returns the rows."""
+    import numpy as np
+
+    frame = _hostile_frame(sink)
+    right = (frame[_feature_name(sink)] > 10).to_numpy()
+    odd = (frame["colour"] == sink.evil("category")).to_numpy() & (np.arange(len(frame)) % 2 == 1)
+    actual = right ^ odd
+    labels = np.where(actual, sink.evil("class-b"), sink.evil("class-a"))
+    frame.assign(**{sink.evil("target"): labels}).to_csv(path, index=False)
+    return len(frame)
+
+
+def test_evaluate_compare_and_the_shadow_show_the_text_as_text(
+    browser: Any, sink: Sink, hostile_api: Server, tmp_path: Path, output_dir: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    # Live traffic, which the older version answers the other way: shadow disagreements.
+    rows = [{_feature_name(sink): 12.0, "colour": "plain"}, {_feature_name(sink): 3.0,
+            "colour": sink.evil("category")}]  # fmt: skip
+    answer = httpx.post(
+        f"{hostile_api.url}/v1/models/{MODEL}/predict", json={"instances": rows}, timeout=30
+    )
+    assert answer.status_code == 200, answer.text
+    shadow_url = f"{hostile_api.url}/v1/models/{MODEL}/shadow"
+    for _ in range(100):
+        if httpx.get(shadow_url, timeout=10).json()["disagreements"]:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("no shadow disagreement was stored")
+    labelled = tmp_path / "labelled.csv"
+    count = _labelled_file(sink, labelled)
+    seen: dict[str, str] = {}
+    ui = _ui(hostile_api.url, tmp_path / "streamlit.log")
+    try:
+        page = browser
+        page.goto(ui.url)
+        expect(page.get_by_role("heading", name=f"Predict · {MODEL}")).to_be_visible()
+
+        page.get_by_role("link", name="Evaluate").click()
+        expect(page.get_by_role("heading", name=f"Evaluate · {MODEL}")).to_be_visible()
+        page.locator("input[type=file]").set_input_files(str(labelled))
+        page.get_by_role("button", name=f"Evaluate on {count} rows").click()
+        expect(page.get_by_role("heading", name="Confusion matrix")).to_be_visible(timeout=60_000)
+        seen["evaluate"] = _show_everything(page) + "\n" + _read(page)
+        assert not _made_of_the_text(page, sink), "the Evaluate page"
+
+        page.get_by_role("link", name="Compare").click()
+        expect(page.get_by_role("heading", name=f"Compare · {MODEL}")).to_be_visible()
+        page.get_by_role("button", name="Compare the two answers").click()
+        expect(page.get_by_text("They disagree on these inputs.")).to_be_visible()
+        seen["compare on the form"] = _show_everything(page) + "\n" + _read(page)
+        assert not _made_of_the_text(page, sink), "the Compare page, on the form"
+        page.get_by_text("On a labelled file").click()
+        page.locator("input[type=file]").set_input_files(str(labelled))
+        page.get_by_role("button", name=f"Compare on {count} rows").click()
+        expect(page.get_by_role("heading", name=f"{MODEL} version 0")).to_be_visible(timeout=60_000)
+        seen["compare on a file"] = _show_everything(page) + "\n" + _read(page)
+        assert not _made_of_the_text(page, sink), "the Compare page, on a file"
+
+        page.get_by_role("link", name="Monitoring").click()
+        expect(page.get_by_text(f"Shadow scoring of {MODEL}")).to_be_visible(timeout=30_000)
+        expect(page.get_by_text("Newest disagreements")).to_be_visible()
+        seen["monitoring"] = _show_everything(page) + "\n" + _read(page)
+        assert not _made_of_the_text(page, sink), "the Monitoring page's shadow"
+        page.screenshot(path=str(output_dir / "ui-untrusted-shadow.png"), full_page=True)
+    finally:
+        ui.stop()
+
+    assert sink.hits == [], f"the browser fetched {sink.hits} from text of the bundle"
+    target = sink.evil("target")
+    assert f"(target {target}; {count} rows read)" in seen["evaluate"]
+    # The worst slice, in words, names the hostile category as it is written.
+    assert f"on colour = {sink.evil('category')} (" in seen["evaluate"]
+    # Both answers on the form: the predicted class of each, under the target's name.
+    assert seen["compare on the form"].count(f"Predicted {target}") == 2
+    assert sink.evil("class-a") in seen["compare on the form"]
+    assert sink.evil("class-b") in seen["compare on the form"]
+    assert f"Accuracy · {MODEL} version 0" in seen["compare on a file"]
+    assert "0 beside 1" in seen["monitoring"]

@@ -322,7 +322,7 @@ def _shadow() -> None:
         )
         return
     cols = st.columns(4)
-    cols[0].metric("Shadow version", f"{shadow.version} beside {shadow.serving_version}")
+    cols[0].metric("Shadow version", f"{md(shadow.version)} beside {md(shadow.serving_version)}")
     cols[1].metric("Rows compared", f"{shadow.compared:,}")
     cols[2].metric("Disagreed", f"{shadow.disagreed:,}")
     cols[3].metric(
