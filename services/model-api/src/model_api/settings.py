@@ -171,6 +171,19 @@ class Settings(BaseSettings):
     strict_startup: bool = Field(
         False, description="Exit at start-up when any bundle fails to load (else serve the rest)."
     )
+    repository_poll_seconds: float = Field(
+        5.0,
+        ge=0.0,
+        description="How often the model repository is looked at for bundles added, changed or "
+        "removed, which are then served without a restart (0: never; the repository is read "
+        "once, at start-up).",
+    )
+    retired_model_seconds: float = Field(
+        60.0,
+        gt=0.0,
+        description="How long a replaced or removed model version stays in memory for the "
+        "requests that were already using it.",
+    )
     graceful_shutdown_seconds: float = Field(
         20.0, ge=0.0, description="How long SIGTERM waits for in-flight requests to finish."
     )

@@ -22,7 +22,8 @@ from model_api.observability import metrics
 from model_api.protocol.messages import Services
 from model_api.protocol.prediction_log import PredictionLog
 from model_api.protocol.shadow import ShadowScoring
-from model_api.serving.registry import ModelRegistry
+from model_api.serving.registry import Changes, ModelRegistry
+from model_api.serving.watcher import RepositoryWatcher
 from model_api.settings import Settings
 from model_api.store import Store, StoreConfig
 
@@ -44,15 +45,35 @@ Serves every XGBoost model bundle in the model repository.
 GC_YOUNG_THRESHOLD = 50_000
 
 
-def load_models(registry: ModelRegistry, shadow: ShadowScoring | None = None) -> None:
+def load_models(
+    registry: ModelRegistry,
+    shadow: ShadowScoring | None = None,
+    watcher: RepositoryWatcher | None = None,
+) -> None:
     """Load every bundle (and pair the shadows with them), then freeze what exists: it lives as
     long as the process, so the garbage collector need not walk the modules and models again on
-    every full collection."""
+    every full collection. Then the watcher, if any, starts following the repository."""
     registry.load_all()
     if shadow is not None:
         shadow.attach(registry)
     gc.collect()
     gc.freeze()
+    if watcher is not None:
+        watcher.start()
+
+
+def repository_watcher(
+    registry: ModelRegistry, settings: Settings, shadow: ShadowScoring | None
+) -> RepositoryWatcher | None:
+    """The watcher of the repository (None when ``MODEL_API_REPOSITORY_POLL_SECONDS`` is 0)."""
+    if not settings.repository_poll_seconds:
+        return None
+
+    def changed(changes: Changes) -> None:
+        if shadow is not None:
+            shadow.attach(registry)  # the default or the shadow version may have changed
+
+    return RepositoryWatcher(registry, settings.repository_poll_seconds, changed)
 
 
 def store_config(settings: Settings) -> StoreConfig:
@@ -110,8 +131,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # A 1,000-row request allocates thousands of small dicts and lists; with CPython's default
         # threshold (700) the collector would run several times per request.
         gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 20)
+        watcher = repository_watcher(registry, settings, services.shadow)
         if settings.strict_startup:
-            load_models(registry, services.shadow)
+            load_models(registry, services.shadow, watcher)
             if registry.failures:
                 problems = "; ".join(registry.failures.values())
                 raise BundleError(f"start-up refused (MODEL_API_STRICT_STARTUP): {problems}")
@@ -119,7 +141,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         else:
             # Load off the event loop so /healthz answers and /readyz says "loading" meanwhile.
             load_task = asyncio.create_task(
-                asyncio.to_thread(load_models, registry, services.shadow)
+                asyncio.to_thread(load_models, registry, services.shadow, watcher)
             )
         store = None
         try:
@@ -141,6 +163,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await asyncio.to_thread(store.close)
             if load_task is not None:
                 await load_task
+            if watcher is not None:
+                await asyncio.to_thread(watcher.close)
             registry.close()
 
     app = FastAPI(

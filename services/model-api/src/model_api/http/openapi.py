@@ -630,16 +630,21 @@ def has_valid_key(headers: Mapping[str, str], key: SecretStr) -> bool:
 
 def install_docs(app: FastAPI, registry: ModelRegistry, settings: Settings) -> None:
     """Serve ``/openapi.json`` (public or full), ``/docs`` and the Swagger UI assets."""
-    cache: dict[bool, tuple[dict[str, Any], bytes]] = {}
+    # Per (full or public, the registry's generation): a model added, replaced or removed
+    # makes a new document.
+    cache: dict[tuple[bool, int], tuple[dict[str, Any], bytes]] = {}
 
     def document(with_models: bool) -> tuple[dict[str, Any], bytes]:
-        if with_models in cache:
-            return cache[with_models]
+        key = (with_models, registry.generation)
+        if key in cache:
+            return cache[key]
         built = build_openapi(app, registry, settings, with_models=with_models)
         # json, not orjson: the float32 bounds are integers past 64 bits.
         answer = built, json.dumps(built, ensure_ascii=False).encode()
         if not registry.loading:  # models are known now; before that, do not freeze the document
-            cache[with_models] = answer
+            for old in [k for k in cache if k[0] == with_models]:
+                del cache[old]
+            cache[key] = answer
         return answer
 
     app.openapi = lambda: document(with_models=True)[0]  # type: ignore[method-assign]

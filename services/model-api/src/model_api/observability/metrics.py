@@ -118,9 +118,16 @@ MODEL_LOAD_FAILURES = Gauge(
     ["bundle"],
     registry=REGISTRY,
 )
+REPOSITORY_CHANGES = Counter(
+    "model_api_repository_changes_total",
+    "Bundles the repository watcher loaded, replaced, removed, or refused (failed).",
+    ["outcome"],
+    registry=REGISTRY,
+)
 MODELS_READY = Gauge(
     "model_api_ready",
-    "1 when every model bundle is loaded and serving, else 0.",
+    "1 when the models are loaded and serving (every bundle that failed at start-up fixed or "
+    "removed since), else 0.",
     registry=REGISTRY,
 )
 PREDICTED_CLASS = Counter(

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 import threading
 import time
 from collections import deque
@@ -33,6 +32,7 @@ from model_api.errors import ModelAPIError
 from model_api.observability import metrics
 from model_api.protocol.compare import incomparable
 from model_api.protocol.prediction_log import Logged
+from model_api.serving.cpus import yield_to_the_requests
 from model_api.store import ShadowDisagreement, StoreUnavailable
 from model_api.store.encoding import Inputs
 from model_api.store.ids import prediction_id
@@ -60,9 +60,6 @@ STORED_PER_CYCLE = 500
 TOLERANCE_SHARE = 0.1
 DECILE_SPAN_IN_STD = 2.5631
 WARNING_SECONDS = 60.0
-# The shadow thread's nice value: the least priority (its CFS weight is 1.5 % of a nice-0
-# thread's; at nice 10 it still took a tenth of a saturated CPU from the requests).
-LEAST_PRIORITY = 19
 CLOSE_SECONDS = 5.0
 
 
@@ -155,9 +152,15 @@ class ShadowScoring:
     # Start and stop ---------------------------------------------------------------------------
 
     def attach(self, registry: ModelRegistry) -> None:
-        """Pair every configured model with its shadow version (once the models have loaded);
-        a pair that cannot be made is reported, by name, and its model serves unshadowed."""
+        """Pair every configured model with its shadow version (once the models have loaded,
+        and again whenever the repository changes); a pair that cannot be made is reported, by
+        name, and its model serves unshadowed."""
         for name, spec in sorted(self._specs.items()):
+            # Made again when the repository changes: the old pair's hook comes off first.
+            old = self._pairs.pop(name, None)
+            if old is not None and old.primary.batcher.shadow is not None:
+                old.primary.batcher.shadow = None
+            self._problems.pop(name, None)
             try:
                 pair = self._pair(registry, name, spec)
             except (ModelAPIError, Unpaired) as exc:
@@ -285,7 +288,9 @@ class ShadowScoring:
     # The thread -------------------------------------------------------------------------------
 
     def _run(self) -> None:
-        _yield_to_the_requests()
+        # The request path keeps the CPU: the shadow scores with what the requests leave, and
+        # when they leave none its queue fills and rows are dropped, counted, not answers slowed.
+        yield_to_the_requests("shadow scoring")
         while not self._stopping:
             self._wake.wait(CYCLE_SECONDS)
             self._wake.clear()
@@ -369,17 +374,6 @@ def _joined(predictions: list[Prediction]) -> Prediction:
         values=joined([p.values for p in predictions]),
         classes=joined([p.classes for p in predictions]),
     )
-
-
-def _yield_to_the_requests() -> None:
-    """Lower this thread's scheduling priority (Linux: a thread has its own nice value), so
-    that where the API has one CPU the request path keeps it: the shadow scores with the CPU
-    the requests leave, and when they leave none its queue fills and rows are dropped, counted,
-    rather than answers slowed."""
-    try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), LEAST_PRIORITY)
-    except (AttributeError, OSError):  # not Linux, or not allowed: still off the path
-        log.info("shadow scoring runs at the request path's priority")
 
 
 def _disagreements(

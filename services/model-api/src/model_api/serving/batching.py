@@ -68,6 +68,7 @@ class MicroBatcher:
         self._queued_rows = 0
         self._worker: asyncio.Task[None] | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="xgboost")
+        self._closed = False
 
     async def predict(self, matrix: np.ndarray, tag: object = None) -> Prediction:
         """Score ``matrix`` as part of the next batch and return its own rows' prediction
@@ -118,7 +119,7 @@ class MicroBatcher:
         matrix = batch[0][0] if len(batch) == 1 else np.concatenate([m for m, _, _ in batch])
         started = time.perf_counter()
         try:
-            if matrix.shape[0] <= self._inline_max_rows:
+            if matrix.shape[0] <= self._inline_max_rows or self._closed:
                 prediction = self._predict(matrix)
             else:
                 loop = asyncio.get_running_loop()
@@ -151,4 +152,7 @@ class MicroBatcher:
                 log.exception("a scored batch could not be handed on")
 
     def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        """Let the worker thread go; a request that still comes (one that found this model
+        just before it was replaced) is scored on the event loop instead."""
+        self._closed = True
+        self._executor.shutdown(wait=False)

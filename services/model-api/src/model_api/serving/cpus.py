@@ -6,8 +6,17 @@ A Kubernetes CPU limit shows up only as the quota (``cpu.max``), never in the af
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
 from pathlib import Path
+
+log = logging.getLogger("model_api.serving")
+
+# The nice value of background threads (shadow scoring, the repository watcher): the least
+# priority (its CFS weight is 1.5 % of a nice-0 thread's; at nice 10 a shadow thread still took
+# a tenth of a saturated CPU from the requests).
+LEAST_PRIORITY = 19
 
 CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
 
@@ -22,3 +31,13 @@ def usable_cpus(cpu_max: Path = CGROUP_CPU_MAX) -> float:
     except (OSError, ValueError):  # no cgroup v2 here, or a file we do not understand
         pass
     return cpus
+
+
+def yield_to_the_requests(what: str) -> None:
+    """Lower this thread's scheduling priority (Linux: a thread has its own nice value), so
+    that where the API has one CPU the request path keeps it: ``what`` runs on the CPU the
+    requests leave."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), LEAST_PRIORITY)
+    except (AttributeError, OSError):  # not Linux, or not allowed: still off the path
+        log.info(f"{what} runs at the request path's priority")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import re
 import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,6 +67,76 @@ class LoadedModel:
 class RegistryState:
     loading: bool = True
     failures: dict[str, str] = field(default_factory=dict)
+    # Failures found at start-up: the process is not ready until each is fixed or removed.
+    # (One found later, by the watcher, is reported and leaves what serves serving.)
+    blocking: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Served:
+    """What serves, as one value: a change builds a new one and swaps it in whole, so a reader
+    never sees a model half added or half removed."""
+
+    models: dict[str, dict[str, LoadedModel]] = field(default_factory=dict)
+    newest: dict[str, str] = field(default_factory=dict)
+    generation: int = 0  # counts the changes (what caches of the model list key on)
+
+    def adding(self, model: LoadedModel) -> Served:
+        models = {
+            **self.models,
+            model.name: {**self.models.get(model.name, {}), model.version: model},
+        }
+        return self._with(models)
+
+    def removing(self, name: str, version: str) -> Served:
+        versions = {v: m for v, m in self.models.get(name, {}).items() if v != version}
+        models = {n: vs for n, vs in self.models.items() if n != name}
+        if versions:
+            models[name] = versions
+        return self._with(models)
+
+    def _with(self, models: dict[str, dict[str, LoadedModel]]) -> Served:
+        newest = {name: max(versions, key=version_key) for name, versions in models.items()}
+        return Served(models, newest, self.generation + 1)
+
+
+# What a bundle folder's files were when last looked at: (path in the folder, size, mtime).
+Fingerprint = tuple[tuple[str, int, int], ...]
+
+
+def fingerprint(folder: Path) -> Fingerprint:
+    """Changes whenever a file of the bundle is written, added or removed (hidden files, such
+    as an upload being written, are left out)."""
+    found = []
+    for path in sorted(folder.rglob("*")):
+        relative = path.relative_to(folder)
+        if any(part.startswith(".") for part in relative.parts) or not path.is_file():
+            continue
+        stat = path.stat()
+        found.append((str(relative), stat.st_size, stat.st_mtime_ns))
+    return tuple(found)
+
+
+@dataclass
+class Seen:
+    """A bundle folder the registry has looked at: its files then, and what it serves (None:
+    it failed)."""
+
+    fingerprint: Fingerprint
+    serves: tuple[str, str] | None  # (name, version)
+
+
+@dataclass
+class Changes:
+    """What one look at the repository changed."""
+
+    loaded: list[str] = field(default_factory=list)
+    replaced: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.loaded or self.replaced or self.removed or self.failed)
 
 
 # A served model, a batch's matrix and prediction, and its requests' (tag, rows).
@@ -76,10 +148,15 @@ class ModelRegistry:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._models: dict[str, dict[str, LoadedModel]] = {}
-        self._newest: dict[str, str] = {}
+        self._served = Served()
         self._state = RegistryState()
         self._lock = threading.Lock()
+        # Bundle folders by label (``<model>/<version>``): what each held when last looked at,
+        # and, for one changed since, its files then (loaded once they stay the same).
+        self._seen: dict[str, Seen] = {}
+        self._settling: dict[str, Fingerprint] = {}
+        # Models replaced or removed, let go of once their requests are surely done.
+        self._retired: list[tuple[float, LoadedModel]] = []
         self._scored: ScoredBatchFn | None = None
         configured = settings.batch_inline_max_rows
         cpus = usable_cpus()
@@ -136,31 +213,159 @@ class ModelRegistry:
             log.error(failures["<repository>"], extra={"repository": str(root)})
         for name, folder_version, path in bundles:
             label = name if folder_version is None else f"{name}/{folder_version}"
+            print_ = fingerprint(path)
             try:
                 model = self._load_one(name, folder_version, path)
             except Exception as exc:
                 failures[label] = _failure(label, path, exc)
+                self._seen[label] = Seen(print_, None)
             else:
                 self._serve(model)
+                self._seen[label] = Seen(print_, (model.name, model.version))
         with self._lock:
-            self._state = RegistryState(loading=False, failures=failures)
+            self._state = RegistryState(
+                loading=False, failures=failures, blocking=frozenset(failures)
+            )
         metrics.MODELS_READY.set(1 if self.ready else 0)
 
-    def _serve(self, model: LoadedModel) -> None:
-        self._add(model)
-        metadata = model.metadata
-        metrics.MODEL_INFO.labels(
-            model.name,
-            model.version,
-            metadata.task,
-            metadata.model_sha256,
-            metadata.xgboost_version,
-        ).set(1)
+    # ------------------------------------------------------------------ watching
+    def refresh(self) -> Changes:
+        """Look at the repository again and serve what changed: a bundle added or changed is
+        loaded and checked (its hash, its metadata, a test prediction) once its files have
+        stayed the same for one look, then swapped in; one that fails is reported and what it
+        would have replaced keeps serving; a folder removed stops serving. Models replaced or
+        removed are let go of a while later (their in-flight requests finish on them)."""
+        changes = Changes()
+        try:
+            bundles = self.discover()
+        except BundleError as exc:
+            # A repository gone (a volume unmounted, say) is a fault to report, not an order
+            # to stop serving everything.
+            log.error(
+                "model repository unusable; serving what is loaded", extra={"error": str(exc)}
+            )
+            return changes
+        if not bundles:
+            log.error("the model repository holds no model bundles; serving what is loaded")
+            return changes
+        self._set_failure("<repository>", None)  # it has bundles (again)
+        present: dict[str, tuple[str, str | None, Path]] = {}
+        for name, folder_version, path in bundles:
+            present[name if folder_version is None else f"{name}/{folder_version}"] = (
+                name, folder_version, path,
+            )  # fmt: skip
+        for label in [label for label in self._seen if label not in present]:
+            self._forget(label, changes)
+        for label, (name, folder_version, path) in present.items():
+            try:
+                now = fingerprint(path)
+            except OSError:  # removed while we looked: the next look sees it gone
+                continue
+            seen = self._seen.get(label)
+            if seen is not None and seen.fingerprint == now:
+                self._settling.pop(label, None)
+                continue
+            if self._settling.get(label) != now:
+                self._settling[label] = now  # still being written, maybe: look again next time
+                continue
+            del self._settling[label]
+            self._reload(label, name, folder_version, path, now, changes)
+        self._let_go_of_retired()
+        if changes:
+            metrics.MODELS_READY.set(1 if self.ready else 0)
+            log.info("model repository changed", extra=vars(changes))
+        return changes
+
+    def _reload(
+        self,
+        label: str,
+        name: str,
+        folder_version: str | None,
+        path: Path,
+        now: Fingerprint,
+        changes: Changes,
+    ) -> None:
+        seen = self._seen.get(label)
+        try:
+            model = self._load_one(name, folder_version, path, observed=False)
+            _test_prediction(model)
+        except Exception as exc:
+            message = _failure(label, path, exc)
+            self._set_failure(label, message)
+            self._seen[label] = Seen(now, seen.serves if seen is not None else None)
+            metrics.REPOSITORY_CHANGES.labels("failed").inc()
+            changes.failed.append(label)
+            return
+        model = self._observed(model)  # checked: now it gets its metric series
+        previous = seen.serves if seen is not None else None
+        if previous is not None and previous != (model.name, model.version):
+            self._unserve(*previous)  # a flat bundle whose metadata names another version
+        replaced = self._serve(model)
+        self._set_failure(label, None)
+        self._seen[label] = Seen(now, (model.name, model.version))
+        outcome = "replaced" if replaced or previous is not None else "loaded"
+        metrics.REPOSITORY_CHANGES.labels(outcome).inc()
+        (changes.replaced if outcome == "replaced" else changes.loaded).append(label)
+
+    def _forget(self, label: str, changes: Changes) -> None:
+        """A bundle folder that is gone: stop serving what it served, forget its failure."""
+        seen = self._seen.pop(label)
+        self._settling.pop(label, None)
+        self._set_failure(label, None)
+        if seen.serves is not None:
+            self._unserve(*seen.serves)
+        metrics.REPOSITORY_CHANGES.labels("removed").inc()
+        changes.removed.append(label)
+
+    def _set_failure(self, label: str, message: str | None) -> None:
+        with self._lock:
+            failures = dict(self._state.failures)
+            blocking = self._state.blocking
+            if message is None:
+                if failures.pop(label, None) is not None:
+                    metrics.MODEL_LOAD_FAILURES.remove(label)
+                blocking = blocking - {label}
+            else:
+                failures[label] = message
+            self._state = RegistryState(self._state.loading, failures, blocking)
+
+    def _unserve(self, name: str, version: str) -> None:
+        with self._lock:
+            model = self._served.models.get(name, {}).get(version)
+            if model is None:
+                return
+            self._served = self._served.removing(name, version)
+        metrics.MODEL_INFO.remove(*_info_labels(model))
+        self._retire(model)
+        log.info("model unloaded", extra={"model": name, "version": version})
+
+    def _retire(self, model: LoadedModel) -> None:
+        self._retired.append((time.monotonic() + self.settings.retired_model_seconds, model))
+
+    def _let_go_of_retired(self) -> None:
+        """Close the batchers of models retired long enough ago that no request still uses
+        them, and break the references that would keep them in memory."""
+        now = time.monotonic()
+        due = [model for at, model in self._retired if at <= now]
+        self._retired = [(at, model) for at, model in self._retired if at > now]
+        for model in due:
+            model.batcher.scored = None
+            model.batcher.shadow = None
+            model.batcher.close()
+
+    def _serve(self, model: LoadedModel) -> LoadedModel | None:
+        """Serve ``model``; the model it replaces (same name and version), if any."""
+        replaced = self._add(model)
+        if replaced is not None:
+            metrics.MODEL_INFO.remove(*_info_labels(replaced))
+            self._retire(replaced)
+        metrics.MODEL_INFO.labels(*_info_labels(model)).set(1)
         log.info(
             "model loaded",
-            extra={"model": model.name, "version": model.version, "task": metadata.task,
-                   "path": str(model.path)},
+            extra={"model": model.name, "version": model.version, "task": model.metadata.task,
+                   "path": str(model.path), "replaced": replaced is not None},
         )  # fmt: skip
+        return replaced
 
     def _load_one(
         self,
@@ -183,13 +388,6 @@ class ModelRegistry:
         )
         encoder = FeatureEncoder(metadata)
         observe = _observer(name, version, metadata, encoder) if observed else _unobserved
-        batcher = MicroBatcher(
-            runtime.predict,
-            observe,
-            max_rows=self.settings.batch_max_rows,
-            max_wait_s=self.settings.batch_max_wait_ms / 1000.0,
-            inline_max_rows=self.inline_max_rows,
-        )
         return LoadedModel(
             name,
             version,
@@ -198,30 +396,49 @@ class ModelRegistry:
             runtime,
             encoder,
             RecordsDecoder(encoder, native=self.settings.native_codecs),
-            batcher,
+            self._batcher(runtime, observe),
             observe,
         )
 
-    def _add(self, model: LoadedModel) -> None:
+    def _batcher(self, runtime: ModelRuntime, observe: ObserveFn) -> MicroBatcher:
+        return MicroBatcher(
+            runtime.predict,
+            observe,
+            max_rows=self.settings.batch_max_rows,
+            max_wait_s=self.settings.batch_max_wait_ms / 1000.0,
+            inline_max_rows=self.inline_max_rows,
+        )
+
+    def _observed(self, model: LoadedModel) -> LoadedModel:
+        """A checked (unobserved) model made the served one: with its metric series."""
+        observe = _observer(model.name, model.version, model.metadata, model.encoder)
+        model.batcher.close()
+        return dataclasses.replace(
+            model, observe=observe, batcher=self._batcher(model.runtime, observe)
+        )
+
+    def _add(self, model: LoadedModel) -> LoadedModel | None:
         with self._lock:
-            versions = self._models.setdefault(model.name, {})
-            versions[model.version] = model
-            self._newest[model.name] = max(versions, key=version_key)
             _hand_scored_batches(model, self._scored)
+            replaced = self._served.models.get(model.name, {}).get(model.version)
+            self._served = self._served.adding(model)
+        return replaced
 
     def hand_scored_batches(self, scored: ScoredBatchFn | None) -> None:
         """Hand each batch with tagged requests, of every model served now or later, to
         ``scored`` (None: to nobody)."""
         with self._lock:
             self._scored = scored
-            for versions in self._models.values():
+            for versions in self._served.models.values():
                 for model in versions.values():
                     _hand_scored_batches(model, scored)
 
     def close(self) -> None:
-        for versions in self._models.values():
+        for versions in self._served.models.values():
             for model in versions.values():
                 model.batcher.close()
+        for _, model in self._retired:
+            model.batcher.close()
 
     # ------------------------------------------------------------------ queries
     @property
@@ -234,22 +451,35 @@ class ModelRegistry:
 
     @property
     def ready(self) -> bool:
-        """Ready when loading finished, at least one model serves and no bundle failed."""
-        return not self._state.loading and bool(self._models) and not self._state.failures
+        """Ready when loading finished, at least one model serves and every bundle that failed
+        at start-up has been fixed or removed since."""
+        state = self._state
+        return not state.loading and bool(self._served.models) and not state.blocking
+
+    @property
+    def generation(self) -> int:
+        """Changes with every model added, replaced or removed."""
+        return self._served.generation
 
     def names(self) -> list[str]:
-        return sorted(self._models)
+        return sorted(self._served.models)
 
     def versions(self, name: str) -> list[str]:
         """Versions of a model, newest first."""
-        return sorted(self._models.get(name, {}), key=version_key, reverse=True)
+        return sorted(self._served.models.get(name, {}), key=version_key, reverse=True)
 
     def all_models(self) -> list[LoadedModel]:
-        return [self._models[n][v] for n in self.names() for v in self.versions(n)]
+        models = self._served.models
+        return [
+            models[n][v]
+            for n in sorted(models)
+            for v in sorted(models[n], key=version_key, reverse=True)
+        ]
 
     def get(self, name: str, version: str | None = None) -> LoadedModel:
         """The model ``name`` at ``version`` (newest when None); 404 or 503 otherwise."""
-        versions = self._models.get(name)
+        served = self._served  # one snapshot: a change swapped in meanwhile is not half seen
+        versions = served.models.get(name)
         if not versions:
             if self._state.loading:
                 raise NotReadyError("models are still loading; retry shortly")
@@ -261,7 +491,7 @@ class ModelRegistry:
             known = ", ".join(self.names()) or "none"
             raise ModelNotFoundError(f"model {name!r} not found; available models: {known}")
         if version is None:
-            return versions[self._newest[name]]  # kept at load time: no sorting per request
+            return versions[served.newest[name]]  # kept per change: no sorting per request
         if version not in versions:
             raise ModelNotFoundError(
                 f"model {name!r} has no version {version!r}; available versions: "
@@ -300,6 +530,25 @@ def check_bundle(
     model = registry._load_one(label, None, folder, label=label, observed=False)
     model.batcher.close()
     return model.metadata
+
+
+def _info_labels(model: LoadedModel) -> tuple[str, str, str, str, str]:
+    metadata = model.metadata
+    return (
+        model.name,
+        model.version,
+        metadata.task,
+        metadata.model_sha256,
+        metadata.xgboost_version,
+    )
+
+
+def _test_prediction(model: LoadedModel) -> None:
+    """One row with every feature missing scored by the model, as it will be served: a bundle
+    that loads but cannot predict fails here, before it replaces anything."""
+    row = np.full((1, len(model.metadata.features)), np.nan, dtype=np.float32)
+    prediction = model.runtime.predict(row)
+    del prediction
 
 
 def _hand_scored_batches(model: LoadedModel, scored: ScoredBatchFn | None) -> None:

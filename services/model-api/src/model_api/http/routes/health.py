@@ -22,13 +22,23 @@ async def healthz() -> JSONBytes:
 @router.get(
     "/readyz",
     response_model=Health,
-    responses={503: {"model": Health, "description": "Loading, or a bundle failed to load"}},
+    responses={
+        503: {
+            "model": Health,
+            "description": "Loading, or a bundle that failed to load at start-up is not fixed or "
+            "removed yet",
+        }
+    },
     summary="Readiness: every model bundle is loaded",
 )
 async def readyz(registry: RegistryDep) -> JSONBytes:
     models = {name: registry.versions(name) for name in registry.names()}
     if registry.ready:
-        return JSONBytes({"status": "ok", "models": models})
+        # Failures the watcher found while serving are reported; they leave the rest serving.
+        failed = registry.failures
+        return JSONBytes(
+            {"status": "ok", "models": models, **({"failed": failed} if failed else {})}
+        )
     status = "loading" if registry.loading else "not_ready"
     return JSONBytes(
         {"status": status, "models": models, "failed": registry.failures}, status_code=503

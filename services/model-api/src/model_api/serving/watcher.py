@@ -1,0 +1,51 @@
+"""The repository watcher: one background thread that looks at the model repository every few
+seconds (``MODEL_API_REPOSITORY_POLL_SECONDS``) and has the registry serve what changed.
+
+Polling rather than file events: events are not delivered on network volumes (NFS, most
+Kubernetes PersistentVolumes), and a look costs a directory listing and a ``stat`` per file.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from model_api.serving.cpus import yield_to_the_requests
+from model_api.serving.registry import Changes, ModelRegistry
+
+log = logging.getLogger("model_api.registry")
+CLOSE_SECONDS = 5.0
+
+
+class RepositoryWatcher:
+    """Calls ``registry.refresh()`` every ``interval`` seconds, and ``changed`` after a look
+    that changed what serves (the shadow pairs are made again then)."""
+
+    def __init__(
+        self, registry: ModelRegistry, interval: float, changed: Callable[[Changes], None]
+    ) -> None:
+        self._registry = registry
+        self._interval = interval
+        self._changed = changed
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="repository-watcher", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(CLOSE_SECONDS)
+
+    def _run(self) -> None:
+        # Loading a bundle parses its model file: the requests keep the CPU meanwhile.
+        yield_to_the_requests("the repository watcher")
+        while not self._stop.wait(self._interval):
+            try:
+                changes = self._registry.refresh()
+                if changes:
+                    self._changed(changes)
+            except Exception:  # the watcher must never end: the next look may do better
+                log.exception("looking at the model repository failed")
