@@ -6,6 +6,7 @@ is fixed, and the OpenAPI document following along."""
 from __future__ import annotations
 
 import concurrent.futures
+import json
 import shutil
 import threading
 import time
@@ -226,3 +227,93 @@ def test_with_polling_off_the_repository_is_read_once(repository: Path, tmp_path
         assert _versions(server) == ["1"]
     finally:
         server.stop()
+
+
+def _answering_version(api: Server, version: str | None = None) -> str:
+    path = f"/versions/{version}" if version else ""
+    answer = httpx.post(
+        f"{api.url}/v1/models/{SPECIES}{path}/predict", json={"instances": [ROW]}, timeout=10
+    )
+    assert answer.status_code == 200, answer.text
+    answered: str = answer.json()["version"]
+    return answered
+
+
+def _tensor(name: str, value: object) -> dict[str, Any]:
+    datatype = "BYTES" if isinstance(value, str) else "FP64"
+    return {"name": name, "shape": [1], "datatype": datatype, "data": [value]}
+
+
+def _summary(api: Server) -> dict[str, Any]:
+    listed = httpx.get(f"{api.url}/v1/models", timeout=10).json()["models"]
+    summary: dict[str, Any] = next(m for m in listed if m["name"] == SPECIES)
+    return summary
+
+
+def test_aliases_name_versions_and_which_one_answers_by_default(
+    api: Server, repository: Path
+) -> None:
+    shutil.copytree(repository / SPECIES / "1", repository / SPECIES / "2")
+    _eventually(lambda: _versions(api) == ["2", "1"], "version 2 served")
+    assert _answering_version(api) == "2"  # without aliases the newest answers
+    aliases = repository / SPECIES / "aliases.json"
+
+    # Version 1 stays the default while version 2 is the candidate, reachable by name.
+    aliases.write_text(
+        json.dumps({"default": "1", "aliases": {"production": "1", "candidate": "2"}})
+    )
+    _eventually(lambda: _summary(api)["version"] == "1", "the default moved to version 1")
+    assert _summary(api)["aliases"] == {"production": "1", "candidate": "2"}
+    assert _answering_version(api) == "1"
+    assert _answering_version(api, "candidate") == "2"
+    assert _answering_version(api, "production") == "1"
+    v2 = httpx.post(
+        f"{api.url}/v2/models/{SPECIES}/versions/candidate/infer",
+        json={"inputs": [_tensor(name, value) for name, value in ROW.items()]},
+        timeout=10,
+    )
+    assert v2.status_code == 200 and v2.json()["model_version"] == "2", v2.text
+    metadata = httpx.get(f"{api.url}/v1/models/{SPECIES}/versions/candidate", timeout=10).json()
+    assert (metadata["version"], metadata["aliases"]["candidate"]) == ("2", "2")
+    unknown = httpx.post(
+        f"{api.url}/v1/models/{SPECIES}/versions/staging/predict",
+        json={"instances": [ROW]},
+        timeout=10,
+    )
+    assert unknown.status_code == 404
+    assert "aliases: candidate, production" in unknown.json()["error"]["message"]
+
+    # Promoted, then rolled back: the alias file moves, what answers follows.
+    aliases.write_text(json.dumps({"default": "2", "aliases": {"production": "2"}}))
+    _eventually(lambda: _answering_version(api) == "2", "version 2 promoted")
+    assert _answering_version(api, "production") == "2"
+    aliases.write_text(json.dumps({"default": "1", "aliases": {"production": "1"}}))
+    _eventually(lambda: _answering_version(api) == "1", "rolled back to version 1")
+
+    # An alias of a version that is not served is a 404 that says so.
+    aliases.write_text(json.dumps({"default": "1", "aliases": {"next": "3"}}))
+    _eventually(lambda: "next" in _summary(api)["aliases"], "the alias of version 3 read")
+    missing = httpx.post(
+        f"{api.url}/v1/models/{SPECIES}/versions/next/predict",
+        json={"instances": [ROW]},
+        timeout=10,
+    )
+    assert missing.status_code == 404
+    assert "names version '3', which is not served" in missing.json()["error"]["message"]
+
+    # A file that cannot be used is reported; the aliases read before stay.
+    aliases.write_text('{"aliases": {"bad name!": "1"}}')
+    label = f"{SPECIES}/aliases.json"
+    message = _eventually(
+        lambda: httpx.get(f"{api.url}/v1/models", timeout=10).json()["failed"].get(label),
+        "the broken alias file reported",
+    )
+    assert "bad name!" in message
+    assert _summary(api)["aliases"] == {"next": "3"} and _answering_version(api) == "1"
+    assert _metric(api, f'model_api_model_load_failed{{bundle="{label}"}}') == 1
+
+    # No file: the newest answers again.
+    aliases.unlink()
+    _eventually(lambda: _answering_version(api) == "2", "the newest answers again")
+    assert _summary(api)["aliases"] == {}
+    assert label not in httpx.get(f"{api.url}/v1/models", timeout=10).json()["failed"]

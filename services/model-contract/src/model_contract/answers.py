@@ -41,8 +41,16 @@ class _EveryFieldSent(_Answer):
 # ------------------------------------------------------------------------------- model list
 class ModelSummary(_EveryFieldSent):
     name: str
-    version: str = Field(description="Default (newest) version.")
+    version: str = Field(
+        description="The version the unversioned paths answer with: the `default` of the "
+        "model's aliases.json when that version is served, else the newest."
+    )
     versions: list[str] = Field(description="Every version served, newest first.")
+    aliases: dict[str, str] = Field(
+        default_factory=dict,
+        description="Other names of versions (alias -> version), from the model's aliases.json; "
+        "a request may name an alias wherever it names a version.",
+    )
     task: Task
     description: str | None = None
 
@@ -134,6 +142,9 @@ class ModelMetadata(_EveryFieldSent):
     model_file: str
     model_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     versions: list[str]
+    aliases: dict[str, str] = Field(
+        default_factory=dict, description="The model's aliases (alias -> version)."
+    )
     endpoints: dict[str, str]
     # Older APIs sent neither: a classifier then had probabilities, and no explanation space.
     probabilities: bool = Field(

@@ -314,8 +314,9 @@ def _add_model_operations(
         schemas[f"{base}.InferenceRequest"] = infer_request_schema(
             model.metadata, settings.max_rows_per_request
         )
-        newest = model.version == registry.versions(model.name)[0]
-        for versioned in (True, False) if newest else (True,):
+        # The unversioned paths are typed as the version that answers them.
+        default = model is registry.get(model.name)
+        for versioned in (True, False) if default else (True,):
             segment = quote(model.name, safe="")
             if versioned:
                 segment += f"/versions/{quote(model.version, safe='')}"

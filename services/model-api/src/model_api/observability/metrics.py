@@ -120,7 +120,8 @@ MODEL_LOAD_FAILURES = Gauge(
 )
 REPOSITORY_CHANGES = Counter(
     "model_api_repository_changes_total",
-    "Bundles the repository watcher loaded, replaced, removed, or refused (failed).",
+    "What the repository watcher did: bundles loaded, replaced, removed or refused (failed), "
+    "and models whose aliases changed (aliases).",
     ["outcome"],
     registry=REGISTRY,
 )

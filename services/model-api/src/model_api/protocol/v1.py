@@ -29,14 +29,15 @@ def model_list(registry: ModelRegistry) -> dict[str, Any]:
     models = []
     for name in registry.names():
         versions = registry.versions(name)
-        newest = registry.get(name)
+        default = registry.get(name)
         models.append(
             {
                 "name": name,
-                "version": versions[0],
+                "version": default.version,
                 "versions": versions,
-                "task": newest.metadata.task,
-                "description": newest.metadata.description,
+                "aliases": registry.aliases(name).aliases,
+                "task": default.metadata.task,
+                "description": default.metadata.description,
             }
         )
     return {"models": models, "failed": registry.failures}
@@ -52,6 +53,7 @@ def metadata_body(
     body["probabilities"] = model.metadata.spec.probabilities
     body["explanation"] = explanation_space(model.metadata, None)
     body["versions"] = registry.versions(model.name)
+    body["aliases"] = registry.aliases(model.name).aliases
     base = f"/v1/models/{model.name}/versions/{model.version}"
     body["endpoints"] = {
         "predict": f"{base}/predict",

@@ -20,6 +20,7 @@ from model_api.codecs.features import FeatureEncoder
 from model_api.codecs.records import RecordsDecoder, records_parser_name
 from model_api.errors import BundleError, ModelNotFoundError, NotReadyError
 from model_api.observability import metrics
+from model_api.serving.aliases import ALIASES_FILE, NO_ALIASES, Aliases, read_aliases
 from model_api.serving.batching import MicroBatcher, ObserveFn, inline_max_rows_for
 from model_api.serving.bundle import METADATA_FILE, BundleMetadata, load_bundle
 from model_api.serving.cpus import usable_cpus
@@ -78,7 +79,10 @@ class Served:
     never sees a model half added or half removed."""
 
     models: dict[str, dict[str, LoadedModel]] = field(default_factory=dict)
-    newest: dict[str, str] = field(default_factory=dict)
+    # Per model: the version the unversioned paths answer with (its aliases' default when that
+    # version is served, else the newest).
+    default: dict[str, str] = field(default_factory=dict)
+    aliases: dict[str, Aliases] = field(default_factory=dict)
     generation: int = 0  # counts the changes (what caches of the model list key on)
 
     def adding(self, model: LoadedModel) -> Served:
@@ -86,18 +90,35 @@ class Served:
             **self.models,
             model.name: {**self.models.get(model.name, {}), model.version: model},
         }
-        return self._with(models)
+        return self._with(models, self.aliases)
 
     def removing(self, name: str, version: str) -> Served:
         versions = {v: m for v, m in self.models.get(name, {}).items() if v != version}
         models = {n: vs for n, vs in self.models.items() if n != name}
         if versions:
             models[name] = versions
-        return self._with(models)
+        return self._with(models, self.aliases)
 
-    def _with(self, models: dict[str, dict[str, LoadedModel]]) -> Served:
-        newest = {name: max(versions, key=version_key) for name, versions in models.items()}
-        return Served(models, newest, self.generation + 1)
+    def aliasing(self, name: str, aliases: Aliases) -> Served:
+        others = {n: a for n, a in self.aliases.items() if n != name}
+        return self._with(self.models, {**others, name: aliases} if aliases.aliases or
+                          aliases.default else others)  # fmt: skip
+
+    def _with(
+        self, models: dict[str, dict[str, LoadedModel]], aliases: dict[str, Aliases]
+    ) -> Served:
+        default = {}
+        for name, versions in models.items():
+            asked = aliases.get(name, NO_ALIASES).default
+            default[name] = asked if asked in versions else max(versions, key=version_key)
+        return Served(models, default, aliases, self.generation + 1)
+
+    def resolve(self, name: str, version: str) -> str | None:
+        """The version ``version`` names: itself when served, else the version of the alias
+        of that name (None: neither)."""
+        if version in self.models.get(name, {}):
+            return version
+        return self.aliases.get(name, NO_ALIASES).aliases.get(version)
 
 
 # What a bundle folder's files were when last looked at: (path in the folder, size, mtime).
@@ -111,6 +132,8 @@ def fingerprint(folder: Path) -> Fingerprint:
     for path in sorted(folder.rglob("*")):
         relative = path.relative_to(folder)
         if any(part.startswith(".") for part in relative.parts) or not path.is_file():
+            continue
+        if str(relative) == ALIASES_FILE:  # a flat bundle's folder is its model's too
             continue
         stat = path.stat()
         found.append((str(relative), stat.st_size, stat.st_mtime_ns))
@@ -134,9 +157,10 @@ class Changes:
     replaced: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    aliases: list[str] = field(default_factory=list)  # models whose aliases changed
 
     def __bool__(self) -> bool:
-        return bool(self.loaded or self.replaced or self.removed or self.failed)
+        return bool(self.loaded or self.replaced or self.removed or self.failed or self.aliases)
 
 
 # A served model, a batch's matrix and prediction, and its requests' (tag, rows).
@@ -155,6 +179,8 @@ class ModelRegistry:
         # and, for one changed since, its files then (loaded once they stay the same).
         self._seen: dict[str, Seen] = {}
         self._settling: dict[str, Fingerprint] = {}
+        # Each model's aliases.json when last read: (size, mtime).
+        self._aliases_seen: dict[str, tuple[int, int]] = {}
         # Models replaced or removed, let go of once their requests are surely done.
         self._retired: list[tuple[float, LoadedModel]] = []
         self._scored: ScoredBatchFn | None = None
@@ -226,6 +252,7 @@ class ModelRegistry:
             self._state = RegistryState(
                 loading=False, failures=failures, blocking=frozenset(failures)
             )
+        self._refresh_aliases(Changes())
         metrics.MODELS_READY.set(1 if self.ready else 0)
 
     # ------------------------------------------------------------------ watching
@@ -270,6 +297,7 @@ class ModelRegistry:
                 continue
             del self._settling[label]
             self._reload(label, name, folder_version, path, now, changes)
+        self._refresh_aliases(changes)
         self._let_go_of_retired()
         if changes:
             metrics.MODELS_READY.set(1 if self.ready else 0)
@@ -306,6 +334,57 @@ class ModelRegistry:
         outcome = "replaced" if replaced or previous is not None else "loaded"
         metrics.REPOSITORY_CHANGES.labels(outcome).inc()
         (changes.replaced if outcome == "replaced" else changes.loaded).append(label)
+
+    def _refresh_aliases(self, changes: Changes) -> None:
+        """Read each model's ``aliases.json`` that is new or changed since the last look; one
+        that cannot be used is reported and the aliases read before stay."""
+        root = self.settings.model_repository
+        present: dict[str, tuple[Path, tuple[int, int]]] = {}
+        try:
+            folders = [p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")]
+            for folder in folders:
+                file = folder / ALIASES_FILE
+                if file.is_file():
+                    stat = file.stat()
+                    present[folder.name] = (file, (stat.st_size, stat.st_mtime_ns))
+        except OSError:  # the repository is unusable: refresh has said so
+            return
+        for name in [n for n in self._aliases_seen if n not in present]:
+            del self._aliases_seen[name]
+            self._set_failure(f"{name}/{ALIASES_FILE}", None)
+            self._set_aliases(name, NO_ALIASES, changes)
+        for name, (file, stamp) in present.items():
+            if self._aliases_seen.get(name) == stamp:
+                continue
+            self._aliases_seen[name] = stamp
+            label = f"{name}/{ALIASES_FILE}"
+            try:
+                aliases = read_aliases(file, label)
+            except BundleError as exc:
+                self._set_failure(label, _failure(label, file, exc))
+                metrics.REPOSITORY_CHANGES.labels("failed").inc()
+                changes.failed.append(label)
+                continue
+            self._set_failure(label, None)
+            self._set_aliases(name, aliases, changes)
+
+    def _set_aliases(self, name: str, aliases: Aliases, changes: Changes) -> None:
+        with self._lock:
+            if self._served.aliases.get(name, NO_ALIASES) == aliases:
+                return
+            self._served = self._served.aliasing(name, aliases)
+            default = self._served.default.get(name)
+        metrics.REPOSITORY_CHANGES.labels("aliases").inc()
+        changes.aliases.append(name)
+        log.info(
+            "model aliases changed",
+            extra={"model": name, "default": default, "aliases": aliases.aliases},
+        )
+        if aliases.default is not None and aliases.default != default:
+            log.warning(
+                "the default version the aliases name is not served; the newest answers",
+                extra={"model": name, "asked": aliases.default, "answering": default},
+            )
 
     def _forget(self, label: str, changes: Changes) -> None:
         """A bundle folder that is gone: stop serving what it served, forget its failure."""
@@ -491,13 +570,29 @@ class ModelRegistry:
             known = ", ".join(self.names()) or "none"
             raise ModelNotFoundError(f"model {name!r} not found; available models: {known}")
         if version is None:
-            return versions[served.newest[name]]  # kept per change: no sorting per request
-        if version not in versions:
+            return versions[served.default[name]]  # kept per change: no sorting per request
+        model = versions.get(version)
+        if model is not None:
+            return model
+        target = served.resolve(name, version)
+        if target is None:
+            aliases = served.aliases.get(name, NO_ALIASES).aliases
+            named = f"; aliases: {', '.join(sorted(aliases))}" if aliases else ""
             raise ModelNotFoundError(
                 f"model {name!r} has no version {version!r}; available versions: "
-                f"{', '.join(self.versions(name))}"
+                f"{', '.join(self.versions(name))}{named}"
             )
-        return versions[version]
+        model = versions.get(target)
+        if model is None:
+            raise ModelNotFoundError(
+                f"alias {version!r} of model {name!r} names version {target!r}, which is not "
+                f"served; available versions: {', '.join(self.versions(name))}"
+            )
+        return model
+
+    def aliases(self, name: str) -> Aliases:
+        """The model's aliases as its ``aliases.json`` says (none when it has no such file)."""
+        return self._served.aliases.get(name, NO_ALIASES)
 
 
 def _failure(label: str, path: Path, exc: Exception) -> str:
