@@ -84,8 +84,10 @@ class Hammer:
     """Clients asking all the time (the default version, and version 1 by name) while the
     repository changes; every answer is kept."""
 
-    def __init__(self, api: Server, clients: int = 4) -> None:
-        self.api, self.clients = api, clients
+    def __init__(
+        self, api: Server, clients: int = 4, headers: dict[str, str] | None = None
+    ) -> None:
+        self.api, self.clients, self.headers = api, clients, headers or {}
         self.statuses: list[int] = []
         self.failures: list[str] = []
         self._stop = threading.Event()
@@ -99,7 +101,7 @@ class Hammer:
 
     def _ask(self, path: str) -> None:
         url = f"{self.api.url}/v1/models/{SPECIES}{path}/predict"
-        with httpx.Client(timeout=30) as client:
+        with httpx.Client(timeout=30, headers=self.headers) as client:
             while not self._stop.is_set():
                 try:
                     answer = client.post(url, json={"instances": [ROW]})

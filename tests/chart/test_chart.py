@@ -629,6 +629,25 @@ def test_given_api_key_value_lands_in_the_secret() -> None:
     assert base64.b64decode(one(manifests, "Secret")["data"]["api-key"]).decode() == "s3cret-key"
 
 
+def test_the_admin_key_comes_from_an_existing_secret_and_makes_the_pvc_writable() -> None:
+    sets = ["adminKey.existingSecret=model-admin", "api.models.source=pvc"]
+    manifests = render(sets=sets)
+    pod = deployment(manifests, "api")["spec"]["template"]["spec"]
+    api = pod["containers"][0]
+    assert env_of(api)["MODEL_API_ADMIN_KEY"] == {
+        "secretKeyRef": {"name": "model-admin", "key": "admin-key"}
+    }
+    assert not find(manifests, "Secret"), "the chart never makes the admin key"
+    (mount,) = [m for m in api["volumeMounts"] if m["name"] == "models"]
+    (volume,) = [v for v in pod["volumes"] if v["name"] == "models"]
+    assert mount["readOnly"] is False and volume["persistentVolumeClaim"]["readOnly"] is False
+    # Without the admin API the repository stays read-only, and no key is read.
+    plain = deployment(render(sets=["api.models.source=pvc"]), "api")["spec"]["template"]["spec"]
+    assert "MODEL_API_ADMIN_KEY" not in env_of(plain["containers"][0])
+    (mount,) = [m for m in plain["containers"][0]["volumeMounts"] if m["name"] == "models"]
+    assert mount["readOnly"] is True
+
+
 def test_ui_session_affinity_with_several_replicas() -> None:
     ui_service = service(scenario("ui-replicas"), "ui")
     assert ui_service["spec"]["sessionAffinity"] == "ClientIP"

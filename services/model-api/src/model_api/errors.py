@@ -102,6 +102,14 @@ class RequestTimeoutError(ModelAPIError):
     headers: ClassVar[dict[str, str]] = {"connection": "close"}
 
 
+class ConflictError(ModelAPIError):
+    """The request conflicts with what the repository holds (409): a version that exists, an
+    alias that names the version to remove, a repository that cannot be written."""
+
+    status = 409
+    code = "conflict"
+
+
 class UnauthorizedError(ModelAPIError):
     """Missing or wrong API key (401)."""
 

@@ -32,6 +32,10 @@ class ShadowSpec(BaseModel):
         return {"version": data} if isinstance(data, str) else data
 
 
+# An admin key guards writes to the model repository: long enough not to be guessed.
+MIN_ADMIN_KEY_CHARACTERS = 16
+
+
 class Settings(BaseSettings):
     """Every knob of the model API; each field maps to ``MODEL_API_<FIELD>``."""
 
@@ -165,6 +169,11 @@ class Settings(BaseSettings):
     api_key: SecretStr | None = Field(
         None, description="When set, every endpoint but health and metrics needs this key."
     )
+    admin_key: SecretStr | None = Field(
+        None,
+        description="When set, the admin API (/v1/admin: aliases, bundle uploads) is on and "
+        "needs this key in X-Admin-Key; it must differ from MODEL_API_API_KEY (unset: off).",
+    )
     cors_origins: list[str] = Field(
         default_factory=list, description="Origins allowed by CORS (empty = CORS off)."
     )
@@ -284,6 +293,19 @@ class Settings(BaseSettings):
         if self.max_body_disk_bytes is None:
             return 2 * self.max_csv_bytes
         return self.max_body_disk_bytes
+
+    @model_validator(mode="after")
+    def _admin_key_is_its_own(self) -> Settings:
+        """A client key must never open the admin API."""
+        if self.admin_key is not None:
+            admin = self.admin_key.get_secret_value()
+            if len(admin) < MIN_ADMIN_KEY_CHARACTERS:
+                raise ValueError(
+                    f"MODEL_API_ADMIN_KEY must be at least {MIN_ADMIN_KEY_CHARACTERS} characters"
+                )
+            if self.api_key is not None and admin == self.api_key.get_secret_value():
+                raise ValueError("MODEL_API_ADMIN_KEY must differ from MODEL_API_API_KEY")
+        return self
 
     @model_validator(mode="after")
     def _one_body_fits_the_budgets(self) -> Settings:

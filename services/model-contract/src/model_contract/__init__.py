@@ -11,6 +11,7 @@ beyond pydantic. Both images install this package; the UI image must stay free o
 serving stack, and a client that only wants to read answers should not pull a model runtime.
 """
 
+from model_contract.admin import AliasesRequest, AliasMove, BundleUploaded, ModelAliases
 from model_contract.answers import (
     ExplainResponse,
     ExplanationSpace,
@@ -84,6 +85,9 @@ __all__ = [
     "PREDICTION_ID_FORM",
     "PREDICTION_ID_PATTERN",
     "V2_DATATYPES",
+    "AliasMove",
+    "AliasesRequest",
+    "BundleUploaded",
     "Calibration",
     "CalibrationBin",
     "ClassMetrics",
@@ -113,6 +117,7 @@ __all__ = [
     "IntervalCoverage",
     "LoggedPrediction",
     "MarginToValue",
+    "ModelAliases",
     "ModelList",
     "ModelMetadata",
     "ModelSummary",

@@ -17,7 +17,7 @@ from model_api.http import errors as error_handlers
 from model_api.http.fastpath import FastPathMiddleware
 from model_api.http.middleware import RequestMiddleware
 from model_api.http.openapi import install_docs
-from model_api.http.routes import evaluations, feedback, health, shadow, v1, v2
+from model_api.http.routes import admin, evaluations, feedback, health, shadow, v1, v2
 from model_api.observability import metrics
 from model_api.protocol.messages import Services
 from model_api.protocol.prediction_log import PredictionLog
@@ -186,6 +186,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(evaluations.router)
     app.include_router(shadow.router)
     app.include_router(v2.router)
+    app.include_router(admin.router)
     error_handlers.install(app)
     # The app's own route list (it is built before the first request): the fast path checks the
     # operations' routes there as the app serves them, app-wide dependencies included.

@@ -22,6 +22,7 @@ from model_api.codecs.csv import CSV_MEDIA_TYPES
 from model_api.errors import (
     MissingAPIKeyError,
     ModelAPIError,
+    NotFoundError,
     OverloadedError,
     PayloadTooLargeError,
     RequestTimeoutError,
@@ -42,6 +43,11 @@ UNPROTECTED_PATHS = frozenset(
 )
 # The API docs: the page and its assets load without a key (else its Authorize button could never
 # be used); /openapi.json decides itself: without a key it is the public document (openapi.py).
+# The admin API: its own key (X-Admin-Key), never the client's; off without one.
+ADMIN_PREFIX = "/v1/admin/"
+ADMIN_KEY_HEADER = "x-admin-key"
+# Bundle archives uploaded to the admin API are spooled like CSV uploads (and limited alike).
+BUNDLE_MEDIA_TYPES = frozenset({"application/gzip", "application/x-gzip", "application/x-tar"})
 DOCS_PATH = "/docs"
 OPENAPI_PATH = "/openapi.json"
 DOCS_ASSETS_PATH = "/docs/assets"
@@ -50,6 +56,7 @@ _HEADERS_USED = frozenset(
     {
         b"x-request-id",
         b"x-api-key",
+        b"x-admin-key",
         b"authorization",
         b"content-length",
         b"content-type",
@@ -111,6 +118,8 @@ class RequestMiddleware:
         self.settings = settings
         key = settings.api_key.get_secret_value() if settings.api_key else ""
         self._api_key = key.encode() if key else None
+        admin = settings.admin_key.get_secret_value() if settings.admin_key else ""
+        self._admin_key = admin.encode() if admin else None
         self.admission = Admission(settings)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -146,7 +155,7 @@ class RequestMiddleware:
         try:
             refusal = self._refusal(scope["method"], path, headers)
             if refusal is None and not quiet:
-                refusal, body = self._admit(headers, receive)
+                refusal, body = self._admit(headers, receive, spooled(path, headers))
                 entered = refusal is None and body is None
                 receive = body.receive if body is not None else receive
             if refusal is not None:
@@ -208,8 +217,20 @@ class RequestMiddleware:
             )
             await _send_json(send, 500, body, {})
 
+    def _admin_refusal(self, headers: dict[str, str]) -> ModelAPIError | None:
+        """Why an admin request is refused: the admin API is off (404), or the request does
+        not offer the admin key in X-Admin-Key (401); the client key never opens it."""
+        if self._admin_key is None:
+            return NotFoundError("the admin API is off: set MODEL_API_ADMIN_KEY to turn it on")
+        offered = headers.get(ADMIN_KEY_HEADER, "")
+        if not offered:
+            return UnauthorizedError("missing admin key: send it in the X-Admin-Key header")
+        if not hmac.compare_digest(offered.encode(), self._admin_key):
+            return UnauthorizedError("invalid admin key")
+        return None
+
     def _admit(
-        self, headers: dict[str, str], receive: Receive
+        self, headers: dict[str, str], receive: Receive, spooled: bool
     ) -> tuple[OverloadedError | None, RequestBody | None]:
         """Admit a request now, or refuse it (503). A request with a body holds the bytes that
         have arrived (never the length it declares: a client that declares 8 MiB and sends
@@ -217,20 +238,28 @@ class RequestMiddleware:
         enters it then): a client still sending, or stalled, holds bytes and a deadline, no slot."""
         if not _has_body(headers):
             return self.admission.enter(), None
-        return None, RequestBody(self.admission, receive, headers)
+        return None, RequestBody(self.admission, receive, headers, spooled)
 
     def _refusal(self, method: str, path: str, headers: dict[str, str]) -> ModelAPIError | None:
         """A reason to answer before the app runs: missing key (401) or oversized body (413)."""
         # CORS preflights never carry credentials; CORS itself decides about them.
-        needs_key = path not in UNPROTECTED_PATHS and method != "OPTIONS" and not _is_docs(path)
-        if self._api_key is not None and needs_key:
-            refusal = api_key_refusal(headers, self._api_key)
+        if path.startswith(ADMIN_PREFIX):
+            refusal = self._admin_refusal(headers)
             if refusal is not None:
                 return refusal
+        else:
+            needs_key = path not in UNPROTECTED_PATHS and method != "OPTIONS" and not _is_docs(path)
+            if self._api_key is not None and needs_key:
+                refusal = api_key_refusal(headers, self._api_key)
+                if refusal is not None:
+                    return refusal
         declared = headers.get("content-length", "")
         if declared.isdigit():
-            is_csv = bare_media_type(headers.get("content-type", "")) in CSV_MEDIA_TYPES
-            limit = self.settings.max_csv_bytes if is_csv else self.settings.max_request_bytes
+            limit = (
+                self.settings.max_csv_bytes
+                if spooled(path, headers)
+                else self.settings.max_request_bytes
+            )
             if int(declared) > limit:
                 return PayloadTooLargeError(
                     f"request body of {declared} bytes exceeds the limit of {limit} bytes"
@@ -248,6 +277,15 @@ async def _send_json(send: Any, status: int, body: bytes, extra_headers: dict[st
 def _has_body(headers: dict[str, str]) -> bool:
     declared = headers.get("content-length", "")
     return "transfer-encoding" in headers or (declared.isdigit() and int(declared) > 0)
+
+
+def spooled(path: str, headers: Mapping[str, str]) -> bool:
+    """Whether the body is an upload spooled to disk past a few MiB (a CSV file, a bundle
+    archive sent to the admin API) rather than read into memory."""
+    media_type = bare_media_type(headers.get("content-type", ""))
+    return media_type in CSV_MEDIA_TYPES or (
+        path.startswith(ADMIN_PREFIX) and media_type in BUNDLE_MEDIA_TYPES
+    )
 
 
 def held_bytes(size: int, is_csv: bool) -> tuple[int, int]:
@@ -342,10 +380,12 @@ class RequestBody:
         "window_end",
     )
 
-    def __init__(self, admission: Admission, receive: Receive, headers: dict[str, str]) -> None:
+    def __init__(
+        self, admission: Admission, receive: Receive, headers: dict[str, str], spooled: bool
+    ) -> None:
         self.admission = admission
         self._receive = receive
-        self.is_csv = bare_media_type(headers.get("content-type", "")) in CSV_MEDIA_TYPES
+        self.is_csv = spooled
         self.limit = admission.max_csv_bytes if self.is_csv else admission.max_request_bytes
         self.received = self.memory = self.disk = 0
         self.arriving = True

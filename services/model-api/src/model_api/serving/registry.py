@@ -179,6 +179,8 @@ class ModelRegistry:
         # and, for one changed since, its files then (loaded once they stay the same).
         self._seen: dict[str, Seen] = {}
         self._settling: dict[str, Fingerprint] = {}
+        self._vanishing: set[str] = set()  # folders found gone once (forgotten if still gone)
+        self._refreshing = threading.Lock()  # one look at a time (the watcher, the admin API)
         # Each model's aliases.json when last read: (size, mtime).
         self._aliases_seen: dict[str, tuple[int, int]] = {}
         # Models replaced or removed, let go of once their requests are surely done.
@@ -256,12 +258,19 @@ class ModelRegistry:
         metrics.MODELS_READY.set(1 if self.ready else 0)
 
     # ------------------------------------------------------------------ watching
-    def refresh(self) -> Changes:
+    def refresh(self, now: frozenset[str] = frozenset()) -> Changes:
         """Look at the repository again and serve what changed: a bundle added or changed is
         loaded and checked (its hash, its metadata, a test prediction) once its files have
         stayed the same for one look, then swapped in; one that fails is reported and what it
-        would have replaced keeps serving; a folder removed stops serving. Models replaced or
-        removed are let go of a while later (their in-flight requests finish on them)."""
+        would have replaced keeps serving; a folder removed stops serving once it is still gone
+        at the next look (a folder replaced by a rename is away for an instant). Models
+        replaced or removed are let go of a while later (their in-flight requests finish on
+        them). ``now``: labels the caller wrote whole (the admin API), loaded or forgotten at
+        once, without waiting for a second look."""
+        with self._refreshing:
+            return self._refresh(now)
+
+    def _refresh(self, now: frozenset[str]) -> Changes:
         changes = Changes()
         try:
             bundles = self.discover()
@@ -282,21 +291,27 @@ class ModelRegistry:
                 name, folder_version, path,
             )  # fmt: skip
         for label in [label for label in self._seen if label not in present]:
-            self._forget(label, changes)
+            if label in self._vanishing or label in now:
+                self._vanishing.discard(label)
+                self._forget(label, changes)
+            else:
+                self._vanishing.add(label)  # gone, or being replaced: look again next time
         for label, (name, folder_version, path) in present.items():
+            self._vanishing.discard(label)
             try:
-                now = fingerprint(path)
+                files = fingerprint(path)
             except OSError:  # removed while we looked: the next look sees it gone
                 continue
             seen = self._seen.get(label)
-            if seen is not None and seen.fingerprint == now:
-                self._settling.pop(label, None)
-                continue
-            if self._settling.get(label) != now:
-                self._settling[label] = now  # still being written, maybe: look again next time
-                continue
-            del self._settling[label]
-            self._reload(label, name, folder_version, path, now, changes)
+            if label not in now:
+                if seen is not None and seen.fingerprint == files:
+                    self._settling.pop(label, None)
+                    continue
+                if self._settling.get(label) != files:
+                    self._settling[label] = files  # still being written, maybe: look again
+                    continue
+            self._settling.pop(label, None)
+            self._reload(label, name, folder_version, path, files, changes)
         self._refresh_aliases(changes)
         self._let_go_of_retired()
         if changes:
@@ -623,7 +638,12 @@ def check_bundle(
     registry = ModelRegistry(Settings(model_repository=repository or folder))
     label = label or str(folder)
     model = registry._load_one(label, None, folder, label=label, observed=False)
-    model.batcher.close()
+    try:
+        _test_prediction(model)
+    except Exception as exc:
+        raise BundleError(f"bundle {label}: a test prediction failed ({exc})") from None
+    finally:
+        model.batcher.close()
     return model.metadata
 
 
