@@ -641,6 +641,12 @@ def test_the_admin_key_comes_from_an_existing_secret_and_makes_the_pvc_writable(
     (mount,) = [m for m in api["volumeMounts"] if m["name"] == "models"]
     (volume,) = [v for v in pod["volumes"] if v["name"] == "models"]
     assert mount["readOnly"] is False and volume["persistentVolumeClaim"]["readOnly"] is False
+    ui = deployment(manifests, "ui")["spec"]["template"]["spec"]["containers"][0]
+    assert "MODEL_UI_ADMIN_KEY" not in env_of(ui)  # the UI gets it only when asked
+    with_ui = deployment(render(sets=[*sets, "adminKey.ui=true"]), "ui")
+    assert env_of(with_ui["spec"]["template"]["spec"]["containers"][0])["MODEL_UI_ADMIN_KEY"] == {
+        "secretKeyRef": {"name": "model-admin", "key": "admin-key"}
+    }
     # Without the admin API the repository stays read-only, and no key is read.
     plain = deployment(render(sets=["api.models.source=pvc"]), "api")["spec"]["template"]["spec"]
     assert "MODEL_API_ADMIN_KEY" not in env_of(plain["containers"][0])

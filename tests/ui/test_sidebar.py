@@ -31,7 +31,7 @@ def test_the_sidebar_describes_the_chosen_version(
     monkeypatch.setenv("MODEL_UI_API_URL", versioned_api.url)
     at = open_app("model", model=VERSIONED_MODEL)
     versions = at.sidebar.selectbox(key=f"version:{VERSIONED_MODEL}")
-    assert versions.options == ["2", "1"] and versions.value == "2"
+    assert versions.options == ["2 · default", "1"] and versions.value == "2"
     assert "Version 2 of the model, trained on its own data." in captions(at)
 
     versions.set_value("1").run()

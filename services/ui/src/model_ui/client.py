@@ -21,6 +21,7 @@ from model_contract import (
     EvaluationProgress,
     EvaluationResponse,
     ExplainResponse,
+    ModelAliases,
     ModelList,
     ModelMetadata,
     Scalar,
@@ -271,6 +272,14 @@ class ApiClient(_HttpClient):
         key = settings.api_key
         headers = {"X-API-Key": key.get_secret_value()} if key is not None else {}
         super().__init__(settings.base_url, settings, headers, transport)
+        admin = settings.admin_key
+        # Sent to the admin API only (which takes nothing else), never to the model endpoints.
+        self._admin = {"X-Admin-Key": admin.get_secret_value()} if admin is not None else None
+
+    @property
+    def can_promote(self) -> bool:
+        """Whether the UI holds the API's admin key (it may move defaults and aliases)."""
+        return self._admin is not None
 
     # ------------------------------------------------------------------------- endpoints
     def readiness(self) -> Readiness:
@@ -548,6 +557,34 @@ class ApiClient(_HttpClient):
         """The model's shadow version on live traffic and its newest disagreements."""
         response = self._read(f"{_model_path(name, None)}/shadow", params={"limit": str(limit)})
         return self._parse(ShadowReport, response)
+
+    # ------------------------------------------------------------------------- admin
+    def model_aliases(self, name: str) -> ModelAliases:
+        """The model's default version and aliases (the admin API)."""
+        response = self._read(
+            f"/v1/admin/models/{quote(name, safe='')}/aliases", headers=self._admin_headers()
+        )
+        return self._parse(ModelAliases, response)
+
+    def set_aliases(self, name: str, default: str | None, aliases: dict[str, str]) -> ModelAliases:
+        """Write the model's aliases.json: ``default`` answers the unversioned paths."""
+        response = self._send(
+            "PUT",
+            f"/v1/admin/models/{quote(name, safe='')}/aliases",
+            json={"default": default, "aliases": aliases},
+            headers=self._admin_headers(),
+        )
+        return self._parse(ModelAliases, response)
+
+    def _admin_headers(self) -> dict[str, str]:
+        if self._admin is None:
+            raise ApiError(
+                self.base_url + "/v1/admin",
+                "the UI has no admin key (MODEL_UI_ADMIN_KEY)",
+                status=403,
+                code="no_admin_key",
+            )
+        return self._admin
 
     def metrics_text(self) -> str:
         """The Prometheus exposition text of GET /metrics."""

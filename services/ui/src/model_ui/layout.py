@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import NoReturn
 
 import streamlit as st
-from model_contract import ModelList, ModelMetadata
+from model_contract import ModelList, ModelMetadata, ModelSummary
 
 from model_ui import state
 from model_ui.client import API, ApiError
@@ -132,16 +132,27 @@ def _picker(listing: ModelList) -> Frame:
         help="Every model the API serves.",
     )
     summary = by_name[name]
+    versions = summary.versions
     version = st.selectbox(
         "Version",
-        summary.versions,
+        versions,
+        index=versions.index(summary.version) if summary.version in versions else 0,
         key=f"version:{name}",
-        help="Versions of this model, newest first.",
+        format_func=lambda v: _version_label(summary, v),
+        help="Versions of this model, newest first; the default one answers requests that "
+        "name no version.",
     )
     description = _description(name, version)
     if description:
         st.caption(md(description))
     return Frame(listing=listing, name=name, version=version)
+
+
+def _version_label(summary: ModelSummary, version: str) -> str:
+    """``2 · default, production``: a version with what names it."""
+    names = ["default"] if version == summary.version else []
+    names += sorted(a for a, v in summary.aliases.items() if v == version)
+    return f"{version} · {', '.join(names)}" if names else version
 
 
 def _description(name: str, version: str) -> str | None:

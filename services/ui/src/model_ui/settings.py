@@ -18,6 +18,11 @@ class UISettings(BaseSettings):
     api_key: SecretStr | None = Field(
         None, description="API key sent as X-API-Key on every call, when the API requires one."
     )
+    admin_key: SecretStr | None = Field(
+        None,
+        description="The API's admin key (MODEL_API_ADMIN_KEY): when set, the Model and Compare "
+        "pages let whoever uses the UI move a model's default version and aliases.",
+    )
     public_api_url: str | None = Field(
         None,
         description="API URL shown in snippets and links, when users reach it by another name.",

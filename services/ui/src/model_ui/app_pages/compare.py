@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 from model_contract import ComparisonResponse, ExplainResponse, ModelMetadata, Scalar
 
-from model_ui import charts, csvbatch, evaluation, layout, progress, state
+from model_ui import charts, csvbatch, evaluation, layout, progress, promotion, state
 from model_ui.client import ApiError
 from model_ui.form import feature_inputs
 from model_ui.schemas import IdentifiedPredictions
@@ -269,3 +269,7 @@ if mode == FORM:
     _on_the_form(metadata, other)
 else:
     _on_a_file(metadata, other)
+summary = promotion.summary_of(metadata.name)
+if other.name == metadata.name and summary is not None:
+    st.subheader("Promote")
+    promotion.promote_control(summary, [metadata.version, other.version], "compare")

@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 from model_contract import ModelMetadata
 
-from model_ui import charts, layout, state
+from model_ui import charts, layout, promotion, state
 from model_ui.client import ApiError
 from model_ui.features import range_text
 from model_ui.text import md
@@ -59,6 +59,16 @@ version.metric(
     help="Versions served: " + ", ".join(md(v) for v in metadata.versions),
 )
 target.metric("Target", md(metadata.target))
+
+summary = promotion.summary_of(metadata.name)
+if summary is not None:
+    st.subheader("Versions and aliases")
+    st.caption(
+        "The default version answers requests that name no version; an alias names a version "
+        "wherever a version is named (`/versions/production/predict`)."
+    )
+    st.dataframe(promotion.versions_table(summary), hide_index=True)
+    promotion.promote_control(summary, summary.versions, "model")
 
 st.subheader("Features")
 st.caption("In the order the model takes them; ranges are those seen in the training sample.")
