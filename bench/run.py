@@ -463,6 +463,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench.shadow import main as shadow_main
 
         return shadow_main(argv[1:])
+    if argv and argv[0] == "lifecycle":
+        from bench.lifecycle import main as lifecycle_main
+
+        return lifecycle_main(argv[1:])
     if argv and argv[0] == "side":
         from bench.sidebyside import main as side_main
 

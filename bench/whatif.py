@@ -60,7 +60,9 @@ def _check_targets(patches: list[str]) -> None:
     # The targets are wired in where a model is loaded: the batcher scores with
     # ``runtime.predict`` and reports every batch to the callback ``_observer`` builds, and the
     # model's ``RecordsDecoder`` picks its v1 parser there.
-    loading = inspect.getsource(registry.ModelRegistry._load_one)
+    loading = inspect.getsource(registry.ModelRegistry._load_one) + inspect.getsource(
+        registry.ModelRegistry._batcher
+    )
     if "xgb-stub" in patches:
         fields = {f.name for f in dataclasses.fields(runtime.Prediction)}
         if not hasattr(runtime.ModelRuntime, "predict") or not {"proba", "values"} <= fields:

@@ -41,7 +41,11 @@ def test_patch_whose_target_moved_is_refused(monkeypatch: pytest.MonkeyPatch) ->
     def _load_one(self: Any, name: str, folder_version: str | None, path: Path) -> Any:
         return None  # the scoring and the metrics callback are wired in somewhere else now
 
+    def _batcher(self: Any, runtime: Any, observe: Any) -> Any:
+        return None
+
     monkeypatch.setattr(ModelRegistry, "_load_one", _load_one)
+    monkeypatch.setattr(ModelRegistry, "_batcher", _batcher)
     with pytest.raises(SystemExit, match="xgb-stub: the micro-batcher no longer scores"):
         whatif.apply(["xgb-stub"])
     with pytest.raises(SystemExit, match="no-observe: loading a model no longer builds"):

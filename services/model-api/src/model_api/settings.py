@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -32,6 +33,8 @@ class ShadowSpec(BaseModel):
         return {"version": data} if isinstance(data, str) else data
 
 
+# What MODEL_API_MLFLOW_MODELS names: a registered model's alias.
+MLFLOW_MODELS_URI = re.compile(r"^models:/(?P<registered>[^/@]+)@(?P<alias>[A-Za-z0-9_-]+)$")
 # An admin key guards writes to the model repository: long enough not to be guessed.
 MIN_ADMIN_KEY_CHARACTERS = 16
 
@@ -187,6 +190,26 @@ class Settings(BaseSettings):
         "removed, which are then served without a restart (0: never; the repository is read "
         "once, at start-up).",
     )
+    mlflow_models: dict[str, str] = Field(
+        default_factory=dict,
+        description="Models served from an MLflow model registry, by the alias they follow: "
+        '{"<served name>": "models:/<registered model>@<alias>"} (JSON). The versions are '
+        "downloaded into the model repository, which must be writable.",
+    )
+    mlflow_tracking_uri: str | None = Field(
+        None,
+        description="The MLflow tracking server (its registry) of MODEL_API_MLFLOW_MODELS "
+        "(unset: MLflow's own MLFLOW_TRACKING_URI).",
+    )
+    mlflow_poll_seconds: float = Field(
+        30.0, gt=0.0, description="How often the MLflow aliases are resolved again."
+    )
+    mlflow_keep_versions: int = Field(
+        2,
+        ge=1,
+        description="Versions downloaded from MLflow kept per model (served, ready for a "
+        "rollback); older ones are taken out.",
+    )
     retired_model_seconds: float = Field(
         60.0,
         gt=0.0,
@@ -293,6 +316,16 @@ class Settings(BaseSettings):
         if self.max_body_disk_bytes is None:
             return 2 * self.max_csv_bytes
         return self.max_body_disk_bytes
+
+    @model_validator(mode="after")
+    def _mlflow_models_name_aliases(self) -> Settings:
+        for name, uri in self.mlflow_models.items():
+            if MLFLOW_MODELS_URI.match(uri) is None:
+                raise ValueError(
+                    f"MODEL_API_MLFLOW_MODELS: {name}: {uri!r} is not "
+                    "models:/<registered model>@<alias>"
+                )
+        return self
 
     @model_validator(mode="after")
     def _admin_key_is_its_own(self) -> Settings:

@@ -4,5 +4,6 @@ imported here only; ``cli`` is its only importer, lazily, so ``model-api serve``
 """
 
 from model_api.authoring.bundles import save_bundle
+from model_api.authoring.mlflow_registry import log_bundle
 
-__all__ = ["save_bundle"]
+__all__ = ["log_bundle", "save_bundle"]

@@ -22,6 +22,7 @@ from model_api.observability import metrics
 from model_api.protocol.messages import Services
 from model_api.protocol.prediction_log import PredictionLog
 from model_api.protocol.shadow import ShadowScoring
+from model_api.serving.mlflow_source import MlflowSync
 from model_api.serving.registry import Changes, ModelRegistry
 from model_api.serving.watcher import RepositoryWatcher
 from model_api.settings import Settings
@@ -53,6 +54,8 @@ def load_models(
     """Load every bundle (and pair the shadows with them), then freeze what exists: it lives as
     long as the process, so the garbage collector need not walk the modules and models again on
     every full collection. Then the watcher, if any, starts following the repository."""
+    if watcher is not None and watcher.mlflow is not None:
+        watcher.mlflow.sync()  # a fresh pod's repository gets its MLflow versions before loading
     registry.load_all()
     if shadow is not None:
         shadow.attach(registry)
@@ -65,15 +68,20 @@ def load_models(
 def repository_watcher(
     registry: ModelRegistry, settings: Settings, shadow: ShadowScoring | None
 ) -> RepositoryWatcher | None:
-    """The watcher of the repository (None when ``MODEL_API_REPOSITORY_POLL_SECONDS`` is 0)."""
-    if not settings.repository_poll_seconds:
+    """The watcher of the repository (None when ``MODEL_API_REPOSITORY_POLL_SECONDS`` is 0 and
+    no MLflow source is set)."""
+    mlflow = MlflowSync(registry, settings) if settings.mlflow_models else None
+    intervals = [settings.repository_poll_seconds] if settings.repository_poll_seconds else []
+    if mlflow is not None:
+        intervals.append(settings.mlflow_poll_seconds)
+    if not intervals:
         return None
 
     def changed(changes: Changes) -> None:
         if shadow is not None:
             shadow.attach(registry)  # the default or the shadow version may have changed
 
-    return RepositoryWatcher(registry, settings.repository_poll_seconds, changed)
+    return RepositoryWatcher(registry, min(intervals), changed, mlflow)
 
 
 def store_config(settings: Settings) -> StoreConfig:

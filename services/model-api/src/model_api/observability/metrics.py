@@ -125,6 +125,13 @@ REPOSITORY_CHANGES = Counter(
     ["outcome"],
     registry=REGISTRY,
 )
+MLFLOW_SYNCS = Counter(
+    "model_api_mlflow_syncs_total",
+    "Looks at an MLflow alias: a new version brought (synced), nothing new (unchanged), or the "
+    "registry unreachable or the version refused (failed).",
+    ["model", "outcome"],
+    registry=REGISTRY,
+)
 MODELS_READY = Gauge(
     "model_api_ready",
     "1 when the models are loaded and serving (every bundle that failed at start-up fixed or "

@@ -411,6 +411,13 @@ class ModelRegistry:
         metrics.REPOSITORY_CHANGES.labels("removed").inc()
         changes.removed.append(label)
 
+    def report(self, label: str, message: str | None) -> None:
+        """Report (or, with None, clear) a problem of a model source that is not a bundle
+        folder (an MLflow alias): listed with the failed bundles, never blocking readiness."""
+        if message is not None:
+            metrics.MODEL_LOAD_FAILURES.labels(label).set(1)
+        self._set_failure(label, message)
+
     def _set_failure(self, label: str, message: str | None) -> None:
         with self._lock:
             failures = dict(self._state.failures)

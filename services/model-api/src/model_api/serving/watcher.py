@@ -11,7 +11,9 @@ import logging
 import threading
 from collections.abc import Callable
 
+from model_api.observability import metrics
 from model_api.serving.cpus import yield_to_the_requests
+from model_api.serving.mlflow_source import MlflowSync
 from model_api.serving.registry import Changes, ModelRegistry
 
 log = logging.getLogger("model_api.registry")
@@ -19,15 +21,24 @@ CLOSE_SECONDS = 5.0
 
 
 class RepositoryWatcher:
-    """Calls ``registry.refresh()`` every ``interval`` seconds, and ``changed`` after a look
-    that changed what serves (the shadow pairs are made again then)."""
+    """Calls ``registry.refresh()`` every ``interval`` seconds (after bringing what the MLflow
+    aliases name, when they are due), and ``changed`` after a look that changed what serves (the
+    shadow pairs are made again then)."""
 
     def __init__(
-        self, registry: ModelRegistry, interval: float, changed: Callable[[Changes], None]
+        self,
+        registry: ModelRegistry,
+        interval: float,
+        changed: Callable[[Changes], None],
+        mlflow: MlflowSync | None = None,
     ) -> None:
         self._registry = registry
         self._interval = interval
         self._changed = changed
+        self.mlflow = mlflow
+        # Every outcome's series exists from the start (at 0), so a rate is never "no data".
+        for outcome in ("loaded", "replaced", "removed", "failed", "aliases"):
+            metrics.REPOSITORY_CHANGES.labels(outcome)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="repository-watcher", daemon=True)
 
@@ -44,7 +55,10 @@ class RepositoryWatcher:
         yield_to_the_requests("the repository watcher")
         while not self._stop.wait(self._interval):
             try:
-                changes = self._registry.refresh()
+                written = frozenset[str]()
+                if self.mlflow is not None and self.mlflow.due():
+                    written = self.mlflow.sync()  # versions written whole: loaded at once
+                changes = self._registry.refresh(written)
                 if changes:
                     self._changed(changes)
             except Exception:  # the watcher must never end: the next look may do better
