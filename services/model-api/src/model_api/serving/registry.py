@@ -228,6 +228,10 @@ class ModelRegistry:
         The recorded messages are shown by the unauthenticated ``/readyz``: they name bundles as
         ``<model>/<version>`` within the repository; filesystem paths go to the log only.
         """
+        with self._refreshing:  # an admin upload meanwhile waits for the first load
+            self._load_all()
+
+    def _load_all(self) -> None:
         failures: dict[str, str] = {}
         root = self.settings.model_repository
         try:
