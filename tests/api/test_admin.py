@@ -20,8 +20,8 @@ from pydantic import ValidationError
 from tests.api.test_live_repository import ROW, SPECIES, Hammer
 from tests.support import Server, add_weak_species_version, start_api
 
-ADMIN_KEY = "admin-key-for-the-tests-0123456789"
-CLIENT_KEY = "client-key-for-the-tests"
+ADMIN_KEY = "admin-key-for-the-tests-0123456789"  # pragma: allowlist secret
+CLIENT_KEY = "client-key-for-the-tests"  # pragma: allowlist secret
 ADMIN = {"X-Admin-Key": ADMIN_KEY}
 CLIENT = {"X-API-Key": CLIENT_KEY}
 TAR_GZ = {**ADMIN, "Content-Type": "application/gzip"}

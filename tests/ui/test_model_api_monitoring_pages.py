@@ -40,7 +40,8 @@ def test_model_card(ui_env: Server) -> None:
         "Version": "1",
         "Target": "species",
     }
-    features, metrics, identity = (df.value for df in at.dataframe)
+    versions, features, metrics, identity = (df.value for df in at.dataframe)
+    assert list(versions["version"]) == ["1"] and list(versions["answers by default"]) == [True]
     assert list(features["feature"]) == [f["name"] for f in metadata["features"]]
     assert list(features["type"]) == [f["type"] for f in metadata["features"]]
     assert (
