@@ -101,7 +101,7 @@ def test_a_broken_bundle_is_named_and_the_others_keep_serving(
         assert httpx.get(f"{server.url}/v2/health/ready").status_code == 503
         assert httpx.get(f"{server.url}/healthz").status_code == 200
         assert "penguin-mass/1" in httpx.get(f"{server.url}/v1/models").json()["failed"]
-        log_lines = [json.loads(line) for line in server.log().splitlines() if line.startswith("{")]
+        log_lines = [json.loads(line) for line in server.log().split("\n") if line.startswith("{")]
         failure = next(e for e in log_lines if e["message"] == "model bundle failed to load")
         assert failure["bundle"] == "penguin-mass/1"
         assert problem in failure["error"]
@@ -167,7 +167,7 @@ def test_logs_are_json_with_the_request_id(example_repository: Path, tmp_path: P
         response = httpx.get(f"{server.url}/v1/models", headers={"X-Request-ID": "trace-abc-123"})
         assert response.headers["x-request-id"] == "trace-abc-123"
         time.sleep(0.2)
-        entries = [json.loads(line) for line in server.log().splitlines() if line.strip()]
+        entries = [json.loads(line) for line in server.log().split("\n") if line.strip()]
     access = [e for e in entries if e.get("request_id") == "trace-abc-123"]
     assert access and access[0]["path"] == "/v1/models" and access[0]["status"] == 200
     assert all({"time", "level", "message"} <= set(e) for e in entries)
@@ -223,7 +223,7 @@ def test_by_default_only_failed_requests_are_logged(
         assert (ok.status_code, missing.status_code) == (200, 404)
         time.sleep(0.2)
         ids = {
-            json.loads(line).get("request_id") for line in server.log().splitlines() if line.strip()
+            json.loads(line).get("request_id") for line in server.log().split("\n") if line.strip()
         }
     assert "loud-404" in ids
     assert "quiet-ok" not in ids

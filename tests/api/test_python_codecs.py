@@ -34,8 +34,11 @@ SWITCHED_OFF = "msgspec (MODEL_API_NATIVE_CODECS is false)"
 
 
 def records_parser(server: Server) -> str:
-    """The parser the server's start-up log names (there is exactly one such line)."""
-    lines = [line for line in server.log().splitlines() if line.startswith("{")]
+    """The parser the server's start-up log names (there is exactly one such line).
+
+    Log lines end in "\n" only: a logged path may hold U+2028 or U+0085, which ``splitlines``
+    would take for line ends too (the fuzzer sends such paths)."""
+    lines = [line for line in server.log().split("\n") if line.startswith("{")]
     entries = [entry for entry in map(json.loads, lines) if entry.get("message") == "codecs"]
     assert len(entries) == 1, server.log()
     return str(entries[0]["v1_records"])

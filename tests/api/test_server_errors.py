@@ -38,7 +38,7 @@ def failing_server(
 
 
 def log_lines(server: Server, request_id: str) -> list[dict[str, Any]]:
-    lines = [json.loads(line) for line in server.log().splitlines() if line.startswith("{")]
+    lines = [json.loads(line) for line in server.log().split("\n") if line.startswith("{")]
     return [line for line in lines if line.get("request_id") == request_id]
 
 

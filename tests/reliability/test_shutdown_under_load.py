@@ -62,7 +62,7 @@ def test_sigterm_during_load_loses_no_accepted_request(
         thread.join(30)
 
     logged = {}
-    for line in server.log().splitlines():
+    for line in server.log().split("\n"):
         entry = json.loads(line) if line.startswith("{") else {}
         if entry.get("message") == "request" and entry.get("path", "").endswith("/predict"):
             logged[entry["request_id"]] = entry["status"]
